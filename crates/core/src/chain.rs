@@ -1,0 +1,162 @@
+//! Fork rules: which revm spec applies to a block, and the chain's reward schedule.
+
+use crate::error::EngineError;
+use alloy_primitives::U256;
+use revm::primitives::hardfork::SpecId;
+use serde::Deserialize;
+
+/// Where the fork schedule comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Schedule {
+    /// Ethereum mainnet's forks by block number and timestamp.
+    Mainnet,
+    /// One hardfork from genesis (anvil, generated blocks, test chains).
+    Fixed(SpecId),
+}
+
+/// The chain a block belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainSpec {
+    pub chain_id: u64,
+    pub schedule: Schedule,
+}
+
+impl Default for ChainSpec {
+    fn default() -> Self {
+        Self::mainnet()
+    }
+}
+
+/// `chain.json`: `{ "chainId": 31337, "hardfork": "cancun" }`; both fields optional.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ChainJson {
+    #[serde(default)]
+    chain_id: Option<u64>,
+    #[serde(default)]
+    hardfork: Option<String>,
+}
+
+const MAINNET_BLOCK_FORKS: &[(u64, SpecId)] = &[
+    (15_537_394, SpecId::MERGE),
+    (12_965_000, SpecId::LONDON),
+    (12_244_000, SpecId::BERLIN),
+    (9_069_000, SpecId::ISTANBUL),
+    (7_280_000, SpecId::PETERSBURG),
+    (4_370_000, SpecId::BYZANTIUM),
+    (2_675_000, SpecId::SPURIOUS_DRAGON),
+    (2_463_000, SpecId::TANGERINE),
+    (1_150_000, SpecId::HOMESTEAD),
+    (0, SpecId::FRONTIER),
+];
+
+const MAINNET_TIME_FORKS: &[(u64, SpecId)] = &[
+    (1_746_612_311, SpecId::PRAGUE),
+    (1_710_338_135, SpecId::CANCUN),
+    (1_681_338_455, SpecId::SHANGHAI),
+];
+
+impl ChainSpec {
+    pub fn mainnet() -> Self {
+        Self { chain_id: 1, schedule: Schedule::Mainnet }
+    }
+
+    pub fn fixed(chain_id: u64, spec: SpecId) -> Self {
+        Self { chain_id, schedule: Schedule::Fixed(spec) }
+    }
+
+    /// Parses `chain.json`. A missing hardfork means mainnet's schedule.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, EngineError> {
+        let parsed: ChainJson = serde_json::from_slice(bytes)
+            .map_err(|e| EngineError::InvalidInput(format!("chain spec: {e}")))?;
+        let chain_id = parsed.chain_id.unwrap_or(1);
+        match parsed.hardfork {
+            None => Ok(Self { chain_id, schedule: Schedule::Mainnet }),
+            Some(name) => Ok(Self::fixed(chain_id, parse_hardfork(&name)?)),
+        }
+    }
+
+    /// The spec in force for a block.
+    pub fn spec_at(&self, number: u64, timestamp: u64) -> SpecId {
+        match self.schedule {
+            Schedule::Fixed(spec) => spec,
+            Schedule::Mainnet => {
+                if number >= 15_537_394 {
+                    if let Some((_, spec)) = MAINNET_TIME_FORKS.iter().find(|(t, _)| timestamp >= *t) {
+                        return *spec;
+                    }
+                }
+                MAINNET_BLOCK_FORKS
+                    .iter()
+                    .find(|(n, _)| number >= *n)
+                    .map(|(_, s)| *s)
+                    .unwrap_or(SpecId::FRONTIER)
+            }
+        }
+    }
+
+    /// Proof-of-work block reward for the miner (zero from the Merge).
+    pub fn block_reward(spec: SpecId) -> U256 {
+        const ETH: u128 = 1_000_000_000_000_000_000;
+        if spec.is_enabled_in(SpecId::MERGE) {
+            U256::ZERO
+        } else if spec.is_enabled_in(SpecId::PETERSBURG) {
+            U256::from(2 * ETH)
+        } else if spec.is_enabled_in(SpecId::BYZANTIUM) {
+            U256::from(3 * ETH)
+        } else {
+            U256::from(5 * ETH)
+        }
+    }
+}
+
+/// Hardfork names as written in `chain.json` (case-insensitive; common aliases accepted).
+pub fn parse_hardfork(name: &str) -> Result<SpecId, EngineError> {
+    let spec = match name.to_ascii_lowercase().replace(['-', '_', ' '], "").as_str() {
+        "frontier" => SpecId::FRONTIER,
+        "homestead" => SpecId::HOMESTEAD,
+        "tangerine" | "tangerinewhistle" | "eip150" => SpecId::TANGERINE,
+        "spuriousdragon" | "eip158" | "eip155" => SpecId::SPURIOUS_DRAGON,
+        "byzantium" => SpecId::BYZANTIUM,
+        "constantinople" | "petersburg" | "constantinoplefix" => SpecId::PETERSBURG,
+        "istanbul" | "muirglacier" => SpecId::ISTANBUL,
+        "berlin" => SpecId::BERLIN,
+        "london" | "arrowglacier" | "grayglacier" => SpecId::LONDON,
+        "merge" | "paris" => SpecId::MERGE,
+        "shanghai" => SpecId::SHANGHAI,
+        "cancun" => SpecId::CANCUN,
+        "prague" => SpecId::PRAGUE,
+        _ => {
+            return Err(EngineError::InvalidInput(format!(
+                "unknown hardfork '{name}' (expected one of frontier … cancun, prague)"
+            )))
+        }
+    };
+    Ok(spec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mainnet_schedule_matches_fork_blocks() {
+        let c = ChainSpec::mainnet();
+        assert_eq!(c.spec_at(46147, 0), SpecId::FRONTIER);
+        assert_eq!(c.spec_at(1_150_000, 0), SpecId::HOMESTEAD);
+        assert_eq!(c.spec_at(2_674_999, 0), SpecId::TANGERINE);
+        assert_eq!(c.spec_at(4_370_000, 0), SpecId::BYZANTIUM);
+        assert_eq!(c.spec_at(15_537_393, 1_663_224_162), SpecId::LONDON);
+        assert_eq!(c.spec_at(15_537_394, 1_663_224_179), SpecId::MERGE);
+        assert_eq!(c.spec_at(17_034_870, 1_681_338_455), SpecId::SHANGHAI);
+        assert_eq!(c.spec_at(19_426_587, 1_710_338_135), SpecId::CANCUN);
+    }
+
+    #[test]
+    fn chain_json_parses_and_rejects() {
+        let c = ChainSpec::from_json(br#"{ "chainId": 31337, "hardfork": "cancun" }"#).unwrap();
+        assert_eq!(c, ChainSpec::fixed(31337, SpecId::CANCUN));
+        assert!(ChainSpec::from_json(br#"{ "hardfork": "nope" }"#).is_err());
+        assert!(ChainSpec::from_json(b"{").is_err());
+    }
+}

@@ -1,0 +1,145 @@
+//! `execute_block`: picks the engine (hybrid by default), runs it, and assembles receipts, the
+//! post-state diff and statistics.
+
+use crate::{
+    block::BlockInput,
+    chain::ChainSpec,
+    diff::state_diff,
+    error::EngineError,
+    parallel::{self, ParallelError},
+    result::{BlockResult, Receipt, Stats},
+    sequential,
+    storage::Storage,
+    transitions::{post_block, pre_block},
+    types::{ExecutionMode, ModeRequest},
+    verify::{block_bloom, receipt_bloom, receipts_root},
+    vm::TxResult,
+};
+use std::time::Instant;
+
+/// How to execute a block.
+#[derive(Clone, Debug, Default)]
+pub struct ExecuteOptions {
+    pub chain: ChainSpec,
+    pub mode: ModeRequest,
+    /// Worker threads for parallel execution; 0 means the machine's available parallelism.
+    pub threads: usize,
+}
+
+/// Below these, parallel execution costs more than it saves (measured on mainnet blocks).
+pub const MIN_PARALLEL_TXS: usize = 8;
+pub const MIN_PARALLEL_GAS: u64 = 400_000;
+
+pub fn available_threads() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+/// Auto mode's choice: `Some(reason)` when the block should run sequentially.
+pub fn sequential_reason(block: &BlockInput, threads: usize) -> Option<String> {
+    if threads < 2 {
+        return Some("one thread".into());
+    }
+    if block.txs.len() < MIN_PARALLEL_TXS {
+        return Some(format!("{} transactions (< {MIN_PARALLEL_TXS})", block.txs.len()));
+    }
+    let gas: u64 = block.txs.iter().map(|t| t.env.gas_limit).sum::<u64>().min(block.gas_used.max(1));
+    if gas < MIN_PARALLEL_GAS {
+        return Some(format!("{gas} gas (< {MIN_PARALLEL_GAS})"));
+    }
+    None
+}
+
+/// Executes one block on top of `storage` (its pre-state).
+pub fn execute_block(
+    block: &BlockInput,
+    storage: &dyn Storage,
+    options: &ExecuteOptions,
+) -> Result<BlockResult, EngineError> {
+    let started = Instant::now();
+    let chain = &options.chain;
+    let threads = if options.threads == 0 { available_threads() } else { options.threads };
+    let pre = pre_block(block, chain, storage)?;
+
+    let mut reason = None;
+    let run_parallel = match options.mode {
+        ModeRequest::Sequential => false,
+        ModeRequest::Parallel => true,
+        ModeRequest::Auto => {
+            reason = sequential_reason(block, threads);
+            reason.is_none()
+        }
+    };
+    let exec_started = Instant::now();
+    let mut stats = Stats {
+        mode: ExecutionMode::Sequential,
+        threads: 1,
+        reason: None,
+        executions: block.txs.len() as u64,
+        reexecutions: 0,
+        validation_aborts: 0,
+        dependency_waits: 0,
+        execution_us: 0,
+        total_us: 0,
+    };
+    let (results, mut overlay) = if run_parallel {
+        match parallel::execute(block, chain, storage, pre.clone(), threads) {
+            Ok(run) => {
+                stats.mode = ExecutionMode::Parallel;
+                stats.threads = threads;
+                stats.executions = run.stats.executions;
+                stats.reexecutions = run.stats.executions.saturating_sub(block.txs.len() as u64);
+                stats.validation_aborts = run.stats.validation_aborts;
+                stats.dependency_waits = run.stats.dependency_waits;
+                (run.results, run.overlay)
+            }
+            Err(ParallelError::Fatal(e)) => return Err(e),
+            Err(ParallelError::Fallback(why)) => {
+                reason = Some(format!("fell back to sequential: {why}"));
+                sequential::execute(block, chain, storage, pre)?
+            }
+        }
+    } else {
+        sequential::execute(block, chain, storage, pre)?
+    };
+    stats.execution_us = exec_started.elapsed().as_micros() as u64;
+    stats.reason = reason;
+
+    let warnings = post_block(block, chain, storage, &mut overlay)?;
+    let receipts = build_receipts(block, results);
+    let state_diff = state_diff(storage, &overlay)?;
+    stats.total_us = started.elapsed().as_micros() as u64;
+    Ok(BlockResult {
+        number: block.number,
+        hash: block.hash,
+        gas_used: receipts.last().map(|r| r.cumulative_gas_used).unwrap_or(0),
+        logs_bloom: block_bloom(&receipts),
+        receipts_root: receipts_root(&receipts),
+        receipts,
+        state_diff,
+        warnings,
+        stats,
+    })
+}
+
+fn build_receipts(block: &BlockInput, results: Vec<TxResult>) -> Vec<Receipt> {
+    let mut cumulative = 0u64;
+    results
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            cumulative += r.gas_used;
+            let tx = &block.txs[i];
+            Receipt {
+                transaction_hash: tx.hash,
+                transaction_index: i as u64,
+                tx_type: tx.tx_type,
+                status: r.success,
+                gas_used: r.gas_used,
+                cumulative_gas_used: cumulative,
+                logs_bloom: receipt_bloom(&r.logs),
+                logs: r.logs,
+                contract_address: r.contract_address,
+            }
+        })
+        .collect()
+}

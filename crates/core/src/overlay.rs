@@ -1,0 +1,106 @@
+//! Block-local state written on top of the pre-state: what sequential execution commits into,
+//! what parallel execution's final values are gathered into, and what post-block transitions
+//! (rewards, withdrawals) apply to before the diff is taken.
+
+use crate::{
+    storage::{Storage, StorageError},
+    types::{add_balance, BasicValue, CodeValue, Loc, Value, WriteValue},
+};
+use alloy_primitives::{Address, B256, U256};
+use rustc_hash::FxHashMap;
+
+/// Writes to one account during the block.
+#[derive(Clone, Debug, Default)]
+pub struct OverlayAccount {
+    /// `Some(v)` once written; `v == None` means the account does not exist now.
+    pub basic: Option<Option<BasicValue>>,
+    pub code: Option<Option<CodeValue>>,
+    pub storage: FxHashMap<U256, U256>,
+    /// The account was self-destructed: its pre-block storage is gone.
+    pub storage_cleared: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Overlay {
+    pub accounts: FxHashMap<Address, OverlayAccount>,
+}
+
+impl Overlay {
+    /// Reads a location: the block's writes first, then the pre-state.
+    pub fn read(&self, base: &dyn Storage, loc: &Loc) -> Result<Value, StorageError> {
+        if let Some(acc) = self.accounts.get(&loc.address()) {
+            match loc {
+                Loc::Basic(_) => {
+                    if let Some(b) = acc.basic {
+                        return Ok(Value::Basic(b));
+                    }
+                }
+                Loc::Code(_) => {
+                    if let Some(c) = &acc.code {
+                        return Ok(Value::Code(c.clone()));
+                    }
+                }
+                Loc::Storage(_, slot) => {
+                    if let Some(v) = acc.storage.get(slot) {
+                        return Ok(Value::Storage(*v));
+                    }
+                    if acc.storage_cleared {
+                        return Ok(Value::Storage(U256::ZERO));
+                    }
+                }
+            }
+        }
+        base.read(loc)
+    }
+
+    pub fn basic(&self, base: &dyn Storage, address: Address) -> Result<Option<BasicValue>, StorageError> {
+        match self.read(base, &Loc::Basic(address))? {
+            Value::Basic(b) => Ok(b),
+            _ => unreachable!("basic location yields a basic value"),
+        }
+    }
+
+    /// Applies one write (deltas resolve against the current value).
+    pub fn apply(&mut self, base: &dyn Storage, loc: Loc, value: WriteValue) -> Result<(), StorageError> {
+        let resolved = match value {
+            WriteValue::BalanceDelta(delta) => WriteValue::Basic(add_balance(self.basic(base, loc.address())?, delta)),
+            other => other,
+        };
+        let acc = self.accounts.entry(loc.address()).or_default();
+        match (loc, resolved) {
+            (Loc::Basic(_), WriteValue::Basic(b)) => acc.basic = Some(b),
+            (Loc::Code(_), WriteValue::Code(c)) => acc.code = Some(c),
+            (Loc::Storage(_, slot), WriteValue::Storage(v)) => {
+                acc.storage.insert(slot, v);
+            }
+            (loc, v) => unreachable!("write {v:?} does not fit location {loc:?}"),
+        }
+        Ok(())
+    }
+
+    /// Self-destruct: drops the account's storage, pre-block and written alike.
+    pub fn clear_storage(&mut self, address: Address) {
+        let acc = self.accounts.entry(address).or_default();
+        acc.storage.clear();
+        acc.storage_cleared = true;
+    }
+
+    pub fn add_balance(&mut self, base: &dyn Storage, address: Address, amount: U256) -> Result<(), StorageError> {
+        self.apply(base, Loc::Basic(address), WriteValue::BalanceDelta(amount))
+    }
+}
+
+/// The pre-state seen through a fixed overlay (used after pre-block system calls).
+pub struct Layered<'a> {
+    pub base: &'a dyn Storage,
+    pub overlay: &'a Overlay,
+}
+
+impl Storage for Layered<'_> {
+    fn read(&self, loc: &Loc) -> Result<Value, StorageError> {
+        self.overlay.read(self.base, loc)
+    }
+    fn block_hash(&self, number: u64) -> Option<B256> {
+        self.base.block_hash(number)
+    }
+}

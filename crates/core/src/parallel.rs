@@ -1,0 +1,294 @@
+//! Block-STM: workers on a dedicated thread pool execute transactions optimistically against
+//! multi-version memory, validate what they read, and re-execute on conflict, until every
+//! transaction has a validated incarnation.
+
+use crate::{
+    block::BlockInput,
+    chain::ChainSpec,
+    error::EngineError,
+    mv_memory::{MvMemory, MvRead},
+    overlay::Overlay,
+    scheduler::{Scheduler, Task},
+    storage::Storage,
+    types::{Loc, ReadValue, TxIdx, Value, WriteValue},
+    vm::{BlockVm, ExecError, ReadError, StateReader, TxOutcome, TxResult},
+};
+use alloy_primitives::{Address, B256};
+use parking_lot::Mutex;
+use rayon::ThreadPool;
+use rustc_hash::FxHashMap;
+use std::{
+    collections::HashMap,
+    panic::{catch_unwind, AssertUnwindSafe},
+    sync::{
+        atomic::{AtomicU64, Ordering::Relaxed},
+        Arc, OnceLock,
+    },
+};
+
+/// Why a parallel run did not produce a result.
+#[derive(Debug)]
+pub enum ParallelError {
+    /// The block is fine but its parallel result cannot be trusted as is: run it sequentially.
+    Fallback(String),
+    Fatal(EngineError),
+}
+
+/// Counters of one parallel run.
+#[derive(Debug, Default)]
+pub struct ParallelStats {
+    pub executions: u64,
+    pub validation_aborts: u64,
+    pub dependency_waits: u64,
+}
+
+/// Reads for transaction `tx` through multi-version memory, recording what it saw.
+struct MvReader<'a> {
+    mv: &'a MvMemory,
+    base: &'a dyn Storage,
+    tx: TxIdx,
+    reads: Vec<(Loc, ReadValue)>,
+}
+
+impl StateReader for MvReader<'_> {
+    fn read(&mut self, loc: Loc) -> Result<Value, ReadError> {
+        match self.mv.read(&loc, self.tx, self.base)? {
+            MvRead::Value(v) => {
+                self.reads.push((loc, v.to_read()));
+                Ok(v)
+            }
+            MvRead::Blocked(j) => Err(ReadError::Blocked(j)),
+        }
+    }
+    fn block_hash(&mut self, number: u64) -> Result<B256, ReadError> {
+        self.base.block_hash(number).ok_or(ReadError::MissingBlockHash(number))
+    }
+}
+
+/// One rayon pool per thread count, built once: never the global pool, so nothing else can
+/// steal work into our workers while they hold scheduler locks.
+fn pool(threads: usize) -> Result<Arc<ThreadPool>, EngineError> {
+    static POOLS: OnceLock<Mutex<HashMap<usize, Arc<ThreadPool>>>> = OnceLock::new();
+    let mut pools = POOLS.get_or_init(Default::default).lock();
+    if let Some(p) = pools.get(&threads) {
+        return Ok(p.clone());
+    }
+    let p = Arc::new(
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("parallel-evm-{i}"))
+            .build()
+            .map_err(|e| EngineError::Internal(format!("thread pool: {e}")))?,
+    );
+    pools.insert(threads, p.clone());
+    Ok(p)
+}
+
+struct Shared<'a> {
+    block: &'a BlockInput,
+    chain: &'a ChainSpec,
+    base: &'a dyn Storage,
+    mv: MvMemory,
+    scheduler: Scheduler,
+    outcomes: Vec<Mutex<Option<TxOutcome>>>,
+    executions: AtomicU64,
+    aborts: AtomicU64,
+    waits: AtomicU64,
+}
+
+fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+impl<'a> Shared<'a> {
+    fn new_vm(&'a self) -> BlockVm<MvReader<'a>> {
+        BlockVm::new(
+            self.block,
+            self.chain,
+            MvReader { mv: &self.mv, base: self.base, tx: 0, reads: Vec::new() },
+        )
+    }
+
+    fn worker(&'a self) {
+        let mut vm = self.new_vm();
+        let mut task: Option<Task> = None;
+        let mut idle = 0u32;
+        while !self.scheduler.done() {
+            task = match task {
+                Some(Task::Execute(tx, inc)) => self.try_execute(&mut vm, tx, inc),
+                Some(Task::Validate(tx, inc)) => self.validate(tx, inc),
+                None => {
+                    let t = self.scheduler.next_task();
+                    if t.is_none() {
+                        // Nothing ready: others hold the remaining work.
+                        idle += 1;
+                        if idle > 64 {
+                            std::thread::yield_now();
+                        } else {
+                            std::hint::spin_loop();
+                        }
+                    } else {
+                        idle = 0;
+                    }
+                    t
+                }
+            };
+        }
+    }
+
+    fn try_execute(&'a self, vm: &mut BlockVm<MvReader<'a>>, tx: TxIdx, inc: usize) -> Option<Task> {
+        loop {
+            {
+                let r = vm.reader_mut();
+                r.tx = tx;
+                r.reads.clear();
+            }
+            self.executions.fetch_add(1, Relaxed);
+            let run = catch_unwind(AssertUnwindSafe(|| vm.execute(&self.block.txs[tx], true)));
+            let outcome = match run {
+                Ok(Ok(outcome)) => outcome,
+                Ok(Err(ExecError::Blocked(blocking))) => {
+                    if self.scheduler.add_dependency(tx, blocking) {
+                        self.waits.fetch_add(1, Relaxed);
+                        return None;
+                    }
+                    continue;
+                }
+                // A failure seen on a speculative view may vanish on re-execution: record it
+                // with its reads and let validation decide whether it stands.
+                Ok(Err(ExecError::Fatal(e))) => TxOutcome { result: Some(Err(e.to_string())), fatal: Some(e), ..Default::default() },
+                Err(panic) => {
+                    *vm = self.new_vm();
+                    let msg = format!("engine panic: {}", panic_message(panic));
+                    TxOutcome { result: Some(Err(msg.clone())), fatal: Some(EngineError::Internal(msg)), ..Default::default() }
+                }
+            };
+            let reads = std::mem::take(&mut vm.reader_mut().reads);
+            let wrote_new = self.mv.record(tx, inc, &outcome.writes, reads);
+            *self.outcomes[tx].lock() = Some(outcome);
+            return self.scheduler.finish_execution(tx, inc, wrote_new);
+        }
+    }
+
+    fn validate(&self, tx: TxIdx, inc: usize) -> Option<Task> {
+        let valid = self.mv.validate_read_set(tx, self.base);
+        let aborted = !valid && self.scheduler.try_validation_abort(tx, inc);
+        if aborted {
+            self.aborts.fetch_add(1, Relaxed);
+            self.mv.convert_writes_to_estimates(tx);
+        }
+        self.scheduler.finish_validation(tx, aborted)
+    }
+}
+
+/// Result of a successful parallel run.
+pub struct ParallelRun {
+    pub results: Vec<TxResult>,
+    pub overlay: Overlay,
+    pub stats: ParallelStats,
+}
+
+/// Runs the block with Block-STM on `threads` workers, on top of `pre` (pre-block writes).
+pub fn execute(
+    block: &BlockInput,
+    chain: &ChainSpec,
+    base: &dyn Storage,
+    pre: Overlay,
+    threads: usize,
+) -> Result<ParallelRun, ParallelError> {
+    let n = block.txs.len();
+    let layered = crate::overlay::Layered { base, overlay: &pre };
+    let shared = Shared {
+        block,
+        chain,
+        base: &layered,
+        mv: MvMemory::new(n),
+        scheduler: Scheduler::new(n),
+        outcomes: (0..n).map(|_| Mutex::new(None)).collect(),
+        executions: AtomicU64::new(0),
+        aborts: AtomicU64::new(0),
+        waits: AtomicU64::new(0),
+    };
+    let threads = threads.max(1);
+    let pool = pool(threads).map_err(ParallelError::Fatal)?;
+    pool.scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|_| shared.worker());
+        }
+    });
+    let stats = ParallelStats {
+        executions: shared.executions.load(Relaxed),
+        validation_aborts: shared.aborts.load(Relaxed),
+        dependency_waits: shared.waits.load(Relaxed),
+    };
+    let outcomes: Vec<TxOutcome> = shared
+        .outcomes
+        .into_iter()
+        .enumerate()
+        .map(|(i, o)| o.into_inner().ok_or_else(|| ParallelError::Fatal(EngineError::Internal(format!("transaction {i} never executed")))))
+        .collect::<Result<_, _>>()?;
+
+    // Results in block order, with the same checks and precedence as the sequential loop.
+    let mut results = Vec::with_capacity(n);
+    let mut cumulative = 0u64;
+    for (i, o) in outcomes.iter().enumerate() {
+        block.check_gas_available(i, cumulative).map_err(ParallelError::Fatal)?;
+        if let Some(e) = &o.fatal {
+            if matches!(e, EngineError::Internal(_)) {
+                return Err(ParallelError::Fallback(format!("transaction {i}: {e}")));
+            }
+            return Err(ParallelError::Fatal(e.clone()));
+        }
+        match &o.result {
+            Some(Ok(r)) => {
+                cumulative += r.gas_used;
+                results.push(r.clone());
+            }
+            Some(Err(reason)) => return Err(ParallelError::Fatal(block.invalid_tx(i, reason.clone()))),
+            None => return Err(ParallelError::Fatal(EngineError::Internal(format!("transaction {i} has no result")))),
+        }
+        if o.hazard {
+            return Err(ParallelError::Fallback(format!("transaction {i} defeats lazy updates")));
+        }
+    }
+
+    // A self-destruct wipes storage that per-slot versions cannot express: only trust the run
+    // if no later transaction touched the destroyed account.
+    let mut destroyed: FxHashMap<Address, TxIdx> = FxHashMap::default();
+    for (i, o) in outcomes.iter().enumerate() {
+        for a in &o.destroyed {
+            destroyed.entry(*a).or_insert(i);
+        }
+    }
+    if !destroyed.is_empty() {
+        for j in 0..n {
+            for loc in shared.mv.accessed(j) {
+                if destroyed.get(&loc.address()).is_some_and(|&m| m < j) {
+                    return Err(ParallelError::Fallback(format!(
+                        "transaction {j} touches {} after its self-destruct",
+                        loc.address()
+                    )));
+                }
+            }
+        }
+    }
+
+    let finals = shared.mv.final_values(&layered).map_err(|e| ParallelError::Fatal(e.into()))?;
+    drop(layered);
+    let mut overlay = pre;
+    for (loc, value) in finals {
+        let write = match value {
+            Value::Basic(b) => WriteValue::Basic(b),
+            Value::Code(c) => WriteValue::Code(c),
+            Value::Storage(v) => WriteValue::Storage(v),
+        };
+        overlay.apply(base, loc, write).map_err(|e| ParallelError::Fatal(e.into()))?;
+    }
+    for address in destroyed.keys() {
+        overlay.clear_storage(*address);
+    }
+    Ok(ParallelRun { results, overlay, stats })
+}

@@ -1,0 +1,101 @@
+//! What executing a block returns: receipts, the post-state diff and statistics.
+
+use crate::types::ExecutionMode;
+use alloy_primitives::{Address, Bloom, Bytes, Log, B256, U256};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A transaction receipt as the engine computed it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Receipt {
+    pub transaction_hash: B256,
+    #[serde(with = "alloy_serde::quantity")]
+    pub transaction_index: u64,
+    #[serde(rename = "type", with = "alloy_serde::quantity")]
+    pub tx_type: u8,
+    /// Whether execution succeeded (status 1).
+    pub status: bool,
+    #[serde(with = "alloy_serde::quantity")]
+    pub gas_used: u64,
+    #[serde(with = "alloy_serde::quantity")]
+    pub cumulative_gas_used: u64,
+    pub logs: Vec<Log>,
+    pub logs_bloom: Bloom,
+    pub contract_address: Option<Address>,
+}
+
+/// How one account differs after the block.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountDiff {
+    /// The account does not exist after the block.
+    pub deleted: bool,
+    /// The account did not exist before the block.
+    pub created: bool,
+    /// The account was self-destructed during the block: storage from before is gone.
+    pub storage_cleared: bool,
+    pub balance: U256,
+    #[serde(with = "alloy_serde::quantity")]
+    pub nonce: u64,
+    pub code_hash: B256,
+    /// New code, when it changed.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub code: Option<Bytes>,
+    /// Slots whose value changed, with their value after the block.
+    pub storage: BTreeMap<B256, B256>,
+}
+
+/// Post-state diff, by address.
+pub type StateDiff = BTreeMap<Address, AccountDiff>;
+
+/// How the block ran.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Stats {
+    pub mode: ExecutionMode,
+    pub threads: usize,
+    /// Why auto mode chose sequential, or why a parallel run fell back.
+    pub reason: Option<String>,
+    /// Transaction executions in total (incarnations).
+    pub executions: u64,
+    /// Executions beyond one per transaction.
+    pub reexecutions: u64,
+    /// Validations that failed and aborted an incarnation.
+    pub validation_aborts: u64,
+    /// Executions suspended on a dependency (read of an ESTIMATE).
+    pub dependency_waits: u64,
+    /// Wall time of transaction execution (excluding parsing and the diff), in microseconds.
+    pub execution_us: u64,
+    /// Wall time of the whole call, in microseconds.
+    pub total_us: u64,
+}
+
+/// Everything a block execution returns.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockResult {
+    #[serde(with = "alloy_serde::quantity")]
+    pub number: u64,
+    pub hash: Option<B256>,
+    #[serde(with = "alloy_serde::quantity")]
+    pub gas_used: u64,
+    pub logs_bloom: Bloom,
+    /// Receipts root (meaningful from Byzantium; earlier receipts carry state roots).
+    pub receipts_root: B256,
+    pub receipts: Vec<Receipt>,
+    pub state_diff: StateDiff,
+    /// Things the diff could not include (e.g. uncle rewards without uncle headers).
+    pub warnings: Vec<String>,
+    pub stats: Stats,
+}
+
+impl BlockResult {
+    /// Receipts and post-state equal (statistics aside).
+    pub fn same_outcome(&self, other: &BlockResult) -> bool {
+        self.gas_used == other.gas_used
+            && self.logs_bloom == other.logs_bloom
+            && self.receipts == other.receipts
+            && self.state_diff == other.state_diff
+    }
+}

@@ -1,0 +1,191 @@
+//! The Block-STM collaborative scheduler: execution and validation indices shared by all
+//! workers, per-transaction status and incarnation, and dependency suspension/resumption.
+//!
+//! Workers never block on each other: a transaction that reads an ESTIMATE is suspended and
+//! put back when the transaction it waits for finishes, while its worker moves on.
+
+use crate::types::{Incarnation, TxIdx};
+use parking_lot::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Status {
+    ReadyToExecute,
+    Executing,
+    Executed,
+    Aborting,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Task {
+    Execute(TxIdx, Incarnation),
+    Validate(TxIdx, Incarnation),
+}
+
+pub struct Scheduler {
+    block_size: usize,
+    execution_idx: AtomicUsize,
+    validation_idx: AtomicUsize,
+    decrease_cnt: AtomicUsize,
+    num_active_tasks: AtomicUsize,
+    done: AtomicBool,
+    status: Vec<Mutex<(Incarnation, Status)>>,
+    dependents: Vec<Mutex<Vec<TxIdx>>>,
+}
+
+impl Scheduler {
+    pub fn new(block_size: usize) -> Self {
+        Self {
+            block_size,
+            execution_idx: AtomicUsize::new(0),
+            validation_idx: AtomicUsize::new(0),
+            decrease_cnt: AtomicUsize::new(0),
+            num_active_tasks: AtomicUsize::new(0),
+            done: AtomicBool::new(block_size == 0),
+            status: (0..block_size).map(|_| Mutex::new((0, Status::ReadyToExecute))).collect(),
+            dependents: (0..block_size).map(|_| Mutex::new(Vec::new())).collect(),
+        }
+    }
+
+    pub fn done(&self) -> bool {
+        self.done.load(SeqCst)
+    }
+
+    /// Stops every worker (used when a fatal error makes the rest pointless).
+    pub fn halt(&self) {
+        self.done.store(true, SeqCst);
+    }
+
+    fn decrease_execution_idx(&self, target: TxIdx) {
+        self.execution_idx.fetch_min(target, SeqCst);
+        self.decrease_cnt.fetch_add(1, SeqCst);
+    }
+
+    fn decrease_validation_idx(&self, target: TxIdx) {
+        self.validation_idx.fetch_min(target, SeqCst);
+        self.decrease_cnt.fetch_add(1, SeqCst);
+    }
+
+    fn check_done(&self) {
+        let observed = self.decrease_cnt.load(SeqCst);
+        if self.execution_idx.load(SeqCst).min(self.validation_idx.load(SeqCst)) >= self.block_size
+            && self.num_active_tasks.load(SeqCst) == 0
+            && observed == self.decrease_cnt.load(SeqCst)
+        {
+            self.done.store(true, SeqCst);
+        }
+    }
+
+    /// Claims `tx` for execution if it is ready; otherwise gives the active-task slot back.
+    fn try_incarnate(&self, tx: TxIdx) -> Option<Task> {
+        if tx < self.block_size {
+            let mut s = self.status[tx].lock();
+            if s.1 == Status::ReadyToExecute {
+                s.1 = Status::Executing;
+                return Some(Task::Execute(tx, s.0));
+            }
+        }
+        self.num_active_tasks.fetch_sub(1, SeqCst);
+        None
+    }
+
+    fn next_version_to_execute(&self) -> Option<Task> {
+        if self.execution_idx.load(SeqCst) >= self.block_size {
+            self.check_done();
+            return None;
+        }
+        self.num_active_tasks.fetch_add(1, SeqCst);
+        let idx = self.execution_idx.fetch_add(1, SeqCst);
+        self.try_incarnate(idx)
+    }
+
+    fn next_version_to_validate(&self) -> Option<Task> {
+        if self.validation_idx.load(SeqCst) >= self.block_size {
+            self.check_done();
+            return None;
+        }
+        self.num_active_tasks.fetch_add(1, SeqCst);
+        let idx = self.validation_idx.fetch_add(1, SeqCst);
+        if idx < self.block_size {
+            let s = *self.status[idx].lock();
+            if s.1 == Status::Executed {
+                return Some(Task::Validate(idx, s.0));
+            }
+        }
+        self.num_active_tasks.fetch_sub(1, SeqCst);
+        None
+    }
+
+    /// The next task for a worker; `None` when there is nothing to do right now.
+    pub fn next_task(&self) -> Option<Task> {
+        if self.validation_idx.load(SeqCst) < self.execution_idx.load(SeqCst) {
+            self.next_version_to_validate()
+        } else {
+            self.next_version_to_execute()
+        }
+    }
+
+    /// `tx` read an ESTIMATE of `blocking`: suspend it until `blocking` executes again.
+    /// Returns false if `blocking` already finished (the caller re-executes at once).
+    pub fn add_dependency(&self, tx: TxIdx, blocking: TxIdx) -> bool {
+        let mut deps = self.dependents[blocking].lock();
+        if self.status[blocking].lock().1 == Status::Executed {
+            return false;
+        }
+        self.status[tx].lock().1 = Status::Aborting;
+        deps.push(tx);
+        drop(deps);
+        self.num_active_tasks.fetch_sub(1, SeqCst);
+        true
+    }
+
+    fn set_ready_status(&self, tx: TxIdx) {
+        let mut s = self.status[tx].lock();
+        *s = (s.0 + 1, Status::ReadyToExecute);
+    }
+
+    /// An execution finished; returns a validation task for it when that is all that is needed.
+    pub fn finish_execution(&self, tx: TxIdx, incarnation: Incarnation, wrote_new_location: bool) -> Option<Task> {
+        self.status[tx].lock().1 = Status::Executed;
+        let deps = std::mem::take(&mut *self.dependents[tx].lock());
+        if let Some(min) = deps.iter().copied().min() {
+            for d in deps {
+                self.set_ready_status(d);
+            }
+            self.decrease_execution_idx(min);
+        }
+        if self.validation_idx.load(SeqCst) > tx {
+            if wrote_new_location {
+                self.decrease_validation_idx(tx);
+            } else {
+                return Some(Task::Validate(tx, incarnation));
+            }
+        }
+        self.num_active_tasks.fetch_sub(1, SeqCst);
+        None
+    }
+
+    /// First failed validation of this incarnation wins the right to abort it.
+    pub fn try_validation_abort(&self, tx: TxIdx, incarnation: Incarnation) -> bool {
+        let mut s = self.status[tx].lock();
+        if *s == (incarnation, Status::Executed) {
+            s.1 = Status::Aborting;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// A validation finished; after an abort, returns the re-execution task when it can start now.
+    pub fn finish_validation(&self, tx: TxIdx, aborted: bool) -> Option<Task> {
+        if aborted {
+            self.set_ready_status(tx);
+            self.decrease_validation_idx(tx + 1);
+            if self.execution_idx.load(SeqCst) > tx {
+                return self.try_incarnate(tx);
+            }
+        }
+        self.num_active_tasks.fetch_sub(1, SeqCst);
+        None
+    }
+}

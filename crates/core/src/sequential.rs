@@ -1,0 +1,48 @@
+//! The plain revm loop: one transaction after the other, each committed before the next.
+//! The reference for the parallel engine, and its fallback.
+
+use crate::{
+    block::BlockInput,
+    chain::ChainSpec,
+    error::EngineError,
+    overlay::Overlay,
+    storage::Storage,
+    transitions::OverlayReader,
+    vm::{BlockVm, ExecError, TxResult},
+};
+
+/// Executes every transaction in order on top of `pre` (the pre-block writes). Returns the
+/// per-transaction results and the block's writes.
+pub fn execute(
+    block: &BlockInput,
+    chain: &ChainSpec,
+    base: &dyn Storage,
+    pre: Overlay,
+) -> Result<(Vec<TxResult>, Overlay), EngineError> {
+    let mut vm = BlockVm::new(block, chain, OverlayReader { base, overlay: pre });
+    let mut results = Vec::with_capacity(block.txs.len());
+    let mut cumulative = 0u64;
+    for (index, tx) in block.txs.iter().enumerate() {
+        block.check_gas_available(index, cumulative)?;
+        let outcome = vm.execute(tx, false).map_err(|e| match e {
+            ExecError::Fatal(e) => e,
+            ExecError::Blocked(_) => EngineError::Internal("sequential read blocked".into()),
+        })?;
+        let result = match outcome.result {
+            Some(Ok(r)) => r,
+            Some(Err(reason)) => return Err(block.invalid_tx(index, reason)),
+            None => return Err(EngineError::Internal(format!("transaction {index} produced no result"))),
+        };
+        let reader = vm.reader_mut();
+        for address in &outcome.destroyed {
+            reader.overlay.clear_storage(*address);
+        }
+        for (loc, value) in outcome.writes {
+            reader.overlay.apply(base, loc, value)?;
+        }
+        cumulative += result.gas_used;
+        results.push(result);
+    }
+    let overlay = std::mem::take(&mut vm.reader_mut().overlay);
+    Ok((results, overlay))
+}

@@ -1,0 +1,92 @@
+//! State changes outside transactions: the EIP-4788 beacon-roots call before the block, and
+//! mining rewards and withdrawals after it. Both engines share them.
+
+use crate::{
+    block::BlockInput,
+    chain::ChainSpec,
+    error::EngineError,
+    overlay::Overlay,
+    storage::Storage,
+    types::{Loc, Value},
+    vm::{BlockVm, ExecError, ReadError, StateReader},
+};
+use alloy_primitives::{address, Address, B256, U256};
+use revm::primitives::hardfork::SpecId;
+
+/// EIP-4788 beacon roots contract.
+pub const BEACON_ROOTS_ADDRESS: Address = address!("0x000F3df6D732807Ef1319fB7B8bB8522d0Beac02");
+
+/// Reads straight from an overlay over the pre-state (no concurrency).
+pub struct OverlayReader<'a> {
+    pub base: &'a dyn Storage,
+    pub overlay: Overlay,
+}
+
+impl StateReader for OverlayReader<'_> {
+    fn read(&mut self, loc: Loc) -> Result<Value, ReadError> {
+        Ok(self.overlay.read(self.base, &loc)?)
+    }
+    fn block_hash(&mut self, number: u64) -> Result<B256, ReadError> {
+        self.base.block_hash(number).ok_or(ReadError::MissingBlockHash(number))
+    }
+}
+
+/// Applies pre-block system calls and returns their writes.
+pub fn pre_block(block: &BlockInput, chain: &ChainSpec, base: &dyn Storage) -> Result<Overlay, EngineError> {
+    let mut overlay = Overlay::default();
+    let spec = block.spec(chain);
+    if let (true, Some(root)) = (spec.is_enabled_in(SpecId::CANCUN), block.parent_beacon_block_root) {
+        // The call is a no-op where the contract is not deployed (EIP-4788).
+        let Value::Code(code) = base.read(&Loc::Code(BEACON_ROOTS_ADDRESS))? else { unreachable!() };
+        if code.is_some() {
+            let mut vm = BlockVm::new(block, chain, OverlayReader { base, overlay: Overlay::default() });
+            let out = vm.system_call(BEACON_ROOTS_ADDRESS, root.0.into()).map_err(|e| match e {
+                ExecError::Fatal(e) => e,
+                ExecError::Blocked(_) => EngineError::Internal("system call blocked".into()),
+            })?;
+            for (loc, value) in out.writes {
+                overlay.apply(base, loc, value)?;
+            }
+        }
+    }
+    Ok(overlay)
+}
+
+/// Applies block/uncle rewards (before the Merge) and withdrawals (Shanghai). Returns warnings
+/// for what could not be applied.
+pub fn post_block(
+    block: &BlockInput,
+    chain: &ChainSpec,
+    base: &dyn Storage,
+    overlay: &mut Overlay,
+) -> Result<Vec<String>, EngineError> {
+    let mut warnings = Vec::new();
+    let spec = block.spec(chain);
+    let reward = ChainSpec::block_reward(spec);
+    if !reward.is_zero() {
+        let n_uncles = U256::from(block.uncle_hashes.len());
+        overlay.add_balance(base, block.beneficiary, reward + (reward >> 5) * n_uncles)?;
+        match &block.uncles {
+            Some(uncles) => {
+                for u in uncles {
+                    let depth = U256::from(8u64 + u.number).saturating_sub(U256::from(block.number));
+                    overlay.add_balance(base, u.miner, (reward * depth) >> 3)?;
+                }
+            }
+            None if !block.uncle_hashes.is_empty() => warnings.push(format!(
+                "block has {} uncle(s) but no uncleHeaders: uncle miners' rewards are not in the state diff",
+                block.uncle_hashes.len()
+            )),
+            None => {}
+        }
+        if spec == SpecId::HOMESTEAD && block.number == 1_920_000 && chain.chain_id == 1 {
+            warnings.push("the DAO fork's irregular state change is not applied".into());
+        }
+    }
+    for w in &block.withdrawals {
+        if w.amount_gwei > 0 {
+            overlay.add_balance(base, w.address, U256::from(w.amount_gwei) * U256::from(1_000_000_000u64))?;
+        }
+    }
+    Ok(warnings)
+}

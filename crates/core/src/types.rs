@@ -1,0 +1,123 @@
+//! Memory locations and values shared by the sequential and parallel engines.
+
+use alloy_primitives::{Address, B256, U256};
+use revm::bytecode::Bytecode;
+
+/// Index of a transaction in its block.
+pub type TxIdx = usize;
+/// How many times a transaction has been (re-)started by the parallel scheduler.
+pub type Incarnation = usize;
+
+/// One unit of state that transactions read and write. Balance/nonce and code are separate
+/// locations so that a plain value transfer can check that the receiver has no code without
+/// depending on its balance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Loc {
+    Basic(Address),
+    Code(Address),
+    Storage(Address, U256),
+}
+
+impl Loc {
+    pub fn address(&self) -> Address {
+        match self {
+            Loc::Basic(a) | Loc::Code(a) | Loc::Storage(a, _) => *a,
+        }
+    }
+}
+
+/// Balance and nonce of an existing account.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct BasicValue {
+    pub balance: U256,
+    pub nonce: u64,
+}
+
+/// Deployed code of an account, analysed once.
+#[derive(Clone, Debug)]
+pub struct CodeValue {
+    pub hash: B256,
+    pub code: Bytecode,
+}
+
+impl PartialEq for CodeValue {
+    fn eq(&self, other: &Self) -> bool {
+        self.hash == other.hash
+    }
+}
+
+/// A value as written by a transaction.
+#[derive(Clone, Debug, PartialEq)]
+pub enum WriteValue {
+    /// `None`: the account does not exist (never created, self-destructed, or cleared as empty).
+    Basic(Option<BasicValue>),
+    /// Balance increment applied lazily on top of whatever the account holds (fees to the
+    /// beneficiary, value to a plain receiver): it does not read the account.
+    BalanceDelta(U256),
+    Code(Option<CodeValue>),
+    Storage(U256),
+}
+
+/// The value a transaction observed at a location; compared during validation.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ReadValue {
+    Basic(Option<BasicValue>),
+    Code(Option<B256>),
+    Storage(U256),
+}
+
+/// Resolved value of a location (no deltas).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Basic(Option<BasicValue>),
+    Code(Option<CodeValue>),
+    Storage(U256),
+}
+
+impl Value {
+    pub fn to_read(&self) -> ReadValue {
+        match self {
+            Value::Basic(b) => ReadValue::Basic(*b),
+            Value::Code(c) => ReadValue::Code(c.as_ref().map(|c| c.hash)),
+            Value::Storage(v) => ReadValue::Storage(*v),
+        }
+    }
+}
+
+/// Applies a balance delta to an account value (creating the account when absent).
+pub fn add_balance(basic: Option<BasicValue>, delta: U256) -> Option<BasicValue> {
+    let mut b = basic.unwrap_or_default();
+    b.balance = b.balance.saturating_add(delta);
+    Some(b)
+}
+
+/// Which engine ran a block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExecutionMode {
+    Sequential,
+    Parallel,
+}
+
+/// What the caller asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModeRequest {
+    /// Parallel when it pays, sequential otherwise.
+    #[default]
+    Auto,
+    Sequential,
+    Parallel,
+}
+
+impl std::str::FromStr for ModeRequest {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "sequential" => Ok(Self::Sequential),
+            "parallel" => Ok(Self::Parallel),
+            other => Err(format!("unknown mode '{other}' (expected auto, sequential or parallel)")),
+        }
+    }
+}

@@ -1,0 +1,346 @@
+//! The revm bridge: a `Database` that reads through a `StateReader` (block overlay for the
+//! sequential engine, multi-version memory for the parallel one), and the conversion of one
+//! transaction's effects into location writes.
+//!
+//! Lazy updates: with `lazy` on, the beneficiary is not credited inside revm (its fee becomes a
+//! balance delta unless the transaction really touched it), and the receiver of a value
+//! transfer to a code-less account is credited through a delta without reading its balance.
+//! Neither then serialises the block.
+
+use crate::{
+    block::{BlockInput, TxInput},
+    chain::ChainSpec,
+    error::EngineError,
+    storage::StorageError,
+    types::{BasicValue, CodeValue, Loc, TxIdx, Value, WriteValue},
+};
+use alloy_primitives::{Address, Log, B256, KECCAK256_EMPTY, U256};
+use revm::{
+    bytecode::Bytecode,
+    context::{
+        result::{EVMError, ExecutionResult, Output},
+        ContextSetters,
+    },
+    database_interface::DBErrorMarker,
+    handler::{
+        evm::FrameTr, EthFrame, EvmTr, FrameResult, Handler,
+        MainnetHandler,
+    },
+    interpreter::interpreter::EthInterpreter,
+    primitives::hardfork::SpecId,
+    state::{AccountInfo, EvmState},
+    Context, Database, ExecuteEvm, MainBuilder, MainContext,
+};
+use rustc_hash::FxHashMap;
+
+/// Why a read could not be served.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ReadError {
+    /// The location holds an ESTIMATE of this transaction: wait for it.
+    #[error("blocked by transaction {0}")]
+    Blocked(TxIdx),
+    #[error("missing block hash for block {0}")]
+    MissingBlockHash(u64),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl DBErrorMarker for ReadError {}
+
+/// Source of values for one transaction's execution.
+pub trait StateReader {
+    fn read(&mut self, loc: Loc) -> Result<Value, ReadError>;
+    fn block_hash(&mut self, number: u64) -> Result<B256, ReadError>;
+}
+
+/// revm `Database` over a `StateReader`.
+pub struct VmDb<R> {
+    pub reader: R,
+    /// Receiver to credit lazily, if it turns out to hold no code.
+    lazy_receiver: Option<Address>,
+    lazy_receiver_applied: bool,
+    /// What `basic` returned per address, to write only what changed.
+    basic_reads: FxHashMap<Address, Option<BasicValue>>,
+}
+
+fn account_info(basic: BasicValue, code: Option<CodeValue>) -> AccountInfo {
+    match code {
+        Some(c) => AccountInfo::new(basic.balance, basic.nonce, c.hash, c.code),
+        None => AccountInfo::new(basic.balance, basic.nonce, KECCAK256_EMPTY, Bytecode::default()),
+    }
+}
+
+impl<R: StateReader> Database for VmDb<R> {
+    type Error = ReadError;
+
+    fn basic(&mut self, address: Address) -> Result<Option<AccountInfo>, ReadError> {
+        let Value::Code(code) = self.reader.read(Loc::Code(address))? else { unreachable!() };
+        if self.lazy_receiver == Some(address) && code.is_none() {
+            // Balance and nonce are neither read nor needed: only the credit is recorded.
+            self.lazy_receiver_applied = true;
+            return Ok(Some(account_info(BasicValue::default(), None)));
+        }
+        let Value::Basic(basic) = self.reader.read(Loc::Basic(address))? else { unreachable!() };
+        self.basic_reads.insert(address, basic);
+        if basic.is_none() && code.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(account_info(basic.unwrap_or_default(), code)))
+    }
+
+    fn code_by_hash(&mut self, code_hash: B256) -> Result<Bytecode, ReadError> {
+        // `basic` always hands revm the code itself, so revm never asks by hash.
+        Err(ReadError::Storage(StorageError::Other(format!("code by hash {code_hash} requested"))))
+    }
+
+    fn storage(&mut self, address: Address, index: U256) -> Result<U256, ReadError> {
+        let Value::Storage(v) = self.reader.read(Loc::Storage(address, index))? else { unreachable!() };
+        Ok(v)
+    }
+
+    fn block_hash(&mut self, number: u64) -> Result<B256, ReadError> {
+        self.reader.block_hash(number)
+    }
+}
+
+type Ctx<R> = revm::handler::MainnetContext<VmDb<R>>;
+type Evm<R> = revm::handler::MainnetEvm<Ctx<R>>;
+type Error = EVMError<ReadError>;
+
+/// Mainnet handler that leaves the beneficiary alone; the fee is applied as a lazy update.
+struct LazyRewardHandler<R: StateReader>(MainnetHandler<Evm<R>, Error, EthFrame<EthInterpreter>>);
+
+impl<R: StateReader> Handler for LazyRewardHandler<R> {
+    type Evm = Evm<R>;
+    type Error = Error;
+    type HaltReason = revm::context::result::HaltReason;
+
+    fn reward_beneficiary(
+        &self,
+        _evm: &mut Self::Evm,
+        _exec_result: &mut <<Self::Evm as EvmTr>::Frame as FrameTr>::FrameResult,
+    ) -> Result<(), Self::Error> {
+        let _: Option<&FrameResult> = None;
+        Ok(())
+    }
+}
+
+/// Receipt-level result of one transaction.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TxResult {
+    pub success: bool,
+    pub gas_used: u64,
+    pub logs: Vec<Log>,
+    pub contract_address: Option<Address>,
+}
+
+/// Everything one execution of a transaction produced.
+#[derive(Clone, Debug, Default)]
+pub struct TxOutcome {
+    /// `Err(reason)`: the transaction is invalid (the block is invalid if this stands).
+    pub result: Option<Result<TxResult, String>>,
+    pub writes: Vec<(Loc, WriteValue)>,
+    /// Accounts that existed before this transaction and were self-destructed by it.
+    pub destroyed: Vec<Address>,
+    /// Lazy updates could not represent this transaction's effects exactly.
+    pub hazard: bool,
+    /// A failure that is not the transaction's fault (missing data, engine bug).
+    pub fatal: Option<EngineError>,
+}
+
+impl TxOutcome {
+    pub fn tx_result(&self) -> Option<&Result<TxResult, String>> {
+        self.result.as_ref()
+    }
+}
+
+/// Failure to execute a transaction at all.
+#[derive(Debug)]
+pub enum ExecError {
+    Blocked(TxIdx),
+    Fatal(EngineError),
+}
+
+/// A revm instance for one block, reused across transactions.
+pub struct BlockVm<R: StateReader> {
+    evm: Evm<R>,
+    spec: SpecId,
+    beneficiary: Address,
+    basefee: u128,
+}
+
+impl<R: StateReader> BlockVm<R> {
+    pub fn new(block: &BlockInput, chain: &ChainSpec, reader: R) -> Self {
+        let db = VmDb { reader, lazy_receiver: None, lazy_receiver_applied: false, basic_reads: FxHashMap::default() };
+        let evm = Context::mainnet()
+            .with_db(db)
+            .with_cfg(block.cfg_env(chain))
+            .with_block(block.block_env(chain))
+            .build_mainnet();
+        Self { evm, spec: block.spec(chain), beneficiary: block.beneficiary, basefee: block.base_fee.unwrap_or(0) as u128 }
+    }
+
+    pub fn reader_mut(&mut self) -> &mut R {
+        &mut self.evm.ctx.journaled_state.database.reader
+    }
+
+    pub fn spec(&self) -> SpecId {
+        self.spec
+    }
+
+    /// Runs one transaction. With `lazy`, beneficiary fees and plain-transfer credits become
+    /// balance deltas (only valid from Spurious Dragon, where empty and absent are the same).
+    pub fn execute(&mut self, tx: &TxInput, lazy: bool) -> Result<TxOutcome, ExecError> {
+        let lazy = lazy && self.spec.is_enabled_in(SpecId::SPURIOUS_DRAGON);
+        {
+            let db = &mut self.evm.ctx.journaled_state.database;
+            db.basic_reads.clear();
+            db.lazy_receiver_applied = false;
+            db.lazy_receiver =
+                if lazy { tx.is_plain_transfer_candidate().filter(|to| *to != self.beneficiary) } else { None };
+        }
+        self.evm.ctx.set_tx(tx.env.clone());
+        let result = if lazy {
+            LazyRewardHandler(MainnetHandler::default()).run(&mut self.evm)
+        } else {
+            MainnetHandler::default().run(&mut self.evm)
+        };
+        let state = self.evm.finalize();
+        match result {
+            Ok(exec) => Ok(self.outcome(tx, exec, state, lazy)),
+            Err(EVMError::Transaction(e)) => Ok(TxOutcome { result: Some(Err(e.to_string())), ..Default::default() }),
+            Err(EVMError::Database(ReadError::Blocked(j))) => Err(ExecError::Blocked(j)),
+            Err(EVMError::Database(ReadError::MissingBlockHash(n))) => {
+                Err(ExecError::Fatal(EngineError::MissingBlockHash(n)))
+            }
+            Err(EVMError::Database(ReadError::Storage(e))) => Err(ExecError::Fatal(e.into())),
+            Err(EVMError::Header(e)) => Err(ExecError::Fatal(EngineError::InvalidBlock(e.to_string()))),
+            Err(other) => Err(ExecError::Fatal(EngineError::Internal(other.to_string()))),
+        }
+    }
+
+    fn outcome(&mut self, tx: &TxInput, exec: ExecutionResult, mut state: EvmState, lazy: bool) -> TxOutcome {
+        let gas_used = exec.tx_gas_used();
+        let result = match exec {
+            ExecutionResult::Success { logs, output, .. } => {
+                let contract_address = match output {
+                    Output::Create(_, addr) => addr,
+                    Output::Call(_) => None,
+                };
+                TxResult { success: true, gas_used, logs, contract_address }
+            }
+            ExecutionResult::Revert { .. } | ExecutionResult::Halt { .. } => {
+                TxResult { success: false, gas_used, logs: Vec::new(), contract_address: None }
+            }
+        };
+        let db = &self.evm.ctx.journaled_state.database;
+        let mut out = TxOutcome::default();
+        let mut fee_pending = U256::ZERO;
+        if lazy {
+            let egp = revm::context_interface::Transaction::effective_gas_price(&tx.env, self.basefee);
+            let price = if self.spec.is_enabled_in(SpecId::LONDON) { egp.saturating_sub(self.basefee) } else { egp };
+            fee_pending = U256::from(price) * U256::from(gas_used);
+            if let Some(acc) = state.get_mut(&self.beneficiary) {
+                // The transaction touched the beneficiary for real: credit it in place.
+                if acc.is_selfdestructed() {
+                    out.hazard = true;
+                }
+                if !fee_pending.is_zero() {
+                    acc.info.balance = acc.info.balance.saturating_add(fee_pending);
+                    acc.mark_touch();
+                }
+                fee_pending = U256::ZERO;
+            } else if !fee_pending.is_zero() {
+                out.writes.push((Loc::Basic(self.beneficiary), WriteValue::BalanceDelta(fee_pending)));
+            }
+        }
+        let state_clear = self.spec.is_enabled_in(SpecId::SPURIOUS_DRAGON);
+        for (address, acc) in state {
+            if db.lazy_receiver_applied && db.lazy_receiver == Some(address) {
+                if acc.is_selfdestructed() || !acc.storage.is_empty() {
+                    out.hazard = true;
+                }
+                if !acc.info.balance.is_zero() {
+                    out.writes.push((Loc::Basic(address), WriteValue::BalanceDelta(acc.info.balance)));
+                }
+                continue;
+            }
+            if !acc.is_touched() {
+                continue;
+            }
+            let read = db.basic_reads.get(&address).copied();
+            let had_code = acc.original_info().code_hash != KECCAK256_EMPTY && acc.original_info().code_hash != B256::ZERO;
+            if acc.is_selfdestructed() {
+                if read != Some(None) {
+                    out.writes.push((Loc::Basic(address), WriteValue::Basic(None)));
+                }
+                if had_code || acc.is_created() || acc.info.code_hash != KECCAK256_EMPTY {
+                    out.writes.push((Loc::Code(address), WriteValue::Code(None)));
+                }
+                if !acc.is_created() {
+                    out.destroyed.push(address);
+                }
+                continue;
+            }
+            if state_clear && acc.is_empty() {
+                if matches!(read, Some(Some(_))) {
+                    out.writes.push((Loc::Basic(address), WriteValue::Basic(None)));
+                }
+                continue;
+            }
+            let new = BasicValue { balance: acc.info.balance, nonce: acc.info.nonce };
+            if read != Some(Some(new)) {
+                out.writes.push((Loc::Basic(address), WriteValue::Basic(Some(new))));
+            }
+            if acc.is_created() && acc.info.code_hash != KECCAK256_EMPTY {
+                if let Some(code) = &acc.info.code {
+                    if !code.is_empty() {
+                        out.writes.push((
+                            Loc::Code(address),
+                            WriteValue::Code(Some(CodeValue { hash: acc.info.code_hash, code: code.clone() })),
+                        ));
+                    }
+                }
+            }
+            for (slot, value) in acc.storage.iter() {
+                if value.is_changed() {
+                    out.writes.push((Loc::Storage(address, *slot), WriteValue::Storage(value.present_value)));
+                }
+            }
+        }
+        debug_assert!(fee_pending.is_zero() || !lazy || true);
+        out.result = Some(Ok(result));
+        out
+    }
+
+    /// Runs a system call (EIP-4788 beacon roots) and returns the storage it wrote.
+    pub fn system_call(&mut self, contract: Address, data: alloy_primitives::Bytes) -> Result<TxOutcome, ExecError> {
+        use revm::SystemCallEvm;
+        {
+            let db = &mut self.evm.ctx.journaled_state.database;
+            db.basic_reads.clear();
+            db.lazy_receiver = None;
+            db.lazy_receiver_applied = false;
+        }
+        let result = self.evm.system_call_one(contract, data);
+        let state = self.evm.finalize();
+        match result {
+            Ok(_) => {
+                let mut out = TxOutcome::default();
+                for (address, acc) in state {
+                    if address == revm::handler::SYSTEM_ADDRESS {
+                        continue;
+                    }
+                    for (slot, value) in acc.storage.iter() {
+                        if value.is_changed() {
+                            out.writes.push((Loc::Storage(address, *slot), WriteValue::Storage(value.present_value)));
+                        }
+                    }
+                }
+                Ok(out)
+            }
+            Err(EVMError::Database(ReadError::Storage(e))) => Err(ExecError::Fatal(e.into())),
+            Err(e) => Err(ExecError::Fatal(EngineError::Internal(format!("system call to {contract}: {e}")))),
+        }
+    }
+}
