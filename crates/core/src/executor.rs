@@ -12,7 +12,7 @@ use crate::{
     storage::Storage,
     transitions::{post_block, pre_block},
     types::{ExecutionMode, ModeRequest},
-    verify::{block_bloom, receipt_bloom, receipts_root},
+    verify::{block_bloom, receipts_root},
     vm::TxResult,
 };
 use std::time::Instant;
@@ -24,6 +24,9 @@ pub struct ExecuteOptions {
     pub mode: ModeRequest,
     /// Worker threads for parallel execution; 0 means the machine's available parallelism.
     pub threads: usize,
+    /// Also compute the receipts root. Off by default: it is verification, not execution, and
+    /// hashing the receipts trie is a sizeable sequential cost.
+    pub receipts_root: bool,
 }
 
 /// Below these, parallel execution costs more than it saves (measured on mainnet blocks).
@@ -106,14 +109,21 @@ pub fn execute_block(
 
     let warnings = post_block(block, chain, storage, &mut overlay)?;
     let receipts = build_receipts(block, results);
-    let state_diff = state_diff(storage, &overlay)?;
+    let want_root = options.receipts_root;
+    // The receipts trie and the diff are independent: hash one while diffing the other.
+    let (root, state_diff) = if stats.mode == ExecutionMode::Parallel && want_root {
+        parallel::pool(threads)?.join(|| Some(receipts_root(&receipts)), || state_diff(storage, &overlay))
+    } else {
+        (want_root.then(|| receipts_root(&receipts)), state_diff(storage, &overlay))
+    };
+    let state_diff = state_diff?;
     stats.total_us = started.elapsed().as_micros() as u64;
     Ok(BlockResult {
         number: block.number,
         hash: block.hash,
         gas_used: receipts.last().map(|r| r.cumulative_gas_used).unwrap_or(0),
         logs_bloom: block_bloom(&receipts),
-        receipts_root: receipts_root(&receipts),
+        receipts_root: root,
         receipts,
         state_diff,
         warnings,
@@ -136,7 +146,7 @@ fn build_receipts(block: &BlockInput, results: Vec<TxResult>) -> Vec<Receipt> {
                 status: r.success,
                 gas_used: r.gas_used,
                 cumulative_gas_used: cumulative,
-                logs_bloom: receipt_bloom(&r.logs),
+                logs_bloom: r.logs_bloom,
                 logs: r.logs,
                 contract_address: r.contract_address,
             }

@@ -67,7 +67,7 @@ impl StateReader for MvReader<'_> {
 
 /// One rayon pool per thread count, built once: never the global pool, so nothing else can
 /// steal work into our workers while they hold scheduler locks.
-fn pool(threads: usize) -> Result<Arc<ThreadPool>, EngineError> {
+pub fn pool(threads: usize) -> Result<Arc<ThreadPool>, EngineError> {
     static POOLS: OnceLock<Mutex<HashMap<usize, Arc<ThreadPool>>>> = OnceLock::new();
     let mut pools = POOLS.get_or_init(Default::default).lock();
     if let Some(p) = pools.get(&threads) {

@@ -81,8 +81,10 @@ pub struct BlockResult {
     #[serde(with = "alloy_serde::quantity")]
     pub gas_used: u64,
     pub logs_bloom: Bloom,
-    /// Receipts root (meaningful from Byzantium; earlier receipts carry state roots).
-    pub receipts_root: B256,
+    /// Receipts root, when asked for (`ExecuteOptions::receipts_root`); meaningful from
+    /// Byzantium (earlier receipts carry intermediate state roots).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub receipts_root: Option<B256>,
     pub receipts: Vec<Receipt>,
     pub state_diff: StateDiff,
     /// Things the diff could not include (e.g. uncle rewards without uncle headers).

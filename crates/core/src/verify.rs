@@ -2,7 +2,7 @@
 
 use crate::{block::BlockInput, chain::ChainSpec, result::{BlockResult, Receipt}};
 use alloy_consensus::{proofs::calculate_receipt_root, Eip658Value, ReceiptEnvelope, ReceiptWithBloom};
-use alloy_primitives::{logs_bloom, Bloom, B256};
+use alloy_primitives::{Bloom, B256};
 use revm::primitives::hardfork::SpecId;
 use serde::{Deserialize, Serialize};
 
@@ -29,10 +29,6 @@ pub fn block_bloom(receipts: &[Receipt]) -> Bloom {
         bloom.accrue_bloom(&r.logs_bloom);
     }
     bloom
-}
-
-pub fn receipt_bloom(logs: &[alloy_primitives::Log]) -> Bloom {
-    logs_bloom(logs.iter())
 }
 
 /// Receipts root as of Byzantium (EIP-658 status receipts, EIP-2718 typed envelopes).
@@ -65,7 +61,8 @@ pub fn verify_header(block: &BlockInput, chain: &ChainSpec, result: &BlockResult
     let byzantium = block.spec(chain).is_enabled_in(SpecId::BYZANTIUM);
     Verification {
         gas_used: result.gas_used == block.gas_used,
-        receipts_root: byzantium.then(|| result.receipts_root == block.receipts_root),
+        receipts_root: byzantium
+            .then(|| result.receipts_root.unwrap_or_else(|| receipts_root(&result.receipts)) == block.receipts_root),
         logs_bloom: result.logs_bloom == block.logs_bloom,
     }
 }

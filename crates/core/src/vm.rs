@@ -131,6 +131,8 @@ pub struct TxResult {
     pub success: bool,
     pub gas_used: u64,
     pub logs: Vec<Log>,
+    /// Computed where the transaction ran, so parallel workers share the hashing.
+    pub logs_bloom: alloy_primitives::Bloom,
     pub contract_address: Option<Address>,
 }
 
@@ -227,31 +229,29 @@ impl<R: StateReader> BlockVm<R> {
                     Output::Create(_, addr) => addr,
                     Output::Call(_) => None,
                 };
-                TxResult { success: true, gas_used, logs, contract_address }
+                TxResult { success: true, gas_used, logs_bloom: alloy_primitives::logs_bloom(logs.iter()), logs, contract_address }
             }
             ExecutionResult::Revert { .. } | ExecutionResult::Halt { .. } => {
-                TxResult { success: false, gas_used, logs: Vec::new(), contract_address: None }
+                TxResult { success: false, gas_used, logs: Vec::new(), logs_bloom: Default::default(), contract_address: None }
             }
         };
         let db = &self.evm.ctx.journaled_state.database;
         let mut out = TxOutcome::default();
-        let mut fee_pending = U256::ZERO;
         if lazy {
             let egp = revm::context_interface::Transaction::effective_gas_price(&tx.env, self.basefee);
             let price = if self.spec.is_enabled_in(SpecId::LONDON) { egp.saturating_sub(self.basefee) } else { egp };
-            fee_pending = U256::from(price) * U256::from(gas_used);
+            let fee = U256::from(price) * U256::from(gas_used);
             if let Some(acc) = state.get_mut(&self.beneficiary) {
                 // The transaction touched the beneficiary for real: credit it in place.
                 if acc.is_selfdestructed() {
                     out.hazard = true;
                 }
-                if !fee_pending.is_zero() {
-                    acc.info.balance = acc.info.balance.saturating_add(fee_pending);
+                if !fee.is_zero() {
+                    acc.info.balance = acc.info.balance.saturating_add(fee);
                     acc.mark_touch();
                 }
-                fee_pending = U256::ZERO;
-            } else if !fee_pending.is_zero() {
-                out.writes.push((Loc::Basic(self.beneficiary), WriteValue::BalanceDelta(fee_pending)));
+            } else if !fee.is_zero() {
+                out.writes.push((Loc::Basic(self.beneficiary), WriteValue::BalanceDelta(fee)));
             }
         }
         let state_clear = self.spec.is_enabled_in(SpecId::SPURIOUS_DRAGON);
@@ -308,7 +308,6 @@ impl<R: StateReader> BlockVm<R> {
                 }
             }
         }
-        debug_assert!(fee_pending.is_zero() || !lazy || true);
         out.result = Some(Ok(result));
         out
     }
