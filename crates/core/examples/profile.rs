@@ -1,13 +1,31 @@
-use parallel_evm_core::{executor::{execute_block, ExecuteOptions}, fixture::Fixture, ModeRequest};
-fn main() {
-    let a: Vec<String> = std::env::args().collect();
-    let fx = Fixture::load(std::path::Path::new(&a[1]), None).unwrap();
-    let mode: ModeRequest = a[2].parse().unwrap();
-    let n: usize = a[3].parse().unwrap();
-    let threads: usize = a.get(4).map(|s| s.parse().unwrap()).unwrap_or(2);
-    let opts = ExecuteOptions { chain: fx.chain.clone(), mode, threads };
-    let t = std::time::Instant::now();
-    let mut ex = 0;
-    for _ in 0..n { let r = execute_block(&fx.block, &fx.state, &opts).unwrap(); ex += r.stats.execution_us; }
-    println!("avg total {:.3} ms, avg exec {:.3} ms", t.elapsed().as_secs_f64()*1000.0/n as f64, ex as f64/1000.0/n as f64);
+//! Runs one fixture block many times in one mode, for profilers (perf, callgrind):
+//! `profile DIR MODE RUNS [THREADS]`.
+
+use parallel_evm_core::{
+    executor::{execute_block, ExecuteOptions},
+    fixture::Fixture,
+    ModeRequest,
+};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() < 4 {
+        return Err("usage: profile DIR MODE RUNS [THREADS]".into());
+    }
+    let fx = Fixture::load(std::path::Path::new(&args[1]), None)?;
+    let mode: ModeRequest = args[2].parse()?;
+    let runs: usize = args[3].parse()?;
+    let threads: usize = args.get(4).map(|s| s.parse()).transpose()?.unwrap_or(2);
+    let opts = ExecuteOptions { chain: fx.chain.clone(), mode, threads, ..Default::default() };
+    let started = std::time::Instant::now();
+    let mut exec_us = 0;
+    for _ in 0..runs {
+        exec_us += execute_block(&fx.block, &fx.state, &opts)?.stats.execution_us;
+    }
+    println!(
+        "avg total {:.3} ms, avg execution {:.3} ms",
+        started.elapsed().as_secs_f64() * 1000.0 / runs as f64,
+        exec_us as f64 / 1000.0 / runs as f64
+    );
+    Ok(())
 }

@@ -69,8 +69,8 @@ fn main() -> ExitCode {
                 continue;
             }
         };
-        let seq_opts = ExecuteOptions { chain: fx.chain.clone(), mode: ModeRequest::Sequential, threads: 1 };
-        let opts = ExecuteOptions { chain: fx.chain.clone(), mode: args.mode, threads: args.threads };
+        let seq_opts = ExecuteOptions { chain: fx.chain.clone(), mode: ModeRequest::Sequential, threads: 1, ..Default::default() };
+        let opts = ExecuteOptions { chain: fx.chain.clone(), mode: args.mode, threads: args.threads, ..Default::default() };
         let run = best_of_3(|| execute_block(&fx.block, &fx.state, &seq_opts))
             .and_then(|seq| Ok((seq, best_of_3(|| execute_block(&fx.block, &fx.state, &opts))?)));
         match run {
