@@ -45,7 +45,8 @@ pub fn sequential_reason(block: &BlockInput, threads: usize) -> Option<String> {
     if block.txs.len() < MIN_PARALLEL_TXS {
         return Some(format!("{} transactions (< {MIN_PARALLEL_TXS})", block.txs.len()));
     }
-    let gas: u64 = block.txs.iter().map(|t| t.env.gas_limit).sum::<u64>().min(block.gas_used.max(1));
+    // The header's gas used when known (real blocks), else what the transactions may use.
+    let gas = if block.gas_used > 0 { block.gas_used } else { block.txs.iter().map(|t| t.env.gas_limit).sum() };
     if gas < MIN_PARALLEL_GAS {
         return Some(format!("{gas} gas (< {MIN_PARALLEL_GAS})"));
     }

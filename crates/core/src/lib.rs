@@ -15,6 +15,7 @@ pub mod diff;
 pub mod error;
 pub mod executor;
 pub mod fixture;
+pub mod generate;
 pub mod mv_memory;
 pub mod overlay;
 pub mod parallel;

@@ -61,6 +61,18 @@ pub struct VmDb<R> {
     lazy_receiver_applied: bool,
     /// What `basic` returned per address, to write only what changed.
     basic_reads: FxHashMap<Address, Option<BasicValue>>,
+    /// First read failure of this execution. revm does not surface every database error
+    /// (BLOCKHASH, for one, carries on with a zero hash), so the outcome of an execution that
+    /// saw one is discarded whatever revm returned.
+    failure: Option<ReadError>,
+}
+
+impl<R: StateReader> VmDb<R> {
+    fn read(&mut self, loc: Loc) -> Result<Value, ReadError> {
+        self.reader.read(loc).inspect_err(|e| {
+            self.failure.get_or_insert_with(|| e.clone());
+        })
+    }
 }
 
 fn account_info(basic: BasicValue, code: Option<CodeValue>) -> AccountInfo {
@@ -74,13 +86,13 @@ impl<R: StateReader> Database for VmDb<R> {
     type Error = ReadError;
 
     fn basic(&mut self, address: Address) -> Result<Option<AccountInfo>, ReadError> {
-        let Value::Code(code) = self.reader.read(Loc::Code(address))? else { unreachable!() };
+        let Value::Code(code) = self.read(Loc::Code(address))? else { unreachable!() };
         if self.lazy_receiver == Some(address) && code.is_none() {
             // Balance and nonce are neither read nor needed: only the credit is recorded.
             self.lazy_receiver_applied = true;
             return Ok(Some(account_info(BasicValue::default(), None)));
         }
-        let Value::Basic(basic) = self.reader.read(Loc::Basic(address))? else { unreachable!() };
+        let Value::Basic(basic) = self.read(Loc::Basic(address))? else { unreachable!() };
         self.basic_reads.insert(address, basic);
         if basic.is_none() && code.is_none() {
             return Ok(None);
@@ -90,16 +102,20 @@ impl<R: StateReader> Database for VmDb<R> {
 
     fn code_by_hash(&mut self, code_hash: B256) -> Result<Bytecode, ReadError> {
         // `basic` always hands revm the code itself, so revm never asks by hash.
-        Err(ReadError::Storage(StorageError::Other(format!("code by hash {code_hash} requested"))))
+        let e = ReadError::Storage(StorageError::Other(format!("code by hash {code_hash} requested")));
+        self.failure.get_or_insert_with(|| e.clone());
+        Err(e)
     }
 
     fn storage(&mut self, address: Address, index: U256) -> Result<U256, ReadError> {
-        let Value::Storage(v) = self.reader.read(Loc::Storage(address, index))? else { unreachable!() };
+        let Value::Storage(v) = self.read(Loc::Storage(address, index))? else { unreachable!() };
         Ok(v)
     }
 
     fn block_hash(&mut self, number: u64) -> Result<B256, ReadError> {
-        self.reader.block_hash(number)
+        self.reader.block_hash(number).inspect_err(|e| {
+            self.failure.get_or_insert_with(|| e.clone());
+        })
     }
 }
 
@@ -163,6 +179,14 @@ pub enum ExecError {
     Fatal(EngineError),
 }
 
+fn read_failure(e: ReadError) -> ExecError {
+    match e {
+        ReadError::Blocked(j) => ExecError::Blocked(j),
+        ReadError::MissingBlockHash(n) => ExecError::Fatal(EngineError::MissingBlockHash(n)),
+        ReadError::Storage(e) => ExecError::Fatal(e.into()),
+    }
+}
+
 /// A revm instance for one block, reused across transactions.
 pub struct BlockVm<R: StateReader> {
     evm: Evm<R>,
@@ -173,7 +197,13 @@ pub struct BlockVm<R: StateReader> {
 
 impl<R: StateReader> BlockVm<R> {
     pub fn new(block: &BlockInput, chain: &ChainSpec, reader: R) -> Self {
-        let db = VmDb { reader, lazy_receiver: None, lazy_receiver_applied: false, basic_reads: FxHashMap::default() };
+        let db = VmDb {
+            reader,
+            lazy_receiver: None,
+            lazy_receiver_applied: false,
+            basic_reads: FxHashMap::default(),
+            failure: None,
+        };
         let evm = Context::mainnet()
             .with_db(db)
             .with_cfg(block.cfg_env(chain))
@@ -197,6 +227,7 @@ impl<R: StateReader> BlockVm<R> {
         {
             let db = &mut self.evm.ctx.journaled_state.database;
             db.basic_reads.clear();
+            db.failure = None;
             db.lazy_receiver_applied = false;
             db.lazy_receiver =
                 if lazy { tx.is_plain_transfer_candidate().filter(|to| *to != self.beneficiary) } else { None };
@@ -208,14 +239,15 @@ impl<R: StateReader> BlockVm<R> {
             MainnetHandler::default().run(&mut self.evm)
         };
         let state = self.evm.finalize();
+        // A database error revm kept in its context (or swallowed) decides the outcome.
+        self.evm.ctx.error = Ok(());
+        if let Some(failure) = self.evm.ctx.journaled_state.database.failure.take() {
+            return Err(read_failure(failure));
+        }
         match result {
             Ok(exec) => Ok(self.outcome(tx, exec, state, lazy)),
             Err(EVMError::Transaction(e)) => Ok(TxOutcome { result: Some(Err(e.to_string())), ..Default::default() }),
-            Err(EVMError::Database(ReadError::Blocked(j))) => Err(ExecError::Blocked(j)),
-            Err(EVMError::Database(ReadError::MissingBlockHash(n))) => {
-                Err(ExecError::Fatal(EngineError::MissingBlockHash(n)))
-            }
-            Err(EVMError::Database(ReadError::Storage(e))) => Err(ExecError::Fatal(e.into())),
+            Err(EVMError::Database(e)) => Err(read_failure(e)),
             Err(EVMError::Header(e)) => Err(ExecError::Fatal(EngineError::InvalidBlock(e.to_string()))),
             Err(other) => Err(ExecError::Fatal(EngineError::Internal(other.to_string()))),
         }
@@ -318,11 +350,16 @@ impl<R: StateReader> BlockVm<R> {
         {
             let db = &mut self.evm.ctx.journaled_state.database;
             db.basic_reads.clear();
+            db.failure = None;
             db.lazy_receiver = None;
             db.lazy_receiver_applied = false;
         }
         let result = self.evm.system_call_one(contract, data);
         let state = self.evm.finalize();
+        self.evm.ctx.error = Ok(());
+        if let Some(failure) = self.evm.ctx.journaled_state.database.failure.take() {
+            return Err(read_failure(failure));
+        }
         match result {
             Ok(_) => {
                 let mut out = TxOutcome::default();

@@ -1,0 +1,128 @@
+//! Generated workloads: parallel == sequential at every thread count; invalid transactions
+//! make the block fail with the same typed error in every mode.
+
+mod common;
+
+use alloy_primitives::{TxKind, U256};
+use parallel_evm_core::{
+    generate::{self, BlockBuilder},
+    EngineError, ModeRequest,
+};
+use revm::primitives::hardfork::SpecId;
+
+#[test]
+fn standard_workloads_match_sequential() {
+    for seed in [1u64, 7] {
+        for g in generate::standard_workloads(seed) {
+            let r = common::check_all_modes(&g.name, &g.block, &g.state, &g.chain)
+                .unwrap_or_else(|e| panic!("{}: {e}", g.name));
+            assert_eq!(r.receipts.len(), g.block.txs.len());
+        }
+    }
+}
+
+#[test]
+fn mixed_block_has_reverts_out_of_gas_creations_and_self_destructs() {
+    let g = generate::mixed(3, 400, SpecId::SHANGHAI);
+    let r = common::check_all_modes(&g.name, &g.block, &g.state, &g.chain).unwrap();
+    assert!(r.receipts.iter().any(|r| !r.status), "some transaction fails");
+    assert!(r.receipts.iter().any(|r| r.contract_address.is_some()), "some contract is created");
+    assert!(r.state_diff.values().any(|a| a.storage_cleared), "some account self-destructs");
+    let burned = g.block.txs.iter().zip(&r.receipts).any(|(t, r)| !r.status && r.gas_used == t.env.gas_limit);
+    assert!(burned, "some transaction runs out of gas");
+}
+
+#[test]
+fn chains_of_transfers_land_at_the_end() {
+    let g = generate::transfer_chains(5, 3, 10);
+    let r = common::check_all_modes(&g.name, &g.block, &g.state, &g.chain).unwrap();
+    assert!(r.receipts.iter().all(|r| r.status));
+    let tail = g.block.txs.last().unwrap().env.kind.to().copied().unwrap();
+    assert_eq!(r.state_diff[&tail].balance, U256::from(generate::chain_hop_value(9)));
+}
+
+fn invalid_block(kind: &str) -> generate::Generated {
+    let mut b = BlockBuilder::new(11, SpecId::CANCUN);
+    let senders: Vec<_> = (0..50).map(|_| b.funded(1)).collect();
+    for s in &senders {
+        let to = b.address();
+        b.transfer(*s, to, 1);
+    }
+    let victim = senders[10];
+    match kind {
+        "nonce too low" => {
+            b.transfer(victim, senders[11], 5);
+            b.txs.last_mut().unwrap().env.nonce = 0;
+        }
+        "insufficient balance" => {
+            let poor = b.address();
+            b.state.insert_account(poor, U256::from(1000u64), 0, None);
+            b.tx(poor, TxKind::Call(victim), U256::ZERO, Default::default(), 21_000);
+        }
+        _ => unreachable!(),
+    }
+    for s in &senders[20..30] {
+        let to = b.address();
+        b.transfer(*s, to, 1);
+    }
+    b.build(kind)
+}
+
+#[test]
+fn invalid_transaction_fails_the_block_the_same_way_in_every_mode() {
+    for kind in ["nonce too low", "insufficient balance"] {
+        let g = invalid_block(kind);
+        let err = common::check_all_modes(kind, &g.block, &g.state, &g.chain).unwrap_err();
+        match &err {
+            EngineError::InvalidTransaction { index, hash, .. } => {
+                assert_eq!(*index, 50, "{kind}: {err}");
+                assert_eq!(*hash, g.block.txs[50].hash);
+            }
+            other => panic!("{kind}: unexpected {other}"),
+        }
+        assert_eq!(err.code(), "INVALID_TRANSACTION");
+    }
+}
+
+#[test]
+fn over_the_block_gas_limit_is_invalid() {
+    let mut g = generate::independent_transfers(2, 20);
+    g.block.gas_limit = 21_000 * 10 + 5;
+    let err = common::check_all_modes("gas limit", &g.block, &g.state, &g.chain).unwrap_err();
+    assert_eq!(err.tx_index(), Some(10), "{err}");
+}
+
+#[test]
+fn auto_mode_runs_small_blocks_sequentially_and_big_ones_in_parallel() {
+    let small = generate::independent_transfers(1, 3);
+    let r = common::run(&small.block, &small.state, &small.chain, ModeRequest::Auto, 4).unwrap();
+    assert_eq!(r.stats.mode, parallel_evm_core::ExecutionMode::Sequential);
+    assert!(r.stats.reason.is_some());
+    let big = generate::independent_transfers(1, 2_000);
+    let r = common::run(&big.block, &big.state, &big.chain, ModeRequest::Auto, 4).unwrap();
+    assert_eq!(r.stats.mode, parallel_evm_core::ExecutionMode::Parallel);
+}
+
+#[test]
+fn empty_block_executes() {
+    let g = BlockBuilder::new(1, SpecId::CANCUN).build("empty");
+    let r = common::check_all_modes("empty", &g.block, &g.state, &g.chain).unwrap();
+    assert!(r.receipts.is_empty());
+    assert_eq!(r.gas_used, 0);
+}
+
+/// Contended blocks many times over: rare interleavings of the scheduler must never change
+/// the result.
+#[test]
+fn contended_blocks_are_stable_across_repeated_runs() {
+    let workloads = [generate::same_sender(9, 200), generate::mixed(9, 300, SpecId::SHANGHAI), generate::transfer_chains(9, 4, 30)];
+    for g in &workloads {
+        let reference = common::run(&g.block, &g.state, &g.chain, ModeRequest::Sequential, 1).unwrap();
+        for round in 0..25 {
+            let threads = [2, 3, 8, 16][round % 4];
+            let r = common::run(&g.block, &g.state, &g.chain, ModeRequest::Parallel, threads)
+                .unwrap_or_else(|e| panic!("{} round {round}: {e}", g.name));
+            assert!(r.same_outcome(&reference), "{} round {round} ({threads} threads) differs", g.name);
+        }
+    }
+}
