@@ -3,12 +3,11 @@
 
 use crate::{
     storage::{Storage, StorageError},
-    types::{add_balance, Incarnation, Loc, ReadValue, TxIdx, Value, WriteValue},
+    types::{add_balance, Loc, ReadValue, TxIdx, Value, WriteValue},
 };
 use dashmap::DashMap;
 use parking_lot::Mutex;
-use rustc_hash::{FxBuildHasher, FxHashSet};
-use std::collections::BTreeMap;
+use rustc_hash::FxBuildHasher;
 
 #[derive(Clone, Debug)]
 enum Entry {
@@ -16,11 +15,38 @@ enum Entry {
     Write(WriteValue),
 }
 
-#[derive(Clone, Debug)]
-struct Versioned {
-    #[allow(dead_code)] // kept for debugging dumps of the memory
-    incarnation: Incarnation,
-    entry: Entry,
+/// Versions of one location, sorted by transaction. Most locations see one or two writers,
+/// so a vector beats a tree (one allocation, cache-friendly scans).
+#[derive(Debug, Default)]
+struct Versions(Vec<(TxIdx, Entry)>);
+
+impl Versions {
+    fn insert(&mut self, tx: TxIdx, entry: Entry) {
+        match self.0.last() {
+            Some((last, _)) if *last < tx => self.0.push((tx, entry)),
+            None => self.0.push((tx, entry)),
+            _ => match self.0.binary_search_by_key(&tx, |(t, _)| *t) {
+                Ok(i) => self.0[i].1 = entry,
+                Err(i) => self.0.insert(i, (tx, entry)),
+            },
+        }
+    }
+
+    fn remove(&mut self, tx: TxIdx) {
+        if let Ok(i) = self.0.binary_search_by_key(&tx, |(t, _)| *t) {
+            self.0.remove(i);
+        }
+    }
+
+    fn get_mut(&mut self, tx: TxIdx) -> Option<&mut Entry> {
+        self.0.binary_search_by_key(&tx, |(t, _)| *t).ok().map(|i| &mut self.0[i].1)
+    }
+
+    /// Entries of transactions below `tx`, closest first.
+    fn below(&self, tx: TxIdx) -> impl Iterator<Item = &(TxIdx, Entry)> {
+        let end = self.0.partition_point(|(t, _)| *t < tx);
+        self.0[..end].iter().rev()
+    }
 }
 
 /// Outcome of a read at a position in the block.
@@ -32,7 +58,7 @@ pub enum MvRead {
 }
 
 pub struct MvMemory {
-    data: DashMap<Loc, BTreeMap<TxIdx, Versioned>, FxBuildHasher>,
+    data: DashMap<Loc, Versions, FxBuildHasher>,
     last_written: Vec<Mutex<Vec<Loc>>>,
     last_read: Vec<Mutex<Vec<(Loc, ReadValue)>>>,
 }
@@ -52,8 +78,8 @@ impl MvMemory {
         let mut delta = alloy_primitives::U256::ZERO;
         let mut has_delta = false;
         if let Some(versions) = self.data.get(loc) {
-            for (idx, v) in versions.range(..tx).rev() {
-                match &v.entry {
+            for (idx, entry) in versions.below(tx) {
+                match entry {
                     Entry::Estimate => return Ok(MvRead::Blocked(*idx)),
                     Entry::Write(WriteValue::BalanceDelta(d)) => {
                         delta = delta.saturating_add(*d);
@@ -77,30 +103,29 @@ impl MvMemory {
 
     /// Records an incarnation's writes and reads. Returns whether it wrote a location that its
     /// previous incarnation did not (then higher transactions must be revalidated).
+    /// The previous read set is handed back so its allocation can be reused.
     pub fn record(
         &self,
         tx: TxIdx,
-        incarnation: Incarnation,
         writes: &[(Loc, WriteValue)],
         reads: Vec<(Loc, ReadValue)>,
-    ) -> bool {
-        *self.last_read[tx].lock() = reads;
+    ) -> (bool, Vec<(Loc, ReadValue)>) {
+        let old_reads = std::mem::replace(&mut *self.last_read[tx].lock(), reads);
         let new_locs: Vec<Loc> = writes.iter().map(|(l, _)| *l).collect();
         for (loc, value) in writes {
-            self.data
-                .entry(*loc)
-                .or_default()
-                .insert(tx, Versioned { incarnation, entry: Entry::Write(value.clone()) });
+            self.data.entry(*loc).or_default().insert(tx, Entry::Write(value.clone()));
         }
-        let prev = std::mem::replace(&mut *self.last_written[tx].lock(), new_locs.clone());
-        let new_set: FxHashSet<Loc> = new_locs.iter().copied().collect();
-        let prev_set: FxHashSet<Loc> = prev.iter().copied().collect();
-        for loc in prev.iter().filter(|l| !new_set.contains(l)) {
+        let prev = std::mem::replace(&mut *self.last_written[tx].lock(), new_locs);
+        let new_locs = self.last_written[tx].lock();
+        // Write sets are small: linear scans beat building hash sets.
+        let contains = |set: &[Loc], l: &Loc| set.iter().any(|x| x == l);
+        for loc in prev.iter().filter(|l| !contains(&new_locs, l)) {
             if let Some(mut versions) = self.data.get_mut(loc) {
-                versions.remove(&tx);
+                versions.remove(tx);
             }
         }
-        new_locs.iter().any(|l| !prev_set.contains(l))
+        let wrote_new = new_locs.iter().any(|l| !contains(&prev, l));
+        (wrote_new, old_reads)
     }
 
     /// Marks an aborted incarnation's writes as ESTIMATEs, so readers wait instead of reading
@@ -108,8 +133,8 @@ impl MvMemory {
     pub fn convert_writes_to_estimates(&self, tx: TxIdx) {
         for loc in self.last_written[tx].lock().iter() {
             if let Some(mut versions) = self.data.get_mut(loc) {
-                if let Some(v) = versions.get_mut(&tx) {
-                    v.entry = Entry::Estimate;
+                if let Some(entry) = versions.get_mut(tx) {
+                    *entry = Entry::Estimate;
                 }
             }
         }
@@ -136,7 +161,7 @@ impl MvMemory {
         let end = self.last_written.len();
         let mut out = Vec::with_capacity(self.data.len());
         for item in self.data.iter() {
-            if item.value().is_empty() {
+            if item.value().0.is_empty() {
                 continue;
             }
             match self.read(item.key(), end, base)? {

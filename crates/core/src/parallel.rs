@@ -167,7 +167,9 @@ impl<'a> Shared<'a> {
                 }
             };
             let reads = std::mem::take(&mut vm.reader_mut().reads);
-            let wrote_new = self.mv.record(tx, inc, &outcome.writes, reads);
+            let (wrote_new, mut recycled) = self.mv.record(tx, &outcome.writes, reads);
+            recycled.clear();
+            vm.reader_mut().reads = recycled;
             *self.outcomes[tx].lock() = Some(outcome);
             return self.scheduler.finish_execution(tx, inc, wrote_new);
         }
@@ -182,6 +184,25 @@ impl<'a> Shared<'a> {
         }
         self.scheduler.finish_validation(tx, aborted)
     }
+}
+
+/// Known dependencies before execution: a transaction waits for the previous transaction of
+/// its sender (nonce and balance) or, if later, the previous plain transfer to its sender.
+pub fn dependency_hints(block: &BlockInput) -> Vec<Option<TxIdx>> {
+    let mut last_writer: FxHashMap<Address, TxIdx> = FxHashMap::default();
+    block
+        .txs
+        .iter()
+        .enumerate()
+        .map(|(j, tx)| {
+            let hint = last_writer.get(&tx.env.caller).copied();
+            last_writer.insert(tx.env.caller, j);
+            if let Some(to) = tx.is_plain_transfer_candidate() {
+                last_writer.insert(to, j);
+            }
+            hint
+        })
+        .collect()
 }
 
 /// Result of a successful parallel run.
@@ -206,7 +227,7 @@ pub fn execute(
         chain,
         base: &layered,
         mv: MvMemory::new(n),
-        scheduler: Scheduler::new(n),
+        scheduler: Scheduler::with_hints(n, &dependency_hints(block)),
         outcomes: (0..n).map(|_| Mutex::new(None)).collect(),
         executions: AtomicU64::new(0),
         aborts: AtomicU64::new(0),
@@ -277,6 +298,9 @@ pub fn execute(
     }
 
     let finals = shared.mv.final_values(&layered).map_err(|e| ParallelError::Fatal(e.into()))?;
+    // Freeing thousands of version lists is pure overhead for the caller: do it on the pool.
+    let Shared { mv, .. } = shared;
+    pool.spawn(move || drop(mv));
     drop(layered);
     let mut overlay = pre;
     for (loc, value) in finals {

@@ -35,7 +35,15 @@ pub struct Scheduler {
 
 impl Scheduler {
     pub fn new(block_size: usize) -> Self {
-        Self {
+        Self::with_hints(block_size, &[])
+    }
+
+    /// `hints[j] = Some(i)`: transaction `j` is expected to read what `i < j` writes (the same
+    /// sender's previous transaction, say). `j` then starts only once `i` has executed, instead
+    /// of running early on stale values and being aborted. Hints steer scheduling only; a
+    /// wrong hint costs time, never correctness.
+    pub fn with_hints(block_size: usize, hints: &[Option<TxIdx>]) -> Self {
+        let scheduler = Self {
             block_size,
             execution_idx: AtomicUsize::new(0),
             validation_idx: AtomicUsize::new(0),
@@ -44,7 +52,16 @@ impl Scheduler {
             done: AtomicBool::new(block_size == 0),
             status: (0..block_size).map(|_| Mutex::new((0, Status::ReadyToExecute))).collect(),
             dependents: (0..block_size).map(|_| Mutex::new(Vec::new())).collect(),
+        };
+        for (tx, hint) in hints.iter().enumerate().take(block_size) {
+            if let Some(i) = *hint {
+                assert!(i < tx, "a hint must point to an earlier transaction");
+                // Parked exactly like a transaction suspended on a dependency.
+                scheduler.status[tx].lock().1 = Status::Aborting;
+                scheduler.dependents[i].lock().push(tx);
+            }
         }
+        scheduler
     }
 
     pub fn done(&self) -> bool {

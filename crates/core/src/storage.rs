@@ -67,12 +67,13 @@ enum Quantity {
 }
 
 impl Quantity {
-    fn to_u256(&self, what: &str) -> Result<U256, EngineError> {
+    /// `what` names the field in the error message; built only on failure.
+    fn to_u256(&self, what: impl FnOnce() -> String) -> Result<U256, EngineError> {
         match self {
             Quantity::Num(n) => Ok(U256::from(*n)),
             Quantity::Str(s) => s
                 .parse::<U256>()
-                .map_err(|e| EngineError::InvalidInput(format!("{what}: '{s}' is not a quantity ({e})"))),
+                .map_err(|e| EngineError::InvalidInput(format!("{}: '{s}' is not a quantity ({e})", what()))),
         }
     }
 }
@@ -101,12 +102,12 @@ impl InMemoryStorage {
         accounts.reserve(raw.len());
         for (address, acc) in raw {
             let balance = match &acc.balance {
-                Some(q) => q.to_u256(&format!("prestate {address} balance"))?,
+                Some(q) => q.to_u256(|| format!("prestate {address} balance"))?,
                 None => U256::ZERO,
             };
             let nonce = match &acc.nonce {
                 Some(q) => {
-                    let n = q.to_u256(&format!("prestate {address} nonce"))?;
+                    let n = q.to_u256(|| format!("prestate {address} nonce"))?;
                     u64::try_from(n).map_err(|_| {
                         EngineError::InvalidInput(format!("prestate {address} nonce {n} exceeds 64 bits"))
                     })?

@@ -221,9 +221,8 @@ impl<R: StateReader> BlockVm<R> {
     }
 
     /// Runs one transaction. With `lazy`, beneficiary fees and plain-transfer credits become
-    /// balance deltas (only valid from Spurious Dragon, where empty and absent are the same).
+    /// balance deltas.
     pub fn execute(&mut self, tx: &TxInput, lazy: bool) -> Result<TxOutcome, ExecError> {
-        let lazy = lazy && self.spec.is_enabled_in(SpecId::SPURIOUS_DRAGON);
         {
             let db = &mut self.evm.ctx.journaled_state.database;
             db.basic_reads.clear();
@@ -273,6 +272,11 @@ impl<R: StateReader> BlockVm<R> {
             let egp = revm::context_interface::Transaction::effective_gas_price(&tx.env, self.basefee);
             let price = if self.spec.is_enabled_in(SpecId::LONDON) { egp.saturating_sub(self.basefee) } else { egp };
             let fee = U256::from(price) * U256::from(gas_used);
+            if fee.is_zero() && !self.spec.is_enabled_in(SpecId::SPURIOUS_DRAGON) {
+                // Before EIP-161 a zero reward still creates an absent beneficiary; a delta
+                // cannot say so.
+                out.hazard = true;
+            }
             if let Some(acc) = state.get_mut(&self.beneficiary) {
                 // The transaction touched the beneficiary for real: credit it in place.
                 if acc.is_selfdestructed() {
