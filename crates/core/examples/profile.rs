@@ -1,6 +1,9 @@
 //! Runs one fixture block many times in one mode, for profilers (perf, callgrind):
 //! `profile DIR MODE RUNS [THREADS]`.
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use parallel_evm_core::{
     executor::{execute_block, ExecuteOptions},
     fixture::Fixture,

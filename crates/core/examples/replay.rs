@@ -1,6 +1,9 @@
 //! Replays fixture folders and prints one JSON line per block:
 //! `cargo run --release -p parallel-evm-core --example replay -- [--threads N] [--mode auto|sequential|parallel] [--block-hashes FILE] DIR...`
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use parallel_evm_core::{
     executor::{available_threads, execute_block, ExecuteOptions},
     fixture::Fixture,

@@ -66,7 +66,8 @@ pub struct MvMemory {
 impl MvMemory {
     pub fn new(block_size: usize) -> Self {
         Self {
-            data: DashMap::with_capacity_and_hasher(block_size * 8, FxBuildHasher),
+            // Many shards: workers hit different locks (and lock cache lines) far more often.
+            data: DashMap::with_capacity_and_hasher_and_shard_amount(block_size * 2, FxBuildHasher, 64),
             last_written: (0..block_size).map(|_| Mutex::new(Vec::new())).collect(),
             last_read: (0..block_size).map(|_| Mutex::new(Vec::new())).collect(),
         }
@@ -89,7 +90,7 @@ impl MvMemory {
                         let b = if has_delta { add_balance(*b, delta) } else { *b };
                         return Ok(MvRead::Value(Value::Basic(b)));
                     }
-                    Entry::Write(WriteValue::Code(c)) => return Ok(MvRead::Value(Value::Code(c.clone()))),
+                    Entry::Write(WriteValue::Code(c)) => return Ok(MvRead::Value(Value::Code(c.as_deref().cloned()))),
                     Entry::Write(WriteValue::Storage(s)) => return Ok(MvRead::Value(Value::Storage(*s))),
                 }
             }
@@ -113,7 +114,10 @@ impl MvMemory {
         let old_reads = std::mem::replace(&mut *self.last_read[tx].lock(), reads);
         let new_locs: Vec<Loc> = writes.iter().map(|(l, _)| *l).collect();
         for (loc, value) in writes {
-            self.data.entry(*loc).or_default().insert(tx, Entry::Write(value.clone()));
+            self.data
+                .entry(*loc)
+                .or_insert_with(|| Versions(Vec::with_capacity(1)))
+                .insert(tx, Entry::Write(value.clone()));
         }
         let prev = std::mem::replace(&mut *self.last_written[tx].lock(), new_locs);
         let new_locs = self.last_written[tx].lock();

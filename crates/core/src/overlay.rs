@@ -69,7 +69,7 @@ impl Overlay {
         let acc = self.accounts.entry(loc.address()).or_default();
         match (loc, resolved) {
             (Loc::Basic(_), WriteValue::Basic(b)) => acc.basic = Some(b),
-            (Loc::Code(_), WriteValue::Code(c)) => acc.code = Some(c),
+            (Loc::Code(_), WriteValue::Code(c)) => acc.code = Some(c.map(|c| *c)),
             (Loc::Storage(_, slot), WriteValue::Storage(v)) => {
                 acc.storage.insert(slot, v);
             }

@@ -20,10 +20,7 @@ use rustc_hash::FxHashMap;
 use std::{
     collections::HashMap,
     panic::{catch_unwind, AssertUnwindSafe},
-    sync::{
-        atomic::{AtomicU64, Ordering::Relaxed},
-        Arc, OnceLock,
-    },
+    sync::{Arc, OnceLock},
 };
 
 /// Why a parallel run did not produce a result.
@@ -91,9 +88,8 @@ struct Shared<'a> {
     mv: MvMemory,
     scheduler: Scheduler,
     outcomes: Vec<Mutex<Option<TxOutcome>>>,
-    executions: AtomicU64,
-    aborts: AtomicU64,
-    waits: AtomicU64,
+    /// Summed from each worker's own counters when it stops (no shared counter per task).
+    stats: Mutex<ParallelStats>,
 }
 
 fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
@@ -113,13 +109,14 @@ impl<'a> Shared<'a> {
     }
 
     fn worker(&'a self) {
+        let mut stats = ParallelStats::default();
         let mut vm = self.new_vm();
         let mut task: Option<Task> = None;
         let mut idle = 0u32;
         while !self.scheduler.done() {
             task = match task {
-                Some(Task::Execute(tx, inc)) => self.try_execute(&mut vm, tx, inc),
-                Some(Task::Validate(tx, inc)) => self.validate(tx, inc),
+                Some(Task::Execute(tx, inc)) => self.try_execute(&mut vm, &mut stats, tx, inc),
+                Some(Task::Validate(tx, inc)) => self.validate(&mut stats, tx, inc),
                 None => {
                     let t = self.scheduler.next_task();
                     if t.is_none() {
@@ -137,22 +134,32 @@ impl<'a> Shared<'a> {
                 }
             };
         }
+        let mut total = self.stats.lock();
+        total.executions += stats.executions;
+        total.validation_aborts += stats.validation_aborts;
+        total.dependency_waits += stats.dependency_waits;
     }
 
-    fn try_execute(&'a self, vm: &mut BlockVm<MvReader<'a>>, tx: TxIdx, inc: usize) -> Option<Task> {
+    fn try_execute(
+        &'a self,
+        vm: &mut BlockVm<MvReader<'a>>,
+        stats: &mut ParallelStats,
+        tx: TxIdx,
+        inc: usize,
+    ) -> Option<Task> {
         loop {
             {
                 let r = vm.reader_mut();
                 r.tx = tx;
                 r.reads.clear();
             }
-            self.executions.fetch_add(1, Relaxed);
+            stats.executions += 1;
             let run = catch_unwind(AssertUnwindSafe(|| vm.execute(&self.block.txs[tx], true)));
             let outcome = match run {
                 Ok(Ok(outcome)) => outcome,
                 Ok(Err(ExecError::Blocked(blocking))) => {
                     if self.scheduler.add_dependency(tx, blocking) {
-                        self.waits.fetch_add(1, Relaxed);
+                        stats.dependency_waits += 1;
                         return None;
                     }
                     continue;
@@ -175,11 +182,11 @@ impl<'a> Shared<'a> {
         }
     }
 
-    fn validate(&self, tx: TxIdx, inc: usize) -> Option<Task> {
+    fn validate(&self, stats: &mut ParallelStats, tx: TxIdx, inc: usize) -> Option<Task> {
         let valid = self.mv.validate_read_set(tx, self.base);
         let aborted = !valid && self.scheduler.try_validation_abort(tx, inc);
         if aborted {
-            self.aborts.fetch_add(1, Relaxed);
+            stats.validation_aborts += 1;
             self.mv.convert_writes_to_estimates(tx);
         }
         self.scheduler.finish_validation(tx, aborted)
@@ -222,16 +229,16 @@ pub fn execute(
 ) -> Result<ParallelRun, ParallelError> {
     let n = block.txs.len();
     let layered = crate::overlay::Layered { base, overlay: &pre };
+    // Without pre-block writes (no beacon-roots call) read the pre-state directly.
+    let reads_from: &dyn Storage = if pre.accounts.is_empty() { base } else { &layered };
     let shared = Shared {
         block,
         chain,
-        base: &layered,
+        base: reads_from,
         mv: MvMemory::new(n),
         scheduler: Scheduler::with_hints(n, &dependency_hints(block)),
         outcomes: (0..n).map(|_| Mutex::new(None)).collect(),
-        executions: AtomicU64::new(0),
-        aborts: AtomicU64::new(0),
-        waits: AtomicU64::new(0),
+        stats: Mutex::new(ParallelStats::default()),
     };
     let threads = threads.max(1);
     let pool = pool(threads).map_err(ParallelError::Fatal)?;
@@ -240,11 +247,7 @@ pub fn execute(
             s.spawn(|_| shared.worker());
         }
     });
-    let stats = ParallelStats {
-        executions: shared.executions.load(Relaxed),
-        validation_aborts: shared.aborts.load(Relaxed),
-        dependency_waits: shared.waits.load(Relaxed),
-    };
+    let stats = std::mem::take(&mut *shared.stats.lock());
     let outcomes: Vec<TxOutcome> = shared
         .outcomes
         .into_iter()
@@ -297,16 +300,17 @@ pub fn execute(
         }
     }
 
-    let finals = shared.mv.final_values(&layered).map_err(|e| ParallelError::Fatal(e.into()))?;
+    let finals = shared.mv.final_values(reads_from).map_err(|e| ParallelError::Fatal(e.into()))?;
     // Freeing thousands of version lists is pure overhead for the caller: do it on the pool.
     let Shared { mv, .. } = shared;
     pool.spawn(move || drop(mv));
     drop(layered);
     let mut overlay = pre;
+    overlay.accounts.reserve(finals.len());
     for (loc, value) in finals {
         let write = match value {
             Value::Basic(b) => WriteValue::Basic(b),
-            Value::Code(c) => WriteValue::Code(c),
+            Value::Code(c) => WriteValue::Code(c.map(Box::new)),
             Value::Storage(v) => WriteValue::Storage(v),
         };
         overlay.apply(base, loc, write).map_err(|e| ParallelError::Fatal(e.into()))?;

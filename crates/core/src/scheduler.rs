@@ -5,6 +5,7 @@
 //! put back when the transaction it waits for finishes, while its worker moves on.
 
 use crate::types::{Incarnation, TxIdx};
+use crossbeam_utils::CachePadded;
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 
@@ -22,15 +23,28 @@ pub enum Task {
     Validate(TxIdx, Incarnation),
 }
 
+/// Per-transaction state, one cache line each: workers take neighbouring transactions at
+/// the same moment, and shared lines would bounce between cores.
+#[derive(Default)]
+struct TxState {
+    status: Mutex<(Incarnation, Status)>,
+    dependents: Mutex<Vec<TxIdx>>,
+}
+
+impl Default for Status {
+    fn default() -> Self {
+        Status::ReadyToExecute
+    }
+}
+
 pub struct Scheduler {
     block_size: usize,
-    execution_idx: AtomicUsize,
-    validation_idx: AtomicUsize,
-    decrease_cnt: AtomicUsize,
-    num_active_tasks: AtomicUsize,
-    done: AtomicBool,
-    status: Vec<Mutex<(Incarnation, Status)>>,
-    dependents: Vec<Mutex<Vec<TxIdx>>>,
+    execution_idx: CachePadded<AtomicUsize>,
+    validation_idx: CachePadded<AtomicUsize>,
+    decrease_cnt: CachePadded<AtomicUsize>,
+    num_active_tasks: CachePadded<AtomicUsize>,
+    done: CachePadded<AtomicBool>,
+    txs: Vec<CachePadded<TxState>>,
 }
 
 impl Scheduler {
@@ -45,20 +59,19 @@ impl Scheduler {
     pub fn with_hints(block_size: usize, hints: &[Option<TxIdx>]) -> Self {
         let scheduler = Self {
             block_size,
-            execution_idx: AtomicUsize::new(0),
-            validation_idx: AtomicUsize::new(0),
-            decrease_cnt: AtomicUsize::new(0),
-            num_active_tasks: AtomicUsize::new(0),
-            done: AtomicBool::new(block_size == 0),
-            status: (0..block_size).map(|_| Mutex::new((0, Status::ReadyToExecute))).collect(),
-            dependents: (0..block_size).map(|_| Mutex::new(Vec::new())).collect(),
+            execution_idx: CachePadded::new(AtomicUsize::new(0)),
+            validation_idx: CachePadded::new(AtomicUsize::new(0)),
+            decrease_cnt: CachePadded::new(AtomicUsize::new(0)),
+            num_active_tasks: CachePadded::new(AtomicUsize::new(0)),
+            done: CachePadded::new(AtomicBool::new(block_size == 0)),
+            txs: (0..block_size).map(|_| CachePadded::new(TxState::default())).collect(),
         };
         for (tx, hint) in hints.iter().enumerate().take(block_size) {
             if let Some(i) = *hint {
                 assert!(i < tx, "a hint must point to an earlier transaction");
                 // Parked exactly like a transaction suspended on a dependency.
-                scheduler.status[tx].lock().1 = Status::Aborting;
-                scheduler.dependents[i].lock().push(tx);
+                scheduler.txs[tx].status.lock().1 = Status::Aborting;
+                scheduler.txs[i].dependents.lock().push(tx);
             }
         }
         scheduler
@@ -96,7 +109,7 @@ impl Scheduler {
     /// Claims `tx` for execution if it is ready; otherwise gives the active-task slot back.
     fn try_incarnate(&self, tx: TxIdx) -> Option<Task> {
         if tx < self.block_size {
-            let mut s = self.status[tx].lock();
+            let mut s = self.txs[tx].status.lock();
             if s.1 == Status::ReadyToExecute {
                 s.1 = Status::Executing;
                 return Some(Task::Execute(tx, s.0));
@@ -124,7 +137,7 @@ impl Scheduler {
         self.num_active_tasks.fetch_add(1, SeqCst);
         let idx = self.validation_idx.fetch_add(1, SeqCst);
         if idx < self.block_size {
-            let s = *self.status[idx].lock();
+            let s = *self.txs[idx].status.lock();
             if s.1 == Status::Executed {
                 return Some(Task::Validate(idx, s.0));
             }
@@ -145,11 +158,11 @@ impl Scheduler {
     /// `tx` read an ESTIMATE of `blocking`: suspend it until `blocking` executes again.
     /// Returns false if `blocking` already finished (the caller re-executes at once).
     pub fn add_dependency(&self, tx: TxIdx, blocking: TxIdx) -> bool {
-        let mut deps = self.dependents[blocking].lock();
-        if self.status[blocking].lock().1 == Status::Executed {
+        let mut deps = self.txs[blocking].dependents.lock();
+        if self.txs[blocking].status.lock().1 == Status::Executed {
             return false;
         }
-        self.status[tx].lock().1 = Status::Aborting;
+        self.txs[tx].status.lock().1 = Status::Aborting;
         deps.push(tx);
         drop(deps);
         self.num_active_tasks.fetch_sub(1, SeqCst);
@@ -157,14 +170,14 @@ impl Scheduler {
     }
 
     fn set_ready_status(&self, tx: TxIdx) {
-        let mut s = self.status[tx].lock();
+        let mut s = self.txs[tx].status.lock();
         *s = (s.0 + 1, Status::ReadyToExecute);
     }
 
     /// An execution finished; returns a validation task for it when that is all that is needed.
     pub fn finish_execution(&self, tx: TxIdx, incarnation: Incarnation, wrote_new_location: bool) -> Option<Task> {
-        self.status[tx].lock().1 = Status::Executed;
-        let deps = std::mem::take(&mut *self.dependents[tx].lock());
+        self.txs[tx].status.lock().1 = Status::Executed;
+        let deps = std::mem::take(&mut *self.txs[tx].dependents.lock());
         if let Some(min) = deps.iter().copied().min() {
             for d in deps {
                 self.set_ready_status(d);
@@ -184,7 +197,7 @@ impl Scheduler {
 
     /// First failed validation of this incarnation wins the right to abort it.
     pub fn try_validation_abort(&self, tx: TxIdx, incarnation: Incarnation) -> bool {
-        let mut s = self.status[tx].lock();
+        let mut s = self.txs[tx].status.lock();
         if *s == (incarnation, Status::Executed) {
             s.1 = Status::Aborting;
             true

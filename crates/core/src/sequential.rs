@@ -17,8 +17,10 @@ pub fn execute(
     block: &BlockInput,
     chain: &ChainSpec,
     base: &dyn Storage,
-    pre: Overlay,
+    mut pre: Overlay,
 ) -> Result<(Vec<TxResult>, Overlay), EngineError> {
+    // Each transaction touches two or three accounts: size the map once.
+    pre.accounts.reserve(block.txs.len() * 2);
     let mut vm = BlockVm::new(block, chain, OverlayReader { base, overlay: pre });
     let mut results = Vec::with_capacity(block.txs.len());
     let mut cumulative = 0u64;

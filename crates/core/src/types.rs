@@ -54,7 +54,8 @@ pub enum WriteValue {
     /// Balance increment applied lazily on top of whatever the account holds (fees to the
     /// beneficiary, value to a plain receiver): it does not read the account.
     BalanceDelta(U256),
-    Code(Option<CodeValue>),
+    /// Boxed: code writes are rare and would otherwise bloat every version entry.
+    Code(Option<Box<CodeValue>>),
     Storage(U256),
 }
 
@@ -119,5 +120,14 @@ impl std::str::FromStr for ModeRequest {
             "parallel" => Ok(Self::Parallel),
             other => Err(format!("unknown mode '{other}' (expected auto, sequential or parallel)")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn version_entries_stay_small() {
+        // Multi-version memory holds one per write: keep them a few words wide.
+        assert!(std::mem::size_of::<super::WriteValue>() <= 48, "{}", std::mem::size_of::<super::WriteValue>());
     }
 }

@@ -267,7 +267,7 @@ impl<R: StateReader> BlockVm<R> {
             }
         };
         let db = &self.evm.ctx.journaled_state.database;
-        let mut out = TxOutcome::default();
+        let mut out = TxOutcome { writes: Vec::with_capacity(state.len() * 2 + 1), ..Default::default() };
         if lazy {
             let egp = revm::context_interface::Transaction::effective_gas_price(&tx.env, self.basefee);
             let price = if self.spec.is_enabled_in(SpecId::LONDON) { egp.saturating_sub(self.basefee) } else { egp };
@@ -333,7 +333,7 @@ impl<R: StateReader> BlockVm<R> {
                     if !code.is_empty() {
                         out.writes.push((
                             Loc::Code(address),
-                            WriteValue::Code(Some(CodeValue { hash: acc.info.code_hash, code: code.clone() })),
+                            WriteValue::Code(Some(Box::new(CodeValue { hash: acc.info.code_hash, code: code.clone() }))),
                         ));
                     }
                 }
