@@ -18,15 +18,21 @@ use crate::{
 use std::time::Instant;
 
 /// How to execute a block.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct ExecuteOptions {
     pub chain: ChainSpec,
     pub mode: ModeRequest,
     /// Worker threads for parallel execution; 0 means the machine's available parallelism.
     pub threads: usize,
-    /// Also compute the receipts root. Off by default: it is verification, not execution, and
-    /// hashing the receipts trie is a sizeable sequential cost.
+    /// Also compute the receipts root (on by default). In parallel mode it is hashed on the
+    /// pool while the state diff is built.
     pub receipts_root: bool,
+}
+
+impl Default for ExecuteOptions {
+    fn default() -> Self {
+        Self { chain: ChainSpec::default(), mode: ModeRequest::Auto, threads: 0, receipts_root: true }
+    }
 }
 
 /// Below these, parallel execution costs more than it saves (measured on mainnet blocks).
@@ -118,12 +124,13 @@ pub fn execute_block(
         (want_root.then(|| receipts_root(&receipts)), state_diff(storage, &overlay))
     };
     let state_diff = state_diff?;
+    let logs_bloom = block_bloom(&receipts);
     stats.total_us = started.elapsed().as_micros() as u64;
     Ok(BlockResult {
         number: block.number,
         hash: block.hash,
         gas_used: receipts.last().map(|r| r.cumulative_gas_used).unwrap_or(0),
-        logs_bloom: block_bloom(&receipts),
+        logs_bloom,
         receipts_root: root,
         receipts,
         state_diff,

@@ -27,10 +27,6 @@ impl Fixture {
         if let Some(p) = hashes_path {
             state = state.with_block_hashes(InMemoryStorage::block_hashes_from_json(&read(&p)?)?);
         }
-        // The parent's hash is always known from the header.
-        if block.number > 0 {
-            state.block_hashes.insert(block.number - 1, block.parent_hash);
-        }
         let chain_path = dir.join("chain.json");
         let chain = if chain_path.exists() { ChainSpec::from_json(&read(&chain_path)?)? } else { ChainSpec::mainnet() };
         Ok(Self { dir: dir.to_path_buf(), block, state, chain })

@@ -157,6 +157,11 @@ impl<'a> Shared<'a> {
             let run = catch_unwind(AssertUnwindSafe(|| vm.execute(&self.block.txs[tx], true)));
             let outcome = match run {
                 Ok(Ok(outcome)) => outcome,
+                Ok(Err(ExecError::Blocked(blocking))) if blocking >= tx => {
+                    // Reads only ever see lower transactions; anything else is an engine bug.
+                    let msg = format!("transaction {tx} blocked on later transaction {blocking}");
+                    TxOutcome { result: Some(Err(msg.clone())), fatal: Some(EngineError::Internal(msg)), ..Default::default() }
+                }
                 Ok(Err(ExecError::Blocked(blocking))) => {
                     if self.scheduler.add_dependency(tx, blocking) {
                         stats.dependency_waits += 1;

@@ -61,6 +61,8 @@ pub struct VmDb<R> {
     lazy_receiver_applied: bool,
     /// What `basic` returned per address, to write only what changed.
     basic_reads: FxHashMap<Address, Option<BasicValue>>,
+    /// The parent block's hash is always known from the header.
+    parent: Option<(u64, B256)>,
     /// First read failure of this execution. revm does not surface every database error
     /// (BLOCKHASH, for one, carries on with a zero hash), so the outcome of an execution that
     /// saw one is discarded whatever revm returned.
@@ -113,6 +115,11 @@ impl<R: StateReader> Database for VmDb<R> {
     }
 
     fn block_hash(&mut self, number: u64) -> Result<B256, ReadError> {
+        if let Some((n, hash)) = self.parent {
+            if n == number {
+                return Ok(hash);
+            }
+        }
         self.reader.block_hash(number).inspect_err(|e| {
             self.failure.get_or_insert_with(|| e.clone());
         })
@@ -202,6 +209,7 @@ impl<R: StateReader> BlockVm<R> {
             lazy_receiver: None,
             lazy_receiver_applied: false,
             basic_reads: FxHashMap::default(),
+            parent: block.number.checked_sub(1).map(|n| (n, block.parent_hash)),
             failure: None,
         };
         let evm = Context::mainnet()

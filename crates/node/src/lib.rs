@@ -1,0 +1,270 @@
+//! Node.js binding of parallel-evm. Thin on purpose: it parses bulk inputs with the core's parsers,
+//! runs the core off the JavaScript thread, and turns every failure (panics included) into a JS
+//! Error whose `code` is the engine's stable error code. No engine logic lives here.
+
+mod guard;
+
+use guard::{guarded, Failure, Outcome};
+use napi::bindgen_prelude::{AsyncTask, Buffer};
+use napi::{Env, Error, JsValue, Status, Task};
+use napi_derive::napi;
+use parallel_evm_core::{
+    block::BlockInput,
+    chain::ChainSpec,
+    executor::{available_threads, execute_block, ExecuteOptions},
+    result::BlockResult,
+    storage::InMemoryStorage,
+    verify::{verify_header, Verification},
+    EngineError, ModeRequest,
+};
+use std::sync::Arc;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// A block parsed once by the engine (with its chain rules), reusable across executions.
+#[napi]
+pub struct PreparedBlock {
+    block: Arc<BlockInput>,
+    chain: Arc<ChainSpec>,
+}
+
+#[napi]
+impl PreparedBlock {
+    #[napi(getter)]
+    pub fn number(&self) -> f64 {
+        self.block.number as f64
+    }
+
+    #[napi(getter)]
+    pub fn tx_count(&self) -> u32 {
+        self.block.txs.len() as u32
+    }
+}
+
+/// A pre-state (and BLOCKHASH values) parsed once by the engine, reusable across executions.
+#[napi]
+pub struct PreparedState {
+    state: Arc<InMemoryStorage>,
+}
+
+#[napi]
+impl PreparedState {
+    #[napi(getter)]
+    pub fn account_count(&self) -> u32 {
+        self.state.accounts.len() as u32
+    }
+}
+
+/// Rejects with a JS Error carrying the engine's code (and `txIndex` when a transaction is at fault).
+fn reject_with(env: &Env, failure: Failure) -> Error {
+    let build = || -> napi::Result<Error> {
+        let mut obj = env.create_error(Error::new(Status::GenericFailure, failure.message.clone()))?;
+        obj.set("code", failure.code)?;
+        if let Some(i) = failure.tx_index {
+            obj.set("txIndex", i as u32)?;
+        }
+        Ok(Error::from(obj.to_unknown()))
+    };
+    build().unwrap_or_else(|e| e)
+}
+
+/// The task shape every export uses: a guarded computation, then a conversion on the JS thread.
+macro_rules! settle {
+    ($env:expr, $outcome:expr, $ok:expr) => {
+        match $outcome {
+            Ok(v) => Ok($ok(v)),
+            Err(f) => Err(reject_with(&$env, f)),
+        }
+    };
+}
+
+pub struct PrepareBlockTask {
+    block: Buffer,
+    chain: Option<Buffer>,
+}
+
+impl Task for PrepareBlockTask {
+    type Output = Outcome<(BlockInput, ChainSpec)>;
+    type JsValue = PreparedBlock;
+
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        Ok(guarded(|| {
+            let block = BlockInput::from_json(&self.block)?;
+            let chain = match &self.chain {
+                Some(c) => ChainSpec::from_json(c)?,
+                None => ChainSpec::mainnet(),
+            };
+            Ok((block, chain))
+        }))
+    }
+
+    fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<Self::JsValue> {
+        settle!(env, output, |(b, c)| PreparedBlock { block: Arc::new(b), chain: Arc::new(c) })
+    }
+}
+
+/// Parses a JSON-RPC block (full transactions) and an optional `chain.json`, off the JS thread.
+#[napi(ts_return_type = "Promise<PreparedBlock>")]
+pub fn prepare_block(block: Buffer, chain: Option<Buffer>) -> AsyncTask<PrepareBlockTask> {
+    AsyncTask::new(PrepareBlockTask { block, chain })
+}
+
+pub struct PrepareStateTask {
+    prestate: Buffer,
+    block_hashes: Option<Buffer>,
+}
+
+impl Task for PrepareStateTask {
+    type Output = Outcome<InMemoryStorage>;
+    type JsValue = PreparedState;
+
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        Ok(guarded(|| {
+            let mut state = InMemoryStorage::from_prestate_json(&self.prestate)?;
+            if let Some(h) = &self.block_hashes {
+                state = state.with_block_hashes(InMemoryStorage::block_hashes_from_json(h)?);
+            }
+            Ok(state)
+        }))
+    }
+
+    fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<Self::JsValue> {
+        settle!(env, output, |s| PreparedState { state: Arc::new(s) })
+    }
+}
+
+/// Parses a geth `prestateTracer` pre-state and optional `{ "<number>": "0xhash" }` block hashes.
+#[napi(ts_return_type = "Promise<PreparedState>")]
+pub fn prepare_state(prestate: Buffer, block_hashes: Option<Buffer>) -> AsyncTask<PrepareStateTask> {
+    AsyncTask::new(PrepareStateTask { prestate, block_hashes })
+}
+
+pub struct ExecuteTask {
+    block: Arc<BlockInput>,
+    chain: Arc<ChainSpec>,
+    state: Arc<InMemoryStorage>,
+    threads: usize,
+    mode: String,
+}
+
+/// The small part of a result, serialised eagerly; receipts and the diff are serialised on demand.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Summary<'a> {
+    #[serde(with = "alloy_serde::quantity")]
+    number: u64,
+    hash: &'a Option<alloy_primitives::B256>,
+    #[serde(with = "alloy_serde::quantity")]
+    gas_used: u64,
+    logs_bloom: &'a alloy_primitives::Bloom,
+    receipts_root: &'a Option<alloy_primitives::B256>,
+    warnings: &'a [String],
+    stats: &'a parallel_evm_core::result::Stats,
+    verification: &'a Verification,
+}
+
+fn internal(what: &str, e: serde_json::Error) -> EngineError {
+    EngineError::Internal(format!("serialising {what}: {e}"))
+}
+
+/// The outcome of one execution, held natively. The summary is JSON ready to parse; receipts and
+/// the state diff (large: a full block's receipts are megabytes of JSON) are serialised only when
+/// asked for, so callers that need one part do not pay for the other.
+#[napi]
+pub struct ExecutionOutput {
+    summary: String,
+    result: BlockResult,
+}
+
+#[napi]
+impl ExecutionOutput {
+    /// `{ number, hash, gasUsed, logsBloom, receiptsRoot, warnings, stats, verification }`.
+    #[napi(getter)]
+    pub fn summary(&self) -> String {
+        self.summary.clone()
+    }
+
+    /// The receipts as a JSON array.
+    #[napi]
+    pub fn receipts_json(&self) -> napi::Result<String> {
+        serde_json::to_string(&self.result.receipts).map_err(|e| Error::from_reason(e.to_string()))
+    }
+
+    /// The post-state diff as a JSON object keyed by address.
+    #[napi]
+    pub fn state_diff_json(&self) -> napi::Result<String> {
+        serde_json::to_string(&self.result.state_diff).map_err(|e| Error::from_reason(e.to_string()))
+    }
+}
+
+impl Task for ExecuteTask {
+    type Output = Outcome<(String, BlockResult)>;
+    type JsValue = ExecutionOutput;
+
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        Ok(guarded(|| {
+            let mode: ModeRequest = self.mode.parse().map_err(EngineError::InvalidInput)?;
+            let options = ExecuteOptions { chain: (*self.chain).clone(), mode, threads: self.threads, receipts_root: true };
+            let result = execute_block(&self.block, &*self.state, &options)?;
+            let verification = verify_header(&self.block, &self.chain, &result);
+            let summary = serde_json::to_string(&Summary {
+                number: result.number,
+                hash: &result.hash,
+                gas_used: result.gas_used,
+                logs_bloom: &result.logs_bloom,
+                receipts_root: &result.receipts_root,
+                warnings: &result.warnings,
+                stats: &result.stats,
+                verification: &verification,
+            })
+            .map_err(|e| internal("the result summary", e))?;
+            Ok((summary, result))
+        }))
+    }
+
+    fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<Self::JsValue> {
+        settle!(env, output, |(summary, result)| ExecutionOutput { summary, result })
+    }
+}
+
+/// Executes a prepared block on a prepared state. `threads` 0 means all cores; `mode` is
+/// `auto`, `sequential` or `parallel`.
+#[napi(ts_return_type = "Promise<ExecutionOutput>")]
+pub fn execute(block: &PreparedBlock, state: &PreparedState, threads: u32, mode: String) -> AsyncTask<ExecuteTask> {
+    AsyncTask::new(ExecuteTask {
+        block: block.block.clone(),
+        chain: block.chain.clone(),
+        state: state.state.clone(),
+        threads: threads as usize,
+        mode,
+    })
+}
+
+/// Threads the engine uses when asked for 0.
+#[napi]
+pub fn available_parallelism() -> u32 {
+    available_threads() as u32
+}
+
+pub struct PanicTask;
+
+impl Task for PanicTask {
+    type Output = Outcome<()>;
+    type JsValue = ();
+
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        Ok(guarded(|| panic!("forced panic (debug hook)")))
+    }
+
+    fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<Self::JsValue> {
+        settle!(env, output, |_| ())
+    }
+}
+
+/// Debug hook: panics inside the same guarded worker path that `execute` uses, so tests can
+/// prove that a panic rejects with an Error instead of aborting the process.
+#[napi(js_name = "__debugPanic", ts_return_type = "Promise<void>")]
+pub fn debug_panic() -> AsyncTask<PanicTask> {
+    AsyncTask::new(PanicTask)
+}

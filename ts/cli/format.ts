@@ -1,0 +1,17 @@
+// Small output helpers for the CLI.
+
+/** Bad command-line input: exit code 2. */
+export class UsageError extends Error {
+  override name = 'UsageError'
+}
+
+export const check = (ok: boolean | null) => (ok === null ? 'n/a' : ok ? 'ok' : 'FAILED')
+
+export const fmtGas = (gas: number) => gas.toLocaleString('en-US')
+
+/** A plain text table with right-aligned columns after the first. */
+export function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)))
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n')
+}

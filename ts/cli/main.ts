@@ -1,0 +1,60 @@
+#!/usr/bin/env node
+// The `parallel-evm` command line.
+import { availableParallelism } from 'node:os'
+import { Command, InvalidArgumentError, Option } from 'commander'
+import { ParallelEvmError } from '../errors.js'
+import { benchCommand } from './bench.js'
+import { UsageError } from './format.js'
+import { runCommand } from './run.js'
+
+function positiveInt(value: string): number {
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer')
+  return n
+}
+
+function threadList(value: string): number[] {
+  return value.split(',').map((v) => positiveInt(v.trim()))
+}
+
+const program = new Command()
+  .name('parallel-evm')
+  .description('Parallel (Block-STM) Ethereum block execution on revm')
+  .version((require('../../package.json') as { version: string }).version)
+  .showHelpAfterError()
+
+program
+  .command('run')
+  .description('execute blocks (a fixture folder, a block.json, or a folder of fixture folders) and check them against their headers')
+  .argument('<path>', 'fixture folder, block.json, or folder of fixture folders')
+  .option('--prestate <file>', 'pre-state JSON (geth prestateTracer); default: prestate.json beside the block')
+  .option('--threads <n>', 'engine worker threads', positiveInt, availableParallelism())
+  .addOption(new Option('--mode <mode>', 'execution mode').choices(['auto', 'parallel', 'sequential']).default('auto'))
+  .option('--repeat <n>', 'runs per configuration (best time is reported)', positiveInt, 3)
+  .option('--json', 'one JSON object per block', false)
+  .action(async (path: string, opts) => {
+    process.exitCode = await runCommand(path, opts)
+  })
+
+program
+  .command('bench')
+  .description('sequential vs parallel on generated blocks and the largest mainnet fixtures (when ../shared is present)')
+  .option('--txs <n>', 'transactions per generated block', positiveInt, 1000)
+  .option('--threads <list>', 'parallel thread counts', threadList, [1, 2, 4])
+  .option('--fixtures <dir>', 'folder of fixture folders (default: ../shared/fixtures/mainnet when present)')
+  .option('--max-fixtures <n>', 'how many of the largest fixture blocks to include', (v) => Number(v), 4)
+  .option('--time <ms>', 'minimum sampling time per configuration', positiveInt, 300)
+  .option('--json', 'one JSON object per block', false)
+  .action(async (opts) => {
+    process.exitCode = await benchCommand(opts)
+  })
+
+program.parseAsync().catch((e: unknown) => {
+  if (e instanceof UsageError || e instanceof ParallelEvmError) {
+    console.error(`parallel-evm: ${e instanceof ParallelEvmError ? `${e.code}: ${e.details || e.shortMessage}` : e.message}`)
+    process.exitCode = 2
+  } else {
+    console.error(e)
+    process.exitCode = 1
+  }
+})

@@ -1,0 +1,102 @@
+// executeBlock: resolves the block and state inputs to prepared engine handles, then runs the
+// engine off the JS thread under a thread budget shared by all concurrent calls.
+import { availableParallelism } from 'node:os'
+import { isPreparedBlock, prepareBlock, toRpcBlock, type BlockLike, type ChainConfig, type PreparedBlock, type RpcBlock } from './block.js'
+import { InvalidInputError, fromNative } from './errors.js'
+import { ThreadBudget } from './limiter.js'
+import { native, type NativeExecutionOutput } from './native.js'
+import { toExecutionResult, type ExecutionResult } from './result.js'
+import { isPreparedState, isStateAdapter, prepareState, type BlockHashes, type PreparedState, type StateLike } from './state.js'
+
+export type ExecutionMode = 'auto' | 'sequential' | 'parallel'
+
+export type ExecuteBlockParameters = {
+  /** A JSON-RPC block, a viem `Block` with full transactions, raw block JSON bytes, or a prepared block. */
+  block: BlockLike
+  /** A prestate object (geth prestateTracer), raw prestate JSON bytes, a prepared state, or a state adapter. */
+  state: StateLike
+  /** Hashes for BLOCKHASH (the parent's comes from the block). Not with a prepared state: give them to `prepareState`. */
+  blockHashes?: BlockHashes | Uint8Array
+  /** Fork rules (default: Ethereum mainnet). Not with a prepared block: give it to `prepareBlock`. */
+  chain?: ChainConfig
+  /** Engine worker threads; default: all cores. */
+  threads?: number
+  /** `auto` (default) runs in parallel when it pays. */
+  mode?: ExecutionMode
+}
+
+const MODES: readonly ExecutionMode[] = ['auto', 'sequential', 'parallel']
+const budget = new ThreadBudget(availableParallelism())
+
+function checkOptions(threads: unknown, mode: unknown): { threads: number; mode: ExecutionMode } {
+  if (threads !== undefined && (!Number.isInteger(threads) || (threads as number) < 1 || (threads as number) > 1024)) {
+    throw new InvalidInputError(`threads must be an integer from 1 to 1024, got ${String(threads)}`)
+  }
+  if (mode !== undefined && !MODES.includes(mode as ExecutionMode)) {
+    throw new InvalidInputError(`mode must be one of ${MODES.join(', ')}, got ${String(mode)}`)
+  }
+  return { threads: (threads as number | undefined) ?? budget.capacity, mode: (mode as ExecutionMode | undefined) ?? 'auto' }
+}
+
+async function resolveBlock(params: ExecuteBlockParameters): Promise<{ prepared: PreparedBlock; rpc?: RpcBlock }> {
+  const { block, chain } = params
+  if (isPreparedBlock(block)) {
+    if (chain !== undefined) throw new InvalidInputError('chain cannot be combined with a prepared block: pass it to prepareBlock')
+    return { prepared: block }
+  }
+  if (block instanceof Uint8Array) return { prepared: await prepareBlock(block, { chain }) }
+  const rpc = toRpcBlock(block)
+  return { prepared: await prepareBlock(rpc, { chain }), rpc }
+}
+
+async function resolveState(params: ExecuteBlockParameters, rpc: RpcBlock | undefined): Promise<PreparedState> {
+  const { state, blockHashes } = params
+  if (isPreparedState(state)) {
+    if (blockHashes !== undefined) throw new InvalidInputError('blockHashes cannot be combined with a prepared state: pass them to prepareState')
+    return state
+  }
+  if (isStateAdapter(state)) {
+    const source = await state.load({ block: rpc })
+    if (isPreparedState(source)) return source
+    return prepareState(source.prestate, { blockHashes: source.blockHashes ?? blockHashes })
+  }
+  return prepareState(state, { blockHashes })
+}
+
+/** Runs the engine and returns its native output (internal: the CLI compares outputs natively). */
+export async function executeNative(params: ExecuteBlockParameters): Promise<NativeExecutionOutput> {
+  if (params === null || typeof params !== 'object') throw new InvalidInputError('executeBlock takes one options object')
+  const { threads, mode } = checkOptions(params.threads, params.mode)
+  // Adapters may need the block (e.g. its number), so the block is resolved first.
+  const { prepared, rpc } = await resolveBlock(params)
+  const state = await resolveState(params, rpc)
+  const cost = mode === 'sequential' ? 1 : threads
+  return budget.run(cost, async () => {
+    try {
+      return await native().execute(prepared, state, threads, mode)
+    } catch (e) {
+      throw fromNative(e)
+    }
+  })
+}
+
+/**
+ * Executes a block on its pre-state with Block-STM (or sequentially when that is faster) and
+ * returns receipts, logs, gas used, the post-state diff, statistics and the header checks.
+ *
+ * @example
+ * const result = await executeBlock({ block, state: prestate, threads: 8 })
+ * result.gasUsed // bigint
+ */
+export async function executeBlock(params: ExecuteBlockParameters): Promise<ExecutionResult> {
+  return toExecutionResult(await executeNative(params))
+}
+
+/** Debug hook: a panic inside the engine's worker path; rejects with an InternalError. */
+export async function __debugPanic(): Promise<void> {
+  try {
+    await native().__debugPanic()
+  } catch (e) {
+    throw fromNative(e)
+  }
+}

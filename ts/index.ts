@@ -1,0 +1,26 @@
+export { executeBlock, type ExecuteBlockParameters, type ExecutionMode } from './execute.js'
+export { prepareBlock, toRpcBlock, type BlockLike, type ChainConfig, type PreparedBlock, type RpcBlock } from './block.js'
+export {
+  prepareState,
+  prestateAdapter,
+  type BlockHashes,
+  type Prestate,
+  type PrestateAccount,
+  type PreparedState,
+  type StateAdapter,
+  type StateLike,
+  type StateSource,
+} from './state.js'
+export type { AccountDiff, ExecutionResult, ExecutionStats, Log, Receipt, StateDiff, Verification } from './result.js'
+export {
+  ParallelEvmError,
+  InvalidInputError,
+  InvalidTransactionError,
+  InvalidBlockError,
+  MissingBlockHashError,
+  StateError,
+  InternalError,
+  type ErrorCode,
+} from './errors.js'
+export { loadFixture, prepareFixture, type Fixture, type PreparedFixture } from './fixture.js'
+export { generateBlock, type GeneratedBlock, type Workload } from './generate.js'

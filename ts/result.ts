@@ -1,0 +1,166 @@
+// The execution result in viem's vocabulary: bigint quantities, Hex/Address/Hash strings. Receipts
+// and the state diff are decoded on first access (a full block's receipts are megabytes of JSON).
+import { hexToBigInt, hexToNumber, transactionType, type Address, type Hash, type Hex, type TransactionType } from 'viem'
+import type { NativeExecutionOutput } from './native.js'
+
+export type Log = {
+  address: Address
+  topics: Hex[]
+  data: Hex
+  /** Position of the log in the block. */
+  logIndex: number
+  transactionIndex: number
+  transactionHash: Hash
+}
+
+export type Receipt = {
+  transactionHash: Hash
+  transactionIndex: number
+  type: TransactionType
+  status: 'success' | 'reverted'
+  gasUsed: bigint
+  cumulativeGasUsed: bigint
+  logs: Log[]
+  logsBloom: Hex
+  contractAddress: Address | null
+}
+
+/** How one account differs after the block. */
+export type AccountDiff = {
+  /** The account does not exist after the block. */
+  deleted: boolean
+  /** The account did not exist before the block. */
+  created: boolean
+  /** Self-destructed during the block: its earlier storage is gone. */
+  storageCleared: boolean
+  balance: bigint
+  nonce: number
+  codeHash: Hash
+  /** New code, when it changed. */
+  code?: Hex
+  /** Slots whose value changed, with their value after the block. */
+  storage: Record<Hex, Hex>
+}
+
+export type StateDiff = Record<Address, AccountDiff>
+
+export type ExecutionStats = {
+  mode: 'sequential' | 'parallel'
+  threads: number
+  /** Why auto mode ran sequentially, or why a parallel run fell back. */
+  reason: string | null
+  executions: number
+  reexecutions: number
+  validationAborts: number
+  dependencyWaits: number
+  /** Transaction execution wall time, microseconds. */
+  executionUs: number
+  /** Whole engine call wall time, microseconds. */
+  totalUs: number
+}
+
+/** The result checked against the block header; `receiptsRoot` is null before Byzantium. */
+export type Verification = {
+  gasUsed: boolean
+  receiptsRoot: boolean | null
+  logsBloom: boolean
+}
+
+export type ExecutionResult = {
+  number: bigint
+  hash: Hash | null
+  gasUsed: bigint
+  logsBloom: Hex
+  receiptsRoot: Hash
+  /** Things the diff could not include (e.g. uncle rewards without uncle headers). */
+  warnings: string[]
+  stats: ExecutionStats
+  verification: Verification
+  /** Decoded on first access. */
+  readonly receipts: Receipt[]
+  /** All logs of the block in order; decoded on first access. */
+  readonly logs: Log[]
+  /** Post-state diff by address; decoded on first access. */
+  readonly stateDiff: StateDiff
+}
+
+type RawLog = { address: Address; topics: Hex[]; data: Hex }
+type RawReceipt = Omit<Receipt, 'transactionIndex' | 'type' | 'status' | 'gasUsed' | 'cumulativeGasUsed' | 'logs'> & {
+  transactionIndex: Hex
+  type: Hex
+  status: boolean
+  gasUsed: Hex
+  cumulativeGasUsed: Hex
+  logs: RawLog[]
+}
+type RawAccountDiff = Omit<AccountDiff, 'balance' | 'nonce'> & { balance: Hex; nonce: Hex }
+
+const TYPE_NAMES: Record<string, TransactionType> = transactionType
+
+function decodeReceipts(raw: RawReceipt[]): Receipt[] {
+  let logIndex = 0
+  return raw.map((r) => {
+    const transactionIndex = hexToNumber(r.transactionIndex)
+    return {
+      transactionHash: r.transactionHash,
+      transactionIndex,
+      type: TYPE_NAMES[r.type] ?? (r.type as TransactionType),
+      status: r.status ? 'success' : 'reverted',
+      gasUsed: hexToBigInt(r.gasUsed),
+      cumulativeGasUsed: hexToBigInt(r.cumulativeGasUsed),
+      logs: r.logs.map((l) => ({ ...l, logIndex: logIndex++, transactionIndex, transactionHash: r.transactionHash })),
+      logsBloom: r.logsBloom,
+      contractAddress: r.contractAddress ?? null,
+    }
+  })
+}
+
+function decodeStateDiff(raw: Record<Address, RawAccountDiff>): StateDiff {
+  const out: StateDiff = {}
+  for (const [address, d] of Object.entries(raw) as [Address, RawAccountDiff][]) {
+    out[address] = { ...d, balance: hexToBigInt(d.balance), nonce: hexToNumber(d.nonce) }
+  }
+  return out
+}
+
+/** Builds the public result around the native output. */
+export function toExecutionResult(output: NativeExecutionOutput): ExecutionResult {
+  const s = JSON.parse(output.summary) as {
+    number: Hex
+    hash: Hash | null
+    gasUsed: Hex
+    logsBloom: Hex
+    receiptsRoot: Hash
+    warnings: string[]
+    stats: ExecutionStats
+    verification: Verification
+  }
+  let receipts: Receipt[] | undefined
+  let stateDiff: StateDiff | undefined
+  return {
+    number: hexToBigInt(s.number),
+    hash: s.hash,
+    gasUsed: hexToBigInt(s.gasUsed),
+    logsBloom: s.logsBloom,
+    receiptsRoot: s.receiptsRoot,
+    warnings: s.warnings,
+    stats: s.stats,
+    verification: s.verification,
+    get receipts() {
+      receipts ??= decodeReceipts(JSON.parse(output.receiptsJson()) as RawReceipt[])
+      return receipts
+    },
+    get logs() {
+      return this.receipts.flatMap((r) => r.logs)
+    },
+    get stateDiff() {
+      stateDiff ??= decodeStateDiff(JSON.parse(output.stateDiffJson()) as Record<Address, RawAccountDiff>)
+      return stateDiff
+    },
+  }
+}
+
+/** Same receipts and post-state (statistics aside): used to check parallel against sequential. */
+export function sameOutcome(a: NativeExecutionOutput, b: NativeExecutionOutput): boolean {
+  return a.receiptsJson() === b.receiptsJson() && a.stateDiffJson() === b.stateDiffJson()
+}

@@ -1,0 +1,71 @@
+// Pre-state input: geth prestateTracer JSON (as an object or raw bytes), a prepared handle, or a
+// state adapter that produces one of those for a block (RPC adapters implement it).
+import type { Address, Hash, Hex } from 'viem'
+import { asBuffer, jsonBytes, type RpcBlock } from './block.js'
+import { InvalidInputError, fromNative } from './errors.js'
+import { native, type NativePreparedState } from './native.js'
+
+/** One account in geth `prestateTracer` format (non-diff mode). Absent accounts do not exist. */
+export type PrestateAccount = {
+  balance?: Hex | bigint
+  nonce?: number | bigint | Hex
+  code?: Hex
+  storage?: Record<Hex, Hex>
+}
+
+/** The state before a block: every account and slot the block reads. */
+export type Prestate = Record<Address, PrestateAccount>
+
+/** Hashes of earlier blocks for BLOCKHASH: `{ "<decimal number>": "0xhash" }` or a Map. */
+export type BlockHashes = Record<string, Hash> | Map<bigint | number, Hash>
+
+/** A pre-state parsed once by the engine; reuse it across executions. */
+export type PreparedState = NativePreparedState
+
+/** What an adapter hands over for one block. */
+export type StateSource = { prestate: Prestate | Uint8Array; blockHashes?: BlockHashes | Uint8Array } | PreparedState
+
+/**
+ * A source of pre-state for a block. `kind` names the source (`'prestate'`, later `'rpc-trace'`,
+ * `'rpc-proof'`, `'cache'`); `load` is called once per `executeBlock`.
+ */
+export interface StateAdapter {
+  readonly kind: string
+  load(args: { block: RpcBlock | undefined }): Promise<StateSource>
+}
+
+/** Anything `executeBlock` takes as state. */
+export type StateLike = Prestate | Uint8Array | PreparedState | StateAdapter
+
+export function isPreparedState(value: unknown): value is PreparedState {
+  return value instanceof native().PreparedState
+}
+
+export function isStateAdapter(value: unknown): value is StateAdapter {
+  return typeof (value as StateAdapter)?.load === 'function' && typeof (value as StateAdapter)?.kind === 'string'
+}
+
+/** The trivial adapter: a pre-state already in memory. */
+export function prestateAdapter(prestate: Prestate | Uint8Array, blockHashes?: BlockHashes | Uint8Array): StateAdapter {
+  return { kind: 'prestate', load: async () => ({ prestate, blockHashes }) }
+}
+
+function blockHashesBytes(hashes: BlockHashes | Uint8Array): Buffer {
+  if (hashes instanceof Uint8Array) return asBuffer(hashes)
+  if (hashes instanceof Map) return jsonBytes(Object.fromEntries([...hashes].map(([n, h]) => [n.toString(), h])))
+  return jsonBytes(hashes)
+}
+
+/** Parses a pre-state (and block hashes) once in the engine, off the JS thread. */
+export async function prepareState(prestate: Prestate | Uint8Array, options: { blockHashes?: BlockHashes | Uint8Array } = {}): Promise<PreparedState> {
+  if (prestate === null || typeof prestate !== 'object' || Array.isArray(prestate)) {
+    throw new InvalidInputError(`state must be a prestate object, JSON bytes, a prepared state or a state adapter, got ${prestate === null ? 'null' : typeof prestate}`)
+  }
+  const bytes = prestate instanceof Uint8Array ? asBuffer(prestate) : jsonBytes(prestate)
+  const hashes = options.blockHashes === undefined ? undefined : blockHashesBytes(options.blockHashes)
+  try {
+    return await native().prepareState(bytes, hashes)
+  } catch (e) {
+    throw fromNative(e)
+  }
+}
