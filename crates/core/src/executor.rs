@@ -119,7 +119,8 @@ pub fn execute_block(
     let want_root = options.receipts_root;
     // The receipts trie and the diff are independent: hash one while diffing the other.
     let (root, state_diff) = if stats.mode == ExecutionMode::Parallel && want_root {
-        parallel::pool(threads)?.join(|| Some(receipts_root(&receipts)), || state_diff(storage, &overlay))
+        let (root, diff) = parallel::join(|| receipts_root(&receipts), || state_diff(storage, &overlay))?;
+        (Some(root), diff)
     } else {
         (want_root.then(|| receipts_root(&receipts)), state_diff(storage, &overlay))
     };

@@ -5,7 +5,10 @@ use crate::{
     storage::{Storage, StorageError},
     types::{add_balance, Loc, ReadValue, TxIdx, Value, WriteValue},
 };
+use crossbeam_utils::CachePadded;
 use dashmap::DashMap;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
 use parking_lot::Mutex;
 use rustc_hash::FxBuildHasher;
 
@@ -57,10 +60,23 @@ pub enum MvRead {
     Blocked(TxIdx),
 }
 
+/// Bits of the written-location filter (a power of two).
+const FILTER_BITS: usize = 1 << 16;
+
 pub struct MvMemory {
     data: DashMap<Loc, Versions, FxBuildHasher>,
-    last_written: Vec<Mutex<Vec<Loc>>>,
-    last_read: Vec<Mutex<Vec<(Loc, ReadValue)>>>,
+    /// One bit per hash bucket, set before a location's first version is stored. A read whose
+    /// bit is clear goes straight to the pre-state without taking a shard lock; a write landing
+    /// just after such a read is caught by validation like any concurrent lower write.
+    written: Vec<AtomicU64>,
+    /// Per transaction, one cache line apart: neighbouring transactions run on different cores.
+    sets: Vec<CachePadded<TxSets>>,
+}
+
+#[derive(Default)]
+struct TxSets {
+    last_written: Mutex<Vec<Loc>>,
+    last_read: Mutex<Vec<(Loc, ReadValue)>>,
 }
 
 impl MvMemory {
@@ -68,8 +84,25 @@ impl MvMemory {
         Self {
             // Many shards: workers hit different locks (and lock cache lines) far more often.
             data: DashMap::with_capacity_and_hasher_and_shard_amount(block_size * 2, FxBuildHasher, 64),
-            last_written: (0..block_size).map(|_| Mutex::new(Vec::new())).collect(),
-            last_read: (0..block_size).map(|_| Mutex::new(Vec::new())).collect(),
+            sets: (0..block_size).map(|_| CachePadded::new(TxSets::default())).collect(),
+            written: (0..FILTER_BITS / 64).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    fn filter_bit(loc: &Loc) -> (usize, u64) {
+        let h = (FxBuildHasher.hash_one(loc) as usize) & (FILTER_BITS - 1);
+        (h / 64, 1u64 << (h % 64))
+    }
+
+    fn maybe_written(&self, loc: &Loc) -> bool {
+        let (word, bit) = Self::filter_bit(loc);
+        self.written[word].load(Ordering::Acquire) & bit != 0
+    }
+
+    fn mark_written(&self, loc: &Loc) {
+        let (word, bit) = Self::filter_bit(loc);
+        if self.written[word].load(Ordering::Relaxed) & bit == 0 {
+            self.written[word].fetch_or(bit, Ordering::Release);
         }
     }
 
@@ -78,6 +111,9 @@ impl MvMemory {
     pub fn read(&self, loc: &Loc, tx: TxIdx, base: &dyn Storage) -> Result<MvRead, StorageError> {
         let mut delta = alloy_primitives::U256::ZERO;
         let mut has_delta = false;
+        if !self.maybe_written(loc) {
+            return Ok(MvRead::Value(base.read(loc)?));
+        }
         if let Some(versions) = self.data.get(loc) {
             for (idx, entry) in versions.below(tx) {
                 match entry {
@@ -111,16 +147,17 @@ impl MvMemory {
         writes: &[(Loc, WriteValue)],
         reads: Vec<(Loc, ReadValue)>,
     ) -> (bool, Vec<(Loc, ReadValue)>) {
-        let old_reads = std::mem::replace(&mut *self.last_read[tx].lock(), reads);
+        let old_reads = std::mem::replace(&mut *self.sets[tx].last_read.lock(), reads);
         let new_locs: Vec<Loc> = writes.iter().map(|(l, _)| *l).collect();
         for (loc, value) in writes {
+            self.mark_written(loc);
             self.data
                 .entry(*loc)
                 .or_insert_with(|| Versions(Vec::with_capacity(1)))
                 .insert(tx, Entry::Write(value.clone()));
         }
-        let prev = std::mem::replace(&mut *self.last_written[tx].lock(), new_locs);
-        let new_locs = self.last_written[tx].lock();
+        let prev = std::mem::replace(&mut *self.sets[tx].last_written.lock(), new_locs);
+        let new_locs = self.sets[tx].last_written.lock();
         // Write sets are small: linear scans beat building hash sets.
         let contains = |set: &[Loc], l: &Loc| set.iter().any(|x| x == l);
         for loc in prev.iter().filter(|l| !contains(&new_locs, l)) {
@@ -135,7 +172,7 @@ impl MvMemory {
     /// Marks an aborted incarnation's writes as ESTIMATEs, so readers wait instead of reading
     /// values that are likely to change.
     pub fn convert_writes_to_estimates(&self, tx: TxIdx) {
-        for loc in self.last_written[tx].lock().iter() {
+        for loc in self.sets[tx].last_written.lock().iter() {
             if let Some(mut versions) = self.data.get_mut(loc) {
                 if let Some(entry) = versions.get_mut(tx) {
                     *entry = Entry::Estimate;
@@ -146,7 +183,7 @@ impl MvMemory {
 
     /// Whether every value `tx` read is still what it would read now.
     pub fn validate_read_set(&self, tx: TxIdx, base: &dyn Storage) -> bool {
-        let reads = self.last_read[tx].lock();
+        let reads = self.sets[tx].last_read.lock();
         reads.iter().all(|(loc, seen)| match self.read(loc, tx, base) {
             Ok(MvRead::Value(v)) => v.to_read() == *seen,
             Ok(MvRead::Blocked(_)) | Err(_) => false,
@@ -155,14 +192,14 @@ impl MvMemory {
 
     /// Locations read and written by `tx`'s last incarnation.
     pub fn accessed(&self, tx: TxIdx) -> Vec<Loc> {
-        let mut locs: Vec<Loc> = self.last_read[tx].lock().iter().map(|(l, _)| *l).collect();
-        locs.extend(self.last_written[tx].lock().iter().copied());
+        let mut locs: Vec<Loc> = self.sets[tx].last_read.lock().iter().map(|(l, _)| *l).collect();
+        locs.extend(self.sets[tx].last_written.lock().iter().copied());
         locs
     }
 
     /// Every written location with its final value (after the whole block).
     pub fn final_values(&self, base: &dyn Storage) -> Result<Vec<(Loc, Value)>, StorageError> {
-        let end = self.last_written.len();
+        let end = self.sets.len();
         let mut out = Vec::with_capacity(self.data.len());
         for item in self.data.iter() {
             if item.value().0.is_empty() {

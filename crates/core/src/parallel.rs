@@ -14,6 +14,7 @@ use crate::{
     vm::{BlockVm, ExecError, ReadError, StateReader, TxOutcome, TxResult},
 };
 use alloy_primitives::{Address, B256};
+use crossbeam_utils::CachePadded;
 use parking_lot::Mutex;
 use rayon::ThreadPool;
 use rustc_hash::FxHashMap;
@@ -62,6 +63,36 @@ impl StateReader for MvReader<'_> {
     }
 }
 
+/// Runs `work` on the calling thread and on `threads - 1` threads of the pool for that count;
+/// returns when all are done. The caller does its share instead of sleeping, and the pool is
+/// one thread smaller, so fewer idle pool threads compete with the caller afterwards.
+pub fn run_on_caller_and_pool(threads: usize, work: impl Fn(usize) + Sync) -> Result<(), EngineError> {
+    if threads <= 1 {
+        work(0);
+        return Ok(());
+    }
+    let pool = pool(threads - 1)?;
+    let work = &work;
+    pool.in_place_scope(|s| {
+        for worker in 1..threads {
+            s.spawn(move |_| work(worker));
+        }
+        work(0);
+    });
+    Ok(())
+}
+
+/// Runs `a` on a pool thread while the caller runs `b`.
+pub fn join<A: Send, B>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B) -> Result<(A, B), EngineError> {
+    let mut ra = None;
+    let mut rb = None;
+    pool(1)?.in_place_scope(|s| {
+        s.spawn(|_| ra = Some(a()));
+        rb = Some(b());
+    });
+    Ok((ra.expect("the scope waited for it"), rb.expect("ran on the caller")))
+}
+
 /// One rayon pool per thread count, built once: never the global pool, so nothing else can
 /// steal work into our workers while they hold scheduler locks.
 pub fn pool(threads: usize) -> Result<Arc<ThreadPool>, EngineError> {
@@ -87,7 +118,7 @@ struct Shared<'a> {
     base: &'a dyn Storage,
     mv: MvMemory,
     scheduler: Scheduler,
-    outcomes: Vec<Mutex<Option<TxOutcome>>>,
+    outcomes: Vec<CachePadded<Mutex<Option<TxOutcome>>>>,
     /// Summed from each worker's own counters when it stops (no shared counter per task).
     stats: Mutex<ParallelStats>,
 }
@@ -108,17 +139,17 @@ impl<'a> Shared<'a> {
         )
     }
 
-    fn worker(&'a self) {
+    fn worker(&'a self, worker: usize) {
         let mut stats = ParallelStats::default();
         let mut vm = self.new_vm();
         let mut task: Option<Task> = None;
         let mut idle = 0u32;
         while !self.scheduler.done() {
             task = match task {
-                Some(Task::Execute(tx, inc)) => self.try_execute(&mut vm, &mut stats, tx, inc),
-                Some(Task::Validate(tx, inc)) => self.validate(&mut stats, tx, inc),
+                Some(Task::Execute(tx, inc)) => self.try_execute(&mut vm, &mut stats, worker, tx, inc),
+                Some(Task::Validate(tx, inc)) => self.validate(&mut stats, worker, tx, inc),
                 None => {
-                    let t = self.scheduler.next_task();
+                    let t = self.scheduler.next_task(worker);
                     if t.is_none() {
                         // Nothing ready: others hold the remaining work.
                         idle += 1;
@@ -144,6 +175,7 @@ impl<'a> Shared<'a> {
         &'a self,
         vm: &mut BlockVm<MvReader<'a>>,
         stats: &mut ParallelStats,
+        worker: usize,
         tx: TxIdx,
         inc: usize,
     ) -> Option<Task> {
@@ -163,7 +195,7 @@ impl<'a> Shared<'a> {
                     TxOutcome { result: Some(Err(msg.clone())), fatal: Some(EngineError::Internal(msg)), ..Default::default() }
                 }
                 Ok(Err(ExecError::Blocked(blocking))) => {
-                    if self.scheduler.add_dependency(tx, blocking) {
+                    if self.scheduler.add_dependency(worker, tx, blocking) {
                         stats.dependency_waits += 1;
                         return None;
                     }
@@ -183,18 +215,18 @@ impl<'a> Shared<'a> {
             recycled.clear();
             vm.reader_mut().reads = recycled;
             *self.outcomes[tx].lock() = Some(outcome);
-            return self.scheduler.finish_execution(tx, inc, wrote_new);
+            return self.scheduler.finish_execution(worker, tx, inc, wrote_new);
         }
     }
 
-    fn validate(&self, stats: &mut ParallelStats, tx: TxIdx, inc: usize) -> Option<Task> {
+    fn validate(&self, stats: &mut ParallelStats, worker: usize, tx: TxIdx, inc: usize) -> Option<Task> {
         let valid = self.mv.validate_read_set(tx, self.base);
         let aborted = !valid && self.scheduler.try_validation_abort(tx, inc);
         if aborted {
             stats.validation_aborts += 1;
             self.mv.convert_writes_to_estimates(tx);
         }
-        self.scheduler.finish_validation(tx, aborted)
+        self.scheduler.finish_validation(worker, tx, aborted)
     }
 }
 
@@ -241,23 +273,18 @@ pub fn execute(
         chain,
         base: reads_from,
         mv: MvMemory::new(n),
-        scheduler: Scheduler::with_hints(n, &dependency_hints(block)),
-        outcomes: (0..n).map(|_| Mutex::new(None)).collect(),
+        scheduler: Scheduler::with_hints(n, threads.max(1), &dependency_hints(block)),
+        outcomes: (0..n).map(|_| CachePadded::new(Mutex::new(None))).collect(),
         stats: Mutex::new(ParallelStats::default()),
     };
     let threads = threads.max(1);
-    let pool = pool(threads).map_err(ParallelError::Fatal)?;
-    pool.scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|_| shared.worker());
-        }
-    });
+    run_on_caller_and_pool(threads, |w| shared.worker(w)).map_err(ParallelError::Fatal)?;
     let stats = std::mem::take(&mut *shared.stats.lock());
     let outcomes: Vec<TxOutcome> = shared
         .outcomes
         .into_iter()
         .enumerate()
-        .map(|(i, o)| o.into_inner().ok_or_else(|| ParallelError::Fatal(EngineError::Internal(format!("transaction {i} never executed")))))
+        .map(|(i, o)| CachePadded::into_inner(o).into_inner().ok_or_else(|| ParallelError::Fatal(EngineError::Internal(format!("transaction {i} never executed")))))
         .collect::<Result<_, _>>()?;
 
     // Results in block order, with the same checks and precedence as the sequential loop.
@@ -308,7 +335,7 @@ pub fn execute(
     let finals = shared.mv.final_values(reads_from).map_err(|e| ParallelError::Fatal(e.into()))?;
     // Freeing thousands of version lists is pure overhead for the caller: do it on the pool.
     let Shared { mv, .. } = shared;
-    pool.spawn(move || drop(mv));
+    drop(mv);
     drop(layered);
     let mut overlay = pre;
     overlay.accounts.reserve(finals.len());

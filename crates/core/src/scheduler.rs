@@ -42,27 +42,28 @@ pub struct Scheduler {
     execution_idx: CachePadded<AtomicUsize>,
     validation_idx: CachePadded<AtomicUsize>,
     decrease_cnt: CachePadded<AtomicUsize>,
-    num_active_tasks: CachePadded<AtomicUsize>,
+    /// Tasks in hand, per worker: each worker only touches its own line; `check_done` sums.
+    active: Vec<CachePadded<AtomicUsize>>,
     done: CachePadded<AtomicBool>,
     txs: Vec<CachePadded<TxState>>,
 }
 
 impl Scheduler {
-    pub fn new(block_size: usize) -> Self {
-        Self::with_hints(block_size, &[])
+    pub fn new(block_size: usize, workers: usize) -> Self {
+        Self::with_hints(block_size, workers, &[])
     }
 
     /// `hints[j] = Some(i)`: transaction `j` is expected to read what `i < j` writes (the same
     /// sender's previous transaction, say). `j` then starts only once `i` has executed, instead
     /// of running early on stale values and being aborted. Hints steer scheduling only; a
     /// wrong hint costs time, never correctness.
-    pub fn with_hints(block_size: usize, hints: &[Option<TxIdx>]) -> Self {
+    pub fn with_hints(block_size: usize, workers: usize, hints: &[Option<TxIdx>]) -> Self {
         let scheduler = Self {
             block_size,
             execution_idx: CachePadded::new(AtomicUsize::new(0)),
             validation_idx: CachePadded::new(AtomicUsize::new(0)),
             decrease_cnt: CachePadded::new(AtomicUsize::new(0)),
-            num_active_tasks: CachePadded::new(AtomicUsize::new(0)),
+            active: (0..workers.max(1)).map(|_| CachePadded::new(AtomicUsize::new(0))).collect(),
             done: CachePadded::new(AtomicBool::new(block_size == 0)),
             txs: (0..block_size).map(|_| CachePadded::new(TxState::default())).collect(),
         };
@@ -99,7 +100,7 @@ impl Scheduler {
     fn check_done(&self) {
         let observed = self.decrease_cnt.load(SeqCst);
         if self.execution_idx.load(SeqCst).min(self.validation_idx.load(SeqCst)) >= self.block_size
-            && self.num_active_tasks.load(SeqCst) == 0
+            && self.active.iter().all(|a| a.load(SeqCst) == 0)
             && observed == self.decrease_cnt.load(SeqCst)
         {
             self.done.store(true, SeqCst);
@@ -107,7 +108,7 @@ impl Scheduler {
     }
 
     /// Claims `tx` for execution if it is ready; otherwise gives the active-task slot back.
-    fn try_incarnate(&self, tx: TxIdx) -> Option<Task> {
+    fn try_incarnate(&self, worker: usize, tx: TxIdx) -> Option<Task> {
         if tx < self.block_size {
             let mut s = self.txs[tx].status.lock();
             if s.1 == Status::ReadyToExecute {
@@ -115,26 +116,26 @@ impl Scheduler {
                 return Some(Task::Execute(tx, s.0));
             }
         }
-        self.num_active_tasks.fetch_sub(1, SeqCst);
+        self.active[worker].fetch_sub(1, SeqCst);
         None
     }
 
-    fn next_version_to_execute(&self) -> Option<Task> {
+    fn next_version_to_execute(&self, worker: usize) -> Option<Task> {
         if self.execution_idx.load(SeqCst) >= self.block_size {
             self.check_done();
             return None;
         }
-        self.num_active_tasks.fetch_add(1, SeqCst);
+        self.active[worker].fetch_add(1, SeqCst);
         let idx = self.execution_idx.fetch_add(1, SeqCst);
-        self.try_incarnate(idx)
+        self.try_incarnate(worker, idx)
     }
 
-    fn next_version_to_validate(&self) -> Option<Task> {
+    fn next_version_to_validate(&self, worker: usize) -> Option<Task> {
         if self.validation_idx.load(SeqCst) >= self.block_size {
             self.check_done();
             return None;
         }
-        self.num_active_tasks.fetch_add(1, SeqCst);
+        self.active[worker].fetch_add(1, SeqCst);
         let idx = self.validation_idx.fetch_add(1, SeqCst);
         if idx < self.block_size {
             let s = *self.txs[idx].status.lock();
@@ -142,22 +143,22 @@ impl Scheduler {
                 return Some(Task::Validate(idx, s.0));
             }
         }
-        self.num_active_tasks.fetch_sub(1, SeqCst);
+        self.active[worker].fetch_sub(1, SeqCst);
         None
     }
 
     /// The next task for a worker; `None` when there is nothing to do right now.
-    pub fn next_task(&self) -> Option<Task> {
+    pub fn next_task(&self, worker: usize) -> Option<Task> {
         if self.validation_idx.load(SeqCst) < self.execution_idx.load(SeqCst) {
-            self.next_version_to_validate()
+            self.next_version_to_validate(worker)
         } else {
-            self.next_version_to_execute()
+            self.next_version_to_execute(worker)
         }
     }
 
     /// `tx` read an ESTIMATE of `blocking`: suspend it until `blocking` executes again.
     /// Returns false if `blocking` already finished (the caller re-executes at once).
-    pub fn add_dependency(&self, tx: TxIdx, blocking: TxIdx) -> bool {
+    pub fn add_dependency(&self, worker: usize, tx: TxIdx, blocking: TxIdx) -> bool {
         let mut deps = self.txs[blocking].dependents.lock();
         if self.txs[blocking].status.lock().1 == Status::Executed {
             return false;
@@ -165,7 +166,7 @@ impl Scheduler {
         self.txs[tx].status.lock().1 = Status::Aborting;
         deps.push(tx);
         drop(deps);
-        self.num_active_tasks.fetch_sub(1, SeqCst);
+        self.active[worker].fetch_sub(1, SeqCst);
         true
     }
 
@@ -175,7 +176,7 @@ impl Scheduler {
     }
 
     /// An execution finished; returns a validation task for it when that is all that is needed.
-    pub fn finish_execution(&self, tx: TxIdx, incarnation: Incarnation, wrote_new_location: bool) -> Option<Task> {
+    pub fn finish_execution(&self, worker: usize, tx: TxIdx, incarnation: Incarnation, wrote_new_location: bool) -> Option<Task> {
         self.txs[tx].status.lock().1 = Status::Executed;
         let deps = std::mem::take(&mut *self.txs[tx].dependents.lock());
         if let Some(min) = deps.iter().copied().min() {
@@ -191,7 +192,7 @@ impl Scheduler {
                 return Some(Task::Validate(tx, incarnation));
             }
         }
-        self.num_active_tasks.fetch_sub(1, SeqCst);
+        self.active[worker].fetch_sub(1, SeqCst);
         None
     }
 
@@ -207,15 +208,15 @@ impl Scheduler {
     }
 
     /// A validation finished; after an abort, returns the re-execution task when it can start now.
-    pub fn finish_validation(&self, tx: TxIdx, aborted: bool) -> Option<Task> {
+    pub fn finish_validation(&self, worker: usize, tx: TxIdx, aborted: bool) -> Option<Task> {
         if aborted {
             self.set_ready_status(tx);
             self.decrease_validation_idx(tx + 1);
             if self.execution_idx.load(SeqCst) > tx {
-                return self.try_incarnate(tx);
+                return self.try_incarnate(worker, tx);
             }
         }
-        self.num_active_tasks.fetch_sub(1, SeqCst);
+        self.active[worker].fetch_sub(1, SeqCst);
         None
     }
 }

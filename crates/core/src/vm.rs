@@ -61,6 +61,9 @@ pub struct VmDb<R> {
     lazy_receiver_applied: bool,
     /// What `basic` returned per address, to write only what changed.
     basic_reads: FxHashMap<Address, Option<BasicValue>>,
+    /// This worker's own empty code. revm's `Bytecode::default()` clones one process-wide
+    /// `Arc`, whose reference count then bounces between cores on every account load.
+    empty_code: Bytecode,
     /// The parent block's hash is always known from the header.
     parent: Option<(u64, B256)>,
     /// First read failure of this execution. revm does not surface every database error
@@ -77,10 +80,26 @@ impl<R: StateReader> VmDb<R> {
     }
 }
 
-fn account_info(basic: BasicValue, code: Option<CodeValue>) -> AccountInfo {
+/// An empty code object of our own, equal to revm's default (one STOP, no jump destinations)
+/// but behind a separate `Arc`. revm's constructors hand every caller the same process-wide
+/// `Arc` for empty code, and its reference count, touched on every account load and drop,
+/// made two workers run no faster than one.
+fn own_empty_code() -> Bytecode {
+    // SAFETY: the same parts revm's own default is built from: the code is the single STOP
+    // revm pads empty code with, and an empty jump table covers the original length of 0.
+    unsafe {
+        Bytecode::new_analyzed(
+            alloy_primitives::Bytes::from_static(&[revm::bytecode::opcode::STOP]),
+            0,
+            revm::bytecode::JumpTable::default(),
+        )
+    }
+}
+
+fn account_info(basic: BasicValue, code: Option<CodeValue>, empty: &Bytecode) -> AccountInfo {
     match code {
         Some(c) => AccountInfo::new(basic.balance, basic.nonce, c.hash, c.code),
-        None => AccountInfo::new(basic.balance, basic.nonce, KECCAK256_EMPTY, Bytecode::default()),
+        None => AccountInfo::new(basic.balance, basic.nonce, KECCAK256_EMPTY, empty.clone()),
     }
 }
 
@@ -92,14 +111,14 @@ impl<R: StateReader> Database for VmDb<R> {
         if self.lazy_receiver == Some(address) && code.is_none() {
             // Balance and nonce are neither read nor needed: only the credit is recorded.
             self.lazy_receiver_applied = true;
-            return Ok(Some(account_info(BasicValue::default(), None)));
+            return Ok(Some(account_info(BasicValue::default(), None, &self.empty_code)));
         }
         let Value::Basic(basic) = self.read(Loc::Basic(address))? else { unreachable!() };
         self.basic_reads.insert(address, basic);
         if basic.is_none() && code.is_none() {
             return Ok(None);
         }
-        Ok(Some(account_info(basic.unwrap_or_default(), code)))
+        Ok(Some(account_info(basic.unwrap_or_default(), code, &self.empty_code)))
     }
 
     fn code_by_hash(&mut self, code_hash: B256) -> Result<Bytecode, ReadError> {
@@ -210,6 +229,7 @@ impl<R: StateReader> BlockVm<R> {
             lazy_receiver_applied: false,
             basic_reads: FxHashMap::default(),
             parent: block.number.checked_sub(1).map(|n| (n, block.parent_hash)),
+            empty_code: own_empty_code(),
             failure: None,
         };
         let evm = Context::mainnet()
