@@ -6,6 +6,7 @@ use crate::{
     types::{add_balance, Loc, ReadValue, TxIdx, Value, WriteValue},
 };
 use crossbeam_utils::CachePadded;
+use alloy_primitives::U256;
 use dashmap::DashMap;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -69,6 +70,7 @@ pub struct MvMemory {
     /// bit is clear goes straight to the pre-state without taking a shard lock; a write landing
     /// just after such a read is caught by validation like any concurrent lower write.
     written: Vec<AtomicU64>,
+
     /// Per transaction, one cache line apart: neighbouring transactions run on different cores.
     sets: Vec<CachePadded<TxSets>>,
 }
@@ -86,6 +88,7 @@ impl MvMemory {
             data: DashMap::with_capacity_and_hasher_and_shard_amount(block_size * 2, FxBuildHasher, 64),
             sets: (0..block_size).map(|_| CachePadded::new(TxSets::default())).collect(),
             written: (0..FILTER_BITS / 64).map(|_| AtomicU64::new(0)).collect(),
+
         }
     }
 
@@ -109,13 +112,31 @@ impl MvMemory {
     /// The value transaction `tx` sees at `loc`: the closest lower write, with balance deltas
     /// of lower transactions folded in, else the pre-state.
     pub fn read(&self, loc: &Loc, tx: TxIdx, base: &dyn Storage) -> Result<MvRead, StorageError> {
-        let mut delta = alloy_primitives::U256::ZERO;
+        let mut delta = U256::ZERO;
         let mut has_delta = false;
+        // Storage of an account self-destructed below `tx` restarts from zero there: slot
+        // versions at or below the closest destruction (and the pre-state) no longer count.
+        let mut floor = None;
+        if let Loc::Storage(address, _) = loc {
+            let destruction = Loc::Destruction(*address);
+            if self.maybe_written(&destruction) {
+                if let Some(versions) = self.data.get(&destruction) {
+                    match versions.below(tx).next() {
+                        Some((idx, Entry::Estimate)) => return Ok(MvRead::Blocked(*idx)),
+                        Some((idx, _)) => floor = Some(*idx),
+                        None => {}
+                    }
+                }
+            }
+        }
         if !self.maybe_written(loc) {
-            return Ok(MvRead::Value(base.read(loc)?));
+            return Ok(MvRead::Value(if floor.is_some() { Value::Storage(U256::ZERO) } else { base.read(loc)? }));
         }
         if let Some(versions) = self.data.get(loc) {
             for (idx, entry) in versions.below(tx) {
+                if floor.is_some_and(|f| *idx <= f) {
+                    return Ok(MvRead::Value(Value::Storage(U256::ZERO)));
+                }
                 match entry {
                     Entry::Estimate => return Ok(MvRead::Blocked(*idx)),
                     Entry::Write(WriteValue::BalanceDelta(d)) => {
@@ -128,8 +149,12 @@ impl MvMemory {
                     }
                     Entry::Write(WriteValue::Code(c)) => return Ok(MvRead::Value(Value::Code(c.as_deref().cloned()))),
                     Entry::Write(WriteValue::Storage(s)) => return Ok(MvRead::Value(Value::Storage(*s))),
+                    Entry::Write(WriteValue::Destroyed) => return Ok(MvRead::Value(Value::Destroyed(true))),
                 }
             }
+        }
+        if floor.is_some() {
+            return Ok(MvRead::Value(Value::Storage(U256::ZERO)));
         }
         let value = base.read(loc)?;
         Ok(MvRead::Value(match value {

@@ -48,6 +48,7 @@ impl Overlay {
                         return Ok(Value::Storage(U256::ZERO));
                     }
                 }
+                Loc::Destruction(_) => return Ok(Value::Destroyed(acc.storage_cleared)),
             }
         }
         base.read(loc)
@@ -62,6 +63,10 @@ impl Overlay {
 
     /// Applies one write (deltas resolve against the current value).
     pub fn apply(&mut self, base: &dyn Storage, loc: Loc, value: WriteValue) -> Result<(), StorageError> {
+        if let WriteValue::Destroyed = value {
+            self.clear_storage(loc.address());
+            return Ok(());
+        }
         let resolved = match value {
             WriteValue::BalanceDelta(delta) => WriteValue::Basic(add_balance(self.basic(base, loc.address())?, delta)),
             other => other,

@@ -249,6 +249,15 @@ pub fn dependency_hints(block: &BlockInput) -> Vec<Option<TxIdx>> {
         .collect()
 }
 
+/// Length of the longest chain of hinted dependencies (transactions that must run in turn).
+pub fn longest_chain(hints: &[Option<TxIdx>]) -> usize {
+    let mut depth = vec![0usize; hints.len()];
+    for (j, h) in hints.iter().enumerate() {
+        depth[j] = h.map_or(1, |i| depth[i] + 1);
+    }
+    depth.into_iter().max().unwrap_or(0)
+}
+
 /// Result of a successful parallel run.
 pub struct ParallelRun {
     pub results: Vec<TxResult>,
@@ -311,27 +320,6 @@ pub fn execute(
         }
     }
 
-    // A self-destruct wipes storage that per-slot versions cannot express: only trust the run
-    // if no later transaction touched the destroyed account.
-    let mut destroyed: FxHashMap<Address, TxIdx> = FxHashMap::default();
-    for (i, o) in outcomes.iter().enumerate() {
-        for a in &o.destroyed {
-            destroyed.entry(*a).or_insert(i);
-        }
-    }
-    if !destroyed.is_empty() {
-        for j in 0..n {
-            for loc in shared.mv.accessed(j) {
-                if destroyed.get(&loc.address()).is_some_and(|&m| m < j) {
-                    return Err(ParallelError::Fallback(format!(
-                        "transaction {j} touches {} after its self-destruct",
-                        loc.address()
-                    )));
-                }
-            }
-        }
-    }
-
     let finals = shared.mv.final_values(reads_from).map_err(|e| ParallelError::Fatal(e.into()))?;
     // Freeing thousands of version lists is pure overhead for the caller: do it on the pool.
     let Shared { mv, .. } = shared;
@@ -339,16 +327,17 @@ pub fn execute(
     drop(layered);
     let mut overlay = pre;
     overlay.accounts.reserve(finals.len());
-    for (loc, value) in finals {
+    // Wipes first: the final slot values already count only writes after the destruction.
+    let (wipes, values): (Vec<_>, Vec<_>) = finals.into_iter().partition(|(_, v)| matches!(v, Value::Destroyed(_)));
+    for (loc, value) in wipes.into_iter().chain(values) {
         let write = match value {
             Value::Basic(b) => WriteValue::Basic(b),
             Value::Code(c) => WriteValue::Code(c.map(Box::new)),
             Value::Storage(v) => WriteValue::Storage(v),
+            Value::Destroyed(true) => WriteValue::Destroyed,
+            Value::Destroyed(false) => continue,
         };
         overlay.apply(base, loc, write).map_err(|e| ParallelError::Fatal(e.into()))?;
-    }
-    for address in destroyed.keys() {
-        overlay.clear_storage(*address);
     }
     Ok(ParallelRun { results, overlay, stats })
 }

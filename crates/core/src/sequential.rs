@@ -36,9 +36,7 @@ pub fn execute(
             None => return Err(EngineError::Internal(format!("transaction {index} produced no result"))),
         };
         let reader = vm.reader_mut();
-        for address in &outcome.destroyed {
-            reader.overlay.clear_storage(*address);
-        }
+        // A self-destruct arrives as a `Destruction` write, which clears the account's storage.
         for (loc, value) in outcome.writes {
             reader.overlay.apply(base, loc, value)?;
         }

@@ -168,6 +168,7 @@ impl Storage for InMemoryStorage {
             Loc::Storage(a, slot) => Value::Storage(
                 self.accounts.get(a).and_then(|acc| acc.storage.get(slot).copied()).unwrap_or_default(),
             ),
+            Loc::Destruction(_) => Value::Destroyed(false),
         })
     }
 

@@ -16,12 +16,15 @@ pub enum Loc {
     Basic(Address),
     Code(Address),
     Storage(Address, U256),
+    /// Marks the self-destruct of an account that existed before the transaction: storage
+    /// reads of that account by higher transactions ignore every slot version at or below it.
+    Destruction(Address),
 }
 
 impl Loc {
     pub fn address(&self) -> Address {
         match self {
-            Loc::Basic(a) | Loc::Code(a) | Loc::Storage(a, _) => *a,
+            Loc::Basic(a) | Loc::Code(a) | Loc::Storage(a, _) | Loc::Destruction(a) => *a,
         }
     }
 }
@@ -57,6 +60,7 @@ pub enum WriteValue {
     /// Boxed: code writes are rare and would otherwise bloat every version entry.
     Code(Option<Box<CodeValue>>),
     Storage(U256),
+    Destroyed,
 }
 
 /// The value a transaction observed at a location; compared during validation.
@@ -65,6 +69,7 @@ pub enum ReadValue {
     Basic(Option<BasicValue>),
     Code(Option<B256>),
     Storage(U256),
+    Destroyed(bool),
 }
 
 /// Resolved value of a location (no deltas).
@@ -73,6 +78,8 @@ pub enum Value {
     Basic(Option<BasicValue>),
     Code(Option<CodeValue>),
     Storage(U256),
+    /// Whether the account's pre-block storage has been wiped.
+    Destroyed(bool),
 }
 
 impl Value {
@@ -81,6 +88,7 @@ impl Value {
             Value::Basic(b) => ReadValue::Basic(*b),
             Value::Code(c) => ReadValue::Code(c.as_ref().map(|c| c.hash)),
             Value::Storage(v) => ReadValue::Storage(*v),
+            Value::Destroyed(d) => ReadValue::Destroyed(*d),
         }
     }
 }

@@ -41,6 +41,7 @@ pub enum ReadError {
     Blocked(TxIdx),
     #[error("missing block hash for block {0}")]
     MissingBlockHash(u64),
+
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -64,6 +65,8 @@ pub struct VmDb<R> {
     /// This worker's own empty code. revm's `Bytecode::default()` clones one process-wide
     /// `Arc`, whose reference count then bounces between cores on every account load.
     empty_code: Bytecode,
+    /// This worker's copies of the code it ran, by hash.
+    code_copies: FxHashMap<B256, Bytecode>,
     /// The parent block's hash is always known from the header.
     parent: Option<(u64, B256)>,
     /// First read failure of this execution. revm does not surface every database error
@@ -73,6 +76,18 @@ pub struct VmDb<R> {
 }
 
 impl<R: StateReader> VmDb<R> {
+    /// revm clones an account's code several times per load and drop; handing it this
+    /// worker's own copy keeps those reference counts off the other cores.
+    fn account_info(&mut self, basic: BasicValue, code: Option<CodeValue>) -> AccountInfo {
+        match code {
+            Some(c) => {
+                let local = self.code_copies.entry(c.hash).or_insert_with(|| worker_copy(&c.code)).clone();
+                AccountInfo::new(basic.balance, basic.nonce, c.hash, local)
+            }
+            None => AccountInfo::new(basic.balance, basic.nonce, KECCAK256_EMPTY, self.empty_code.clone()),
+        }
+    }
+
     fn read(&mut self, loc: Loc) -> Result<Value, ReadError> {
         self.reader.read(loc).inspect_err(|e| {
             self.failure.get_or_insert_with(|| e.clone());
@@ -96,10 +111,22 @@ fn own_empty_code() -> Bytecode {
     }
 }
 
-fn account_info(basic: BasicValue, code: Option<CodeValue>, empty: &Bytecode) -> AccountInfo {
-    match code {
-        Some(c) => AccountInfo::new(basic.balance, basic.nonce, c.hash, c.code),
-        None => AccountInfo::new(basic.balance, basic.nonce, KECCAK256_EMPTY, empty.clone()),
+/// A copy of `code` behind its own `Arc` (same bytes, same analysis), for one worker's use.
+fn worker_copy(code: &Bytecode) -> Bytecode {
+    if let Some(address) = code.eip7702_address() {
+        return Bytecode::new_eip7702(address);
+    }
+    match code.legacy_jump_table() {
+        // SAFETY: the padded code, original length and jump table of `code`, which revm built
+        // and checked; copying them does not change their relation.
+        Some(table) => unsafe {
+            Bytecode::new_analyzed(
+                alloy_primitives::Bytes::copy_from_slice(code.bytes_slice()),
+                code.original_byte_slice().len(),
+                table.clone(),
+            )
+        },
+        None => code.clone(),
     }
 }
 
@@ -111,14 +138,14 @@ impl<R: StateReader> Database for VmDb<R> {
         if self.lazy_receiver == Some(address) && code.is_none() {
             // Balance and nonce are neither read nor needed: only the credit is recorded.
             self.lazy_receiver_applied = true;
-            return Ok(Some(account_info(BasicValue::default(), None, &self.empty_code)));
+            return Ok(Some(self.account_info(BasicValue::default(), None)));
         }
         let Value::Basic(basic) = self.read(Loc::Basic(address))? else { unreachable!() };
         self.basic_reads.insert(address, basic);
         if basic.is_none() && code.is_none() {
             return Ok(None);
         }
-        Ok(Some(account_info(basic.unwrap_or_default(), code, &self.empty_code)))
+        Ok(Some(self.account_info(basic.unwrap_or_default(), code)))
     }
 
     fn code_by_hash(&mut self, code_hash: B256) -> Result<Bytecode, ReadError> {
@@ -184,8 +211,6 @@ pub struct TxOutcome {
     /// `Err(reason)`: the transaction is invalid (the block is invalid if this stands).
     pub result: Option<Result<TxResult, String>>,
     pub writes: Vec<(Loc, WriteValue)>,
-    /// Accounts that existed before this transaction and were self-destructed by it.
-    pub destroyed: Vec<Address>,
     /// Lazy updates could not represent this transaction's effects exactly.
     pub hazard: bool,
     /// A failure that is not the transaction's fault (missing data, engine bug).
@@ -230,6 +255,7 @@ impl<R: StateReader> BlockVm<R> {
             basic_reads: FxHashMap::default(),
             parent: block.number.checked_sub(1).map(|n| (n, block.parent_hash)),
             empty_code: own_empty_code(),
+            code_copies: FxHashMap::default(),
             failure: None,
         };
         let evm = Context::mainnet()
@@ -342,7 +368,7 @@ impl<R: StateReader> BlockVm<R> {
                     out.writes.push((Loc::Code(address), WriteValue::Code(None)));
                 }
                 if !acc.is_created() {
-                    out.destroyed.push(address);
+                    out.writes.push((Loc::Destruction(address), WriteValue::Destroyed));
                 }
                 continue;
             }

@@ -98,7 +98,22 @@ fn auto_mode_runs_small_blocks_sequentially_and_big_ones_in_parallel() {
     let r = common::run(&small.block, &small.state, &small.chain, ModeRequest::Auto, 4).unwrap();
     assert_eq!(r.stats.mode, parallel_evm_core::ExecutionMode::Sequential);
     assert!(r.stats.reason.is_some());
-    let big = generate::independent_transfers(1, 2_000);
+    let transfers = generate::independent_transfers(1, 2_000);
+    let r = common::run(&transfers.block, &transfers.state, &transfers.chain, ModeRequest::Auto, 4).unwrap();
+    assert_eq!(r.stats.mode, parallel_evm_core::ExecutionMode::Sequential, "plain transfers are too small to pay");
+    // One sender's run of token calls: heavy enough, but a single nonce chain.
+    let mut b = BlockBuilder::new(4, SpecId::CANCUN);
+    let token = b.contract(generate::token_runtime());
+    let payer = b.funded(100);
+    b.state.insert_storage(token, U256::from_be_slice(payer.as_slice()), U256::from(1_000_000u64));
+    for _ in 0..200 {
+        let to = b.address();
+        b.tx(payer, TxKind::Call(token), U256::ZERO, generate::token_call(to, 1), 100_000);
+    }
+    let chain = b.build("one sender's token calls");
+    let r = common::run(&chain.block, &chain.state, &chain.chain, ModeRequest::Auto, 4).unwrap();
+    assert!(r.stats.reason.as_deref().unwrap_or("").contains("dependency chain"), "{:?}", r.stats.reason);
+    let big = generate::token_transfers(1, 2_000, 0);
     let r = common::run(&big.block, &big.state, &big.chain, ModeRequest::Auto, 4).unwrap();
     assert_eq!(r.stats.mode, parallel_evm_core::ExecutionMode::Parallel);
 }
@@ -125,4 +140,51 @@ fn contended_blocks_are_stable_across_repeated_runs() {
             assert!(r.same_outcome(&reference), "{} round {round} ({threads} threads) differs", g.name);
         }
     }
+}
+
+/// A contract self-destructs, then a later transaction re-creates it at the same address with
+/// CREATE2 and reads its old slot: the read must see zero (storage wiped), in every mode.
+#[test]
+fn recreated_contract_sees_wiped_storage() {
+    use revm::bytecode::opcode as op;
+    let mut b = BlockBuilder::new(21, SpecId::SHANGHAI);
+    // Factory: CREATE2(value 0, init code = calldata, salt 0).
+    let factory = b.contract(vec![
+        op::CALLDATASIZE, op::PUSH1, 0, op::PUSH1, 0, op::CALLDATACOPY,
+        op::PUSH1, 0, op::CALLDATASIZE, op::PUSH1, 0, op::PUSH1, 0, op::CREATE2, op::STOP,
+    ].into());
+    let runtime = generate::selfdestruct_runtime();
+    // Init code: slot1 = slot0 (old value if the wipe were missed), slot2 = 5, deploy runtime.
+    let mut init = vec![
+        op::PUSH1, 0, op::SLOAD, op::PUSH1, 1, op::SSTORE, op::PUSH1, 5, op::PUSH1, 2, op::SSTORE,
+        op::PUSH1, 2, op::PUSH1, 23, op::PUSH1, 0, op::CODECOPY, op::PUSH1, 2, op::PUSH1, 0, op::RETURN,
+    ];
+    init.extend_from_slice(&runtime);
+    let child = factory.create2_from_code(alloy_primitives::B256::ZERO, &init);
+    b.state.insert_account(child, U256::from(5u64), 1, Some(runtime));
+    b.state.insert_storage(child, U256::ZERO, U256::from(7u64));
+    let senders: Vec<_> = (0..40).map(|_| b.funded(1)).collect();
+    for s in &senders[..15] {
+        let to = b.address();
+        b.transfer(*s, to, 1);
+    }
+    b.tx(senders[20], TxKind::Call(child), U256::ZERO, Default::default(), 100_000);
+    for s in &senders[21..30] {
+        let to = b.address();
+        b.transfer(*s, to, 1);
+    }
+    b.tx(senders[30], TxKind::Call(factory), U256::ZERO, init.into(), 300_000);
+    for s in &senders[31..] {
+        let to = b.address();
+        b.transfer(*s, to, 1);
+    }
+    let g = b.build("self-destruct then CREATE2 re-creation");
+    let r = common::check_all_modes(&g.name, &g.block, &g.state, &g.chain).unwrap();
+    assert!(r.receipts.iter().all(|r| r.status));
+    let acc = &r.state_diff[&child];
+    assert!(acc.storage_cleared, "{acc:?}");
+    let slot = |n: u64| alloy_primitives::B256::from(U256::from(n));
+    assert_eq!(acc.storage.get(&slot(1)), None, "the old slot 0 (7) must not leak into slot 1: {acc:?}");
+    assert_eq!(acc.storage.get(&slot(2)), Some(&slot(5)));
+    assert_eq!(acc.storage.len(), 1);
 }
