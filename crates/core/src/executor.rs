@@ -36,12 +36,12 @@ impl Default for ExecuteOptions {
 }
 
 /// Below these, parallel execution costs more than it saves. Measured on the mainnet fixture
-/// blocks with 2 threads: blocks averaging under ~28k gas per transaction (mostly plain
+/// blocks with 2 threads: blocks averaging under ~30k gas per transaction (mostly plain
 /// transfers) ran at 0.4–0.98x, those above at 1.0–1.5x; blocks where one dependency chain
 /// (a payout run from one sender) held half the transactions ran at ~0.5x.
 pub const MIN_PARALLEL_TXS: usize = 8;
 pub const MIN_PARALLEL_GAS: u64 = 400_000;
-pub const MIN_AVG_GAS_PER_TX: u64 = 28_000;
+pub const MIN_AVG_GAS_PER_TX: u64 = 30_000;
 /// Largest share of the block (in percent) one known dependency chain may hold.
 pub const MAX_CHAIN_PERCENT: usize = 50;
 

@@ -21,7 +21,10 @@ use rustc_hash::FxHashMap;
 use std::{
     collections::HashMap,
     panic::{catch_unwind, AssertUnwindSafe},
-    sync::{Arc, OnceLock},
+    sync::{
+        atomic::{AtomicU64, Ordering::Relaxed},
+        Arc, OnceLock,
+    },
 };
 
 /// Why a parallel run did not produce a result.
@@ -121,6 +124,10 @@ struct Shared<'a> {
     outcomes: Vec<CachePadded<Mutex<Option<TxOutcome>>>>,
     /// Summed from each worker's own counters when it stops (no shared counter per task).
     stats: Mutex<ParallelStats>,
+    /// Validation aborts so far (rare, so one shared counter is cheap) and the number past
+    /// which all but one worker stop.
+    aborts: AtomicU64,
+    contention_limit: u64,
 }
 
 fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
@@ -145,6 +152,11 @@ impl<'a> Shared<'a> {
         let mut task: Option<Task> = None;
         let mut idle = 0u32;
         while !self.scheduler.done() {
+            if task.is_none() && worker > 0 && self.aborts.load(Relaxed) > self.contention_limit {
+                // Conflicts dominate this block: more workers would only waste more work. The
+                // first worker finishes alone (it holds no task between tasks, so leaving is safe).
+                break;
+            }
             task = match task {
                 Some(Task::Execute(tx, inc)) => self.try_execute(&mut vm, &mut stats, worker, tx, inc),
                 Some(Task::Validate(tx, inc)) => self.validate(&mut stats, worker, tx, inc),
@@ -224,6 +236,7 @@ impl<'a> Shared<'a> {
         let aborted = !valid && self.scheduler.try_validation_abort(tx, inc);
         if aborted {
             stats.validation_aborts += 1;
+            self.aborts.fetch_add(1, Relaxed);
             self.mv.convert_writes_to_estimates(tx);
         }
         self.scheduler.finish_validation(worker, tx, aborted)
@@ -285,6 +298,8 @@ pub fn execute(
         scheduler: Scheduler::with_hints(n, threads.max(1), &dependency_hints(block)),
         outcomes: (0..n).map(|_| CachePadded::new(Mutex::new(None))).collect(),
         stats: Mutex::new(ParallelStats::default()),
+        aborts: AtomicU64::new(0),
+        contention_limit: (n as u64 / 4).max(16),
     };
     let threads = threads.max(1);
     run_on_caller_and_pool(threads, |w| shared.worker(w)).map_err(ParallelError::Fatal)?;
