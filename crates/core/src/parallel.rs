@@ -124,10 +124,11 @@ struct Shared<'a> {
     outcomes: Vec<CachePadded<Mutex<Option<TxOutcome>>>>,
     /// Summed from each worker's own counters when it stops (no shared counter per task).
     stats: Mutex<ParallelStats>,
-    /// Validation aborts so far (rare, so one shared counter is cheap) and the number past
-    /// which all but one worker stop.
+    /// Validation aborts so far (rare, so one shared counter is cheap), and the count from
+    /// which their rate is judged.
     aborts: AtomicU64,
     contention_limit: u64,
+    threads: u64,
 }
 
 fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
@@ -152,7 +153,7 @@ impl<'a> Shared<'a> {
         let mut task: Option<Task> = None;
         let mut idle = 0u32;
         while !self.scheduler.done() {
-            if task.is_none() && worker > 0 && self.aborts.load(Relaxed) > self.contention_limit {
+            if task.is_none() && worker > 0 && self.contended(&stats) {
                 // Conflicts dominate this block: more workers would only waste more work. The
                 // first worker finishes alone (it holds no task between tasks, so leaving is safe).
                 break;
@@ -181,6 +182,13 @@ impl<'a> Shared<'a> {
         total.executions += stats.executions;
         total.validation_aborts += stats.validation_aborts;
         total.dependency_waits += stats.dependency_waits;
+    }
+
+    /// Aborts outnumber half of all executions so far (estimated from this worker's share):
+    /// conflicts dominate, and more workers would only waste more work.
+    fn contended(&self, mine: &ParallelStats) -> bool {
+        let aborts = self.aborts.load(Relaxed);
+        aborts > self.contention_limit && aborts * 2 > mine.executions * self.threads
     }
 
     fn try_execute(
@@ -299,7 +307,8 @@ pub fn execute(
         outcomes: (0..n).map(|_| CachePadded::new(Mutex::new(None))).collect(),
         stats: Mutex::new(ParallelStats::default()),
         aborts: AtomicU64::new(0),
-        contention_limit: (n as u64 / 4).max(16),
+        contention_limit: 16,
+        threads: threads.max(1) as u64,
     };
     let threads = threads.max(1);
     run_on_caller_and_pool(threads, |w| shared.worker(w)).map_err(ParallelError::Fatal)?;
