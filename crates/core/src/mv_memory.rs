@@ -215,13 +215,6 @@ impl MvMemory {
         })
     }
 
-    /// Locations read and written by `tx`'s last incarnation.
-    pub fn accessed(&self, tx: TxIdx) -> Vec<Loc> {
-        let mut locs: Vec<Loc> = self.sets[tx].last_read.lock().iter().map(|(l, _)| *l).collect();
-        locs.extend(self.sets[tx].last_written.lock().iter().copied());
-        locs
-    }
-
     /// Every written location with its final value (after the whole block).
     pub fn final_values(&self, base: &dyn Storage) -> Result<Vec<(Loc, Value)>, StorageError> {
         let end = self.sets.len();

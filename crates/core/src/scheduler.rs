@@ -82,11 +82,6 @@ impl Scheduler {
         self.done.load(SeqCst)
     }
 
-    /// Stops every worker (used when a fatal error makes the rest pointless).
-    pub fn halt(&self) {
-        self.done.store(true, SeqCst);
-    }
-
     fn decrease_execution_idx(&self, target: TxIdx) {
         self.execution_idx.fetch_min(target, SeqCst);
         self.decrease_cnt.fetch_add(1, SeqCst);
@@ -218,5 +213,61 @@ impl Scheduler {
         }
         self.active[worker].fetch_sub(1, SeqCst);
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Drives the scheduler alone, executing and validating as told, with `conflict(tx, inc)`
+    /// deciding whether a validation fails. Returns the executions per transaction.
+    fn drive(s: &Scheduler, n: usize, conflict: impl Fn(TxIdx, Incarnation) -> bool) -> Vec<usize> {
+        let mut runs = vec![0; n];
+        let mut task = None;
+        let mut steps = 0;
+        while !s.done() {
+            steps += 1;
+            assert!(steps < 100_000, "the scheduler must terminate");
+            task = match task {
+                Some(Task::Execute(tx, inc)) => {
+                    runs[tx] += 1;
+                    s.finish_execution(0, tx, inc, runs[tx] == 1)
+                }
+                Some(Task::Validate(tx, inc)) => {
+                    let aborted = conflict(tx, inc) && s.try_validation_abort(tx, inc);
+                    s.finish_validation(0, tx, aborted)
+                }
+                None => s.next_task(0),
+            };
+        }
+        runs
+    }
+
+    #[test]
+    fn one_worker_executes_everything_once_without_conflicts() {
+        let s = Scheduler::new(50, 1);
+        assert_eq!(drive(&s, 50, |_, _| false), vec![1; 50]);
+    }
+
+    #[test]
+    fn failed_validations_re_execute_until_they_pass() {
+        let s = Scheduler::new(20, 1);
+        let runs = drive(&s, 20, |tx, inc| tx % 3 == 0 && inc < 2);
+        for (tx, r) in runs.iter().enumerate() {
+            assert_eq!(*r, if tx % 3 == 0 { 3 } else { 1 }, "transaction {tx}");
+        }
+    }
+
+    #[test]
+    fn hinted_transactions_wait_for_their_predecessor() {
+        let hints: Vec<Option<TxIdx>> = (0..10).map(|i| (i % 2 == 1).then(|| i - 1)).collect();
+        let s = Scheduler::with_hints(10, 1, &hints);
+        assert_eq!(drive(&s, 10, |_, _| false), vec![1; 10]);
+    }
+
+    #[test]
+    fn empty_block_is_done_at_once() {
+        assert!(Scheduler::new(0, 2).done());
     }
 }

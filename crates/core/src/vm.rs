@@ -217,12 +217,6 @@ pub struct TxOutcome {
     pub fatal: Option<EngineError>,
 }
 
-impl TxOutcome {
-    pub fn tx_result(&self) -> Option<&Result<TxResult, String>> {
-        self.result.as_ref()
-    }
-}
-
 /// Failure to execute a transaction at all.
 #[derive(Debug)]
 pub enum ExecError {
