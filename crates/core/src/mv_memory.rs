@@ -209,10 +209,24 @@ impl MvMemory {
     /// Whether every value `tx` read is still what it would read now.
     pub fn validate_read_set(&self, tx: TxIdx, base: &dyn Storage) -> bool {
         let reads = self.sets[tx].last_read.lock();
-        reads.iter().all(|(loc, seen)| match self.read(loc, tx, base) {
-            Ok(MvRead::Value(v)) => v.to_read() == *seen,
-            Ok(MvRead::Blocked(_)) | Err(_) => false,
+        reads.iter().all(|(loc, seen)| {
+            // No transaction has ever written there: the value read was, and still is, the
+            // pre-state's (filter bits are never cleared).
+            self.never_written(loc)
+                || match self.read(loc, tx, base) {
+                    Ok(MvRead::Value(v)) => v.to_read() == *seen,
+                    Ok(MvRead::Blocked(_)) | Err(_) => false,
+                }
         })
+    }
+
+    /// Whether no version can exist that a read of `loc` would consult.
+    fn never_written(&self, loc: &Loc) -> bool {
+        !self.maybe_written(loc)
+            && match loc {
+                Loc::Storage(address, _) => !self.maybe_written(&Loc::Destruction(*address)),
+                _ => true,
+            }
     }
 
     /// Every written location with its final value (after the whole block).
