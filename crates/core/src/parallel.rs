@@ -345,7 +345,7 @@ pub fn execute(
     }
 
     let finals = shared.mv.final_values(reads_from).map_err(|e| ParallelError::Fatal(e.into()))?;
-    // Freeing thousands of version lists is pure overhead for the caller: do it on the pool.
+    // The versions are no longer needed: free them before the overlay is built.
     let Shared { mv, .. } = shared;
     drop(mv);
     drop(layered);
