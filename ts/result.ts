@@ -71,11 +71,13 @@ export type ExecutionResult = {
   hash: Hash | null
   gasUsed: bigint
   logsBloom: Hex
-  receiptsRoot: Hash
+  /** Hashed on first access (a trie of all receipts). */
+  readonly receiptsRoot: Hash
   /** Things the diff could not include (e.g. uncle rewards without uncle headers). */
   warnings: string[]
   stats: ExecutionStats
-  verification: Verification
+  /** The header checks; computed on first access (needs the receipts root). */
+  readonly verification: Verification
   /** Decoded on first access. */
   readonly receipts: Receipt[]
   /** All logs of the block in order; decoded on first access. */
@@ -123,6 +125,13 @@ function decodeStateDiff(raw: Record<Address, RawAccountDiff>): StateDiff {
   return out
 }
 
+type HeaderChecks = { receiptsRoot: Hash; verification: Verification }
+
+/** The receipts root and the header checks of a native output (hashed natively, once). */
+export function headerChecks(output: NativeExecutionOutput): HeaderChecks {
+  return JSON.parse(output.headerChecksJson()) as HeaderChecks
+}
+
 /** Builds the public result around the native output. */
 export function toExecutionResult(output: NativeExecutionOutput): ExecutionResult {
   const s = JSON.parse(output.summary) as {
@@ -130,22 +139,27 @@ export function toExecutionResult(output: NativeExecutionOutput): ExecutionResul
     hash: Hash | null
     gasUsed: Hex
     logsBloom: Hex
-    receiptsRoot: Hash
     warnings: string[]
     stats: ExecutionStats
-    verification: Verification
   }
   let receipts: Receipt[] | undefined
   let stateDiff: StateDiff | undefined
+  let checks: HeaderChecks | undefined
   return {
     number: hexToBigInt(s.number),
     hash: s.hash,
     gasUsed: hexToBigInt(s.gasUsed),
     logsBloom: s.logsBloom,
-    receiptsRoot: s.receiptsRoot,
     warnings: s.warnings,
     stats: s.stats,
-    verification: s.verification,
+    get receiptsRoot() {
+      checks ??= headerChecks(output)
+      return checks.receiptsRoot
+    },
+    get verification() {
+      checks ??= headerChecks(output)
+      return checks.verification
+    },
     get receipts() {
       receipts ??= decodeReceipts(JSON.parse(output.receiptsJson()) as RawReceipt[])
       return receipts

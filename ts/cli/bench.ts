@@ -9,7 +9,7 @@ import { prepareBlock, type PreparedBlock } from '../block.js'
 import { executeNative } from '../execute.js'
 import { prepareFixture } from '../fixture.js'
 import { generateBlock, type Workload } from '../generate.js'
-import { sameOutcome, type Verification } from '../result.js'
+import { headerChecks, sameOutcome } from '../result.js'
 import { prepareState, type PreparedState } from '../state.js'
 import { fmtGas, table, UsageError } from './format.js'
 
@@ -75,8 +75,8 @@ export async function benchCommand(options: BenchOptions): Promise<number> {
       const par = await executeNative({ block: s.block, state: s.state, threads: t, mode: 'parallel' })
       verified &&= sameOutcome(seq, par)
     }
-    const summary = JSON.parse(seq.summary) as { gasUsed: string; verification: Verification }
-    const v = summary.verification
+    const summary = JSON.parse(seq.summary) as { gasUsed: string }
+    const v = headerChecks(seq).verification
     verified &&= v.gasUsed && v.logsBloom && (!s.fromHeader || v.receiptsRoot !== false)
     if (!verified) failed++
     rows.push({ block: s.name, txs: s.block.txCount, gas: Number(BigInt(summary.gasUsed)), sequentialMs: 0, parallelMs: {}, bestSpeedup: 0, verified })

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import cliProgress from 'cli-progress'
 import type { ExecutionMode } from '../execute.js'
 import { prepareFixture } from '../fixture.js'
-import { sameOutcome, type ExecutionStats, type Verification } from '../result.js'
+import { headerChecks, sameOutcome, type ExecutionStats, type Verification } from '../result.js'
 import { bestOf, round3 } from './timing.js'
 import { check, fmtGas, UsageError } from './format.js'
 
@@ -71,14 +71,14 @@ async function runOne(path: string, options: RunOptions): Promise<RunLine> {
   const { block, state } = await prepareFixture(path, { prestate: options.prestate })
   const seq = await bestOf(options.repeat, block, state, 1, 'sequential')
   const par = await bestOf(options.repeat, block, state, options.threads, options.mode)
-  const s = JSON.parse(par.output.summary) as { gasUsed: string; stats: ExecutionStats; verification: Verification }
+  const s = JSON.parse(par.output.summary) as { gasUsed: string; stats: ExecutionStats }
   return {
     number: block.number,
     txs: block.txCount,
     gasUsed: Number(BigInt(s.gasUsed)),
     mode: s.stats.mode,
     threads: s.stats.threads,
-    verified: { ...s.verification, matchesSequential: sameOutcome(seq.output, par.output) },
+    verified: { ...headerChecks(par.output).verification, matchesSequential: sameOutcome(seq.output, par.output) },
     seqMs: round3(seq.ms),
     parMs: round3(par.ms),
     speedup: round3(seq.ms / par.ms),

@@ -24,14 +24,15 @@ pub struct ExecuteOptions {
     pub mode: ModeRequest,
     /// Worker threads for parallel execution; 0 means the machine's available parallelism.
     pub threads: usize,
-    /// Also compute the receipts root (on by default). In parallel mode it is hashed on the
-    /// pool while the state diff is built.
+    /// Also compute the receipts root. Off by default: it is verification, not execution, and
+    /// hashing the receipts trie costs as much as the state diff (`verify::verify_header`
+    /// computes it when it is absent). In parallel mode it is hashed while the diff is built.
     pub receipts_root: bool,
 }
 
 impl Default for ExecuteOptions {
     fn default() -> Self {
-        Self { chain: ChainSpec::default(), mode: ModeRequest::Auto, threads: 0, receipts_root: true }
+        Self { chain: ChainSpec::default(), mode: ModeRequest::Auto, threads: 0, receipts_root: false }
     }
 }
 

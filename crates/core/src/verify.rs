@@ -58,11 +58,17 @@ pub fn receipts_root(receipts: &[Receipt]) -> B256 {
 
 /// Compares a result with its block's header.
 pub fn verify_header(block: &BlockInput, chain: &ChainSpec, result: &BlockResult) -> Verification {
+    check_header(block, chain, result).1
+}
+
+/// The receipts root (the result's, or hashed now) and the header checks made with it.
+pub fn check_header(block: &BlockInput, chain: &ChainSpec, result: &BlockResult) -> (B256, Verification) {
+    let root = result.receipts_root.unwrap_or_else(|| receipts_root(&result.receipts));
     let byzantium = block.spec(chain).is_enabled_in(SpecId::BYZANTIUM);
-    Verification {
+    let verification = Verification {
         gas_used: result.gas_used == block.gas_used,
-        receipts_root: byzantium
-            .then(|| result.receipts_root.unwrap_or_else(|| receipts_root(&result.receipts)) == block.receipts_root),
+        receipts_root: byzantium.then_some(root == block.receipts_root),
         logs_bloom: result.logs_bloom == block.logs_bloom,
-    }
+    };
+    (root, verification)
 }

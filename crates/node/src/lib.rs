@@ -14,7 +14,7 @@ use parallel_evm_core::{
     executor::{available_threads, execute_block, ExecuteOptions},
     result::BlockResult,
     storage::InMemoryStorage,
-    verify::{verify_header, Verification},
+    verify::{check_header, Verification},
     EngineError, ModeRequest,
 };
 use std::sync::Arc;
@@ -158,10 +158,16 @@ struct Summary<'a> {
     #[serde(with = "alloy_serde::quantity")]
     gas_used: u64,
     logs_bloom: &'a alloy_primitives::Bloom,
-    receipts_root: &'a Option<alloy_primitives::B256>,
     warnings: &'a [String],
     stats: &'a parallel_evm_core::result::Stats,
-    verification: &'a Verification,
+}
+
+/// The header checks, computed on first request (the receipts root is a trie hash).
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct HeaderChecks {
+    receipts_root: alloy_primitives::B256,
+    verification: Verification,
 }
 
 fn internal(what: &str, e: serde_json::Error) -> EngineError {
@@ -175,14 +181,29 @@ fn internal(what: &str, e: serde_json::Error) -> EngineError {
 pub struct ExecutionOutput {
     summary: String,
     result: BlockResult,
+    block: Arc<BlockInput>,
+    chain: Arc<ChainSpec>,
+    checks: std::sync::OnceLock<String>,
 }
 
 #[napi]
 impl ExecutionOutput {
-    /// `{ number, hash, gasUsed, logsBloom, receiptsRoot, warnings, stats, verification }`.
+    /// `{ number, hash, gasUsed, logsBloom, warnings, stats }`.
     #[napi(getter)]
     pub fn summary(&self) -> String {
         self.summary.clone()
+    }
+
+    /// `{ receiptsRoot, verification }`: the result checked against the block header.
+    #[napi]
+    pub fn header_checks_json(&self) -> napi::Result<String> {
+        if let Some(s) = self.checks.get() {
+            return Ok(s.clone());
+        }
+        let (root, verification) = check_header(&self.block, &self.chain, &self.result);
+        let json = serde_json::to_string(&HeaderChecks { receipts_root: root, verification })
+            .map_err(|e| Error::from_reason(e.to_string()))?;
+        Ok(self.checks.get_or_init(|| json).clone())
     }
 
     /// The receipts as a JSON array.
@@ -205,18 +226,15 @@ impl Task for ExecuteTask {
     fn compute(&mut self) -> napi::Result<Self::Output> {
         Ok(guarded(|| {
             let mode: ModeRequest = self.mode.parse().map_err(EngineError::InvalidInput)?;
-            let options = ExecuteOptions { chain: (*self.chain).clone(), mode, threads: self.threads, receipts_root: true };
+            let options = ExecuteOptions { chain: (*self.chain).clone(), mode, threads: self.threads, receipts_root: false };
             let result = execute_block(&self.block, &*self.state, &options)?;
-            let verification = verify_header(&self.block, &self.chain, &result);
             let summary = serde_json::to_string(&Summary {
                 number: result.number,
                 hash: &result.hash,
                 gas_used: result.gas_used,
                 logs_bloom: &result.logs_bloom,
-                receipts_root: &result.receipts_root,
                 warnings: &result.warnings,
                 stats: &result.stats,
-                verification: &verification,
             })
             .map_err(|e| internal("the result summary", e))?;
             Ok((summary, result))
@@ -224,7 +242,14 @@ impl Task for ExecuteTask {
     }
 
     fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<Self::JsValue> {
-        settle!(env, output, |(summary, result)| ExecutionOutput { summary, result })
+        let (block, chain) = (self.block.clone(), self.chain.clone());
+        settle!(env, output, |(summary, result)| ExecutionOutput {
+            summary,
+            result,
+            block,
+            chain,
+            checks: std::sync::OnceLock::new(),
+        })
     }
 }
 
