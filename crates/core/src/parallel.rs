@@ -307,7 +307,7 @@ pub fn execute(
         outcomes: (0..n).map(|_| CachePadded::new(Mutex::new(None))).collect(),
         stats: Mutex::new(ParallelStats::default()),
         aborts: AtomicU64::new(0),
-        contention_limit: 16,
+        contention_limit: 8,
         threads: threads.max(1) as u64,
     };
     let threads = threads.max(1);
