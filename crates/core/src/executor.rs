@@ -11,7 +11,7 @@ use crate::{
     sequential,
     storage::Storage,
     transitions::{post_block, pre_block},
-    types::{ExecutionMode, ModeRequest},
+    types::{ExecutionMode, ModeRequest, TxIdx},
     verify::{block_bloom, receipts_root},
     vm::TxResult,
 };
@@ -51,7 +51,13 @@ pub fn available_threads() -> usize {
 }
 
 /// Auto mode's choice: `Some(reason)` when the block should run sequentially.
-pub fn sequential_reason(block: &BlockInput, threads: usize) -> Option<String> {
+/// `hints` yields the block's known dependencies (`parallel::dependency_hints`); it is only
+/// called once the cheaper checks have passed.
+pub fn sequential_reason<'h>(
+    block: &BlockInput,
+    threads: usize,
+    hints: impl FnOnce() -> &'h [Option<TxIdx>],
+) -> Option<String> {
     if threads < 2 {
         return Some("one thread".into());
     }
@@ -69,7 +75,7 @@ pub fn sequential_reason(block: &BlockInput, threads: usize) -> Option<String> {
             "transactions average {avg} gas (< {MIN_AVG_GAS_PER_TX}): per-transaction overhead would dominate"
         ));
     }
-    let chain = parallel::longest_chain(&parallel::dependency_hints(block));
+    let chain = parallel::longest_chain(hints());
     if chain * 100 >= block.txs.len() * MAX_CHAIN_PERCENT {
         return Some(format!("{chain} of {} transactions form one dependency chain", block.txs.len()));
     }
@@ -88,11 +94,15 @@ pub fn execute_block(
     let pre = pre_block(block, chain, storage)?;
 
     let mut reason = None;
+    // Computed at most once, and only when needed: auto mode's choice and the parallel
+    // scheduler both use them.
+    let hints = std::cell::OnceCell::new();
+    let hints = || hints.get_or_init(|| parallel::dependency_hints(block)).as_slice();
     let run_parallel = match options.mode {
         ModeRequest::Sequential => false,
         ModeRequest::Parallel => true,
         ModeRequest::Auto => {
-            reason = sequential_reason(block, threads);
+            reason = sequential_reason(block, threads, hints);
             reason.is_none()
         }
     };
@@ -109,7 +119,7 @@ pub fn execute_block(
         total_us: 0,
     };
     let (results, mut overlay) = if run_parallel {
-        match parallel::execute(block, chain, storage, pre.clone(), threads) {
+        match parallel::execute(block, chain, storage, pre.clone(), threads, hints()) {
             Ok(run) => {
                 stats.mode = ExecutionMode::Parallel;
                 stats.threads = threads;

@@ -70,7 +70,6 @@ pub struct MvMemory {
     /// bit is clear goes straight to the pre-state without taking a shard lock; a write landing
     /// just after such a read is caught by validation like any concurrent lower write.
     written: Vec<AtomicU64>,
-
     /// Per transaction, one cache line apart: neighbouring transactions run on different cores.
     sets: Vec<CachePadded<TxSets>>,
 }
@@ -88,7 +87,6 @@ impl MvMemory {
             data: DashMap::with_capacity_and_hasher_and_shard_amount(block_size * 2, FxBuildHasher, 64),
             sets: (0..block_size).map(|_| CachePadded::new(TxSets::default())).collect(),
             written: (0..FILTER_BITS / 64).map(|_| AtomicU64::new(0)).collect(),
-
         }
     }
 
@@ -181,11 +179,12 @@ impl MvMemory {
                 .or_insert_with(|| Versions(Vec::with_capacity(1)))
                 .insert(tx, Entry::Write(value.clone()));
         }
-        let prev = std::mem::replace(&mut *self.sets[tx].last_written.lock(), new_locs);
-        let new_locs = self.sets[tx].last_written.lock();
+        let mut new_locs_guard = self.sets[tx].last_written.lock();
+        let prev = std::mem::replace(&mut *new_locs_guard, new_locs);
+        let new_locs = &*new_locs_guard;
         // Write sets are small: linear scans beat building hash sets.
         let contains = |set: &[Loc], l: &Loc| set.iter().any(|x| x == l);
-        for loc in prev.iter().filter(|l| !contains(&new_locs, l)) {
+        for loc in prev.iter().filter(|l| !contains(new_locs, l)) {
             if let Some(mut versions) = self.data.get_mut(loc) {
                 versions.remove(tx);
             }

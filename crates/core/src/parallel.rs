@@ -211,8 +211,9 @@ impl<'a> Shared<'a> {
                 Ok(Ok(outcome)) => outcome,
                 Ok(Err(ExecError::Blocked(blocking))) if blocking >= tx => {
                     // Reads only ever see lower transactions; anything else is an engine bug.
-                    let msg = format!("transaction {tx} blocked on later transaction {blocking}");
-                    TxOutcome { result: Some(Err(msg.clone())), fatal: Some(EngineError::Internal(msg)), ..Default::default() }
+                    TxOutcome::failed(EngineError::Internal(format!(
+                        "transaction {tx} blocked on later transaction {blocking}"
+                    )))
                 }
                 Ok(Err(ExecError::Blocked(blocking))) => {
                     if self.scheduler.add_dependency(worker, tx, blocking) {
@@ -223,11 +224,10 @@ impl<'a> Shared<'a> {
                 }
                 // A failure seen on a speculative view may vanish on re-execution: record it
                 // with its reads and let validation decide whether it stands.
-                Ok(Err(ExecError::Fatal(e))) => TxOutcome { result: Some(Err(e.to_string())), fatal: Some(e), ..Default::default() },
+                Ok(Err(ExecError::Fatal(e))) => TxOutcome::failed(e),
                 Err(panic) => {
                     *vm = self.new_vm();
-                    let msg = format!("engine panic: {}", panic_message(panic));
-                    TxOutcome { result: Some(Err(msg.clone())), fatal: Some(EngineError::Internal(msg)), ..Default::default() }
+                    TxOutcome::failed(EngineError::Internal(format!("engine panic: {}", panic_message(panic))))
                 }
             };
             let reads = std::mem::take(&mut vm.reader_mut().reads);
@@ -286,15 +286,18 @@ pub struct ParallelRun {
     pub stats: ParallelStats,
 }
 
-/// Runs the block with Block-STM on `threads` workers, on top of `pre` (pre-block writes).
+/// Runs the block with Block-STM on `threads` workers, on top of `pre` (pre-block writes),
+/// scheduling with the block's `dependency_hints`.
 pub fn execute(
     block: &BlockInput,
     chain: &ChainSpec,
     base: &dyn Storage,
     pre: Overlay,
     threads: usize,
+    hints: &[Option<TxIdx>],
 ) -> Result<ParallelRun, ParallelError> {
     let n = block.txs.len();
+    let threads = threads.max(1);
     let layered = crate::overlay::Layered { base, overlay: &pre };
     // Without pre-block writes (no beacon-roots call) read the pre-state directly.
     let reads_from: &dyn Storage = if pre.accounts.is_empty() { base } else { &layered };
@@ -303,14 +306,13 @@ pub fn execute(
         chain,
         base: reads_from,
         mv: MvMemory::new(n),
-        scheduler: Scheduler::with_hints(n, threads.max(1), &dependency_hints(block)),
+        scheduler: Scheduler::with_hints(n, threads, hints),
         outcomes: (0..n).map(|_| CachePadded::new(Mutex::new(None))).collect(),
         stats: Mutex::new(ParallelStats::default()),
         aborts: AtomicU64::new(0),
         contention_limit: 8,
-        threads: threads.max(1) as u64,
+        threads: threads as u64,
     };
-    let threads = threads.max(1);
     run_on_caller_and_pool(threads, |w| shared.worker(w)).map_err(ParallelError::Fatal)?;
     let stats = std::mem::take(&mut *shared.stats.lock());
     let outcomes: Vec<TxOutcome> = shared
@@ -323,20 +325,20 @@ pub fn execute(
     // Results in block order, with the same checks and precedence as the sequential loop.
     let mut results = Vec::with_capacity(n);
     let mut cumulative = 0u64;
-    for (i, o) in outcomes.iter().enumerate() {
+    for (i, o) in outcomes.into_iter().enumerate() {
         block.check_gas_available(i, cumulative).map_err(ParallelError::Fatal)?;
-        if let Some(e) = &o.fatal {
+        if let Some(e) = o.fatal {
             if matches!(e, EngineError::Internal(_)) {
                 return Err(ParallelError::Fallback(format!("transaction {i}: {e}")));
             }
-            return Err(ParallelError::Fatal(e.clone()));
+            return Err(ParallelError::Fatal(e));
         }
-        match &o.result {
+        match o.result {
             Some(Ok(r)) => {
                 cumulative += r.gas_used;
-                results.push(r.clone());
+                results.push(r);
             }
-            Some(Err(reason)) => return Err(ParallelError::Fatal(block.invalid_tx(i, reason.clone()))),
+            Some(Err(reason)) => return Err(ParallelError::Fatal(block.invalid_tx(i, reason))),
             None => return Err(ParallelError::Fatal(EngineError::Internal(format!("transaction {i} has no result")))),
         }
         if o.hazard {

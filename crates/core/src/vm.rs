@@ -41,7 +41,6 @@ pub enum ReadError {
     Blocked(TxIdx),
     #[error("missing block hash for block {0}")]
     MissingBlockHash(u64),
-
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -89,9 +88,21 @@ impl<R: StateReader> VmDb<R> {
     }
 
     fn read(&mut self, loc: Loc) -> Result<Value, ReadError> {
-        self.reader.read(loc).inspect_err(|e| {
-            self.failure.get_or_insert_with(|| e.clone());
-        })
+        self.reader.read(loc).map_err(|e| self.fail(e))
+    }
+
+    /// Remembers the first failure of this execution and passes it on to revm.
+    fn fail(&mut self, e: ReadError) -> ReadError {
+        self.failure.get_or_insert_with(|| e.clone());
+        e
+    }
+
+    /// Resets the per-execution state before revm runs.
+    fn begin(&mut self, lazy_receiver: Option<Address>) {
+        self.basic_reads.clear();
+        self.failure = None;
+        self.lazy_receiver = lazy_receiver;
+        self.lazy_receiver_applied = false;
     }
 }
 
@@ -150,9 +161,7 @@ impl<R: StateReader> Database for VmDb<R> {
 
     fn code_by_hash(&mut self, code_hash: B256) -> Result<Bytecode, ReadError> {
         // `basic` always hands revm the code itself, so revm never asks by hash.
-        let e = ReadError::Storage(StorageError::Other(format!("code by hash {code_hash} requested")));
-        self.failure.get_or_insert_with(|| e.clone());
-        Err(e)
+        Err(self.fail(ReadError::Storage(StorageError::Other(format!("code by hash {code_hash} requested")))))
     }
 
     fn storage(&mut self, address: Address, index: U256) -> Result<U256, ReadError> {
@@ -166,9 +175,7 @@ impl<R: StateReader> Database for VmDb<R> {
                 return Ok(hash);
             }
         }
-        self.reader.block_hash(number).inspect_err(|e| {
-            self.failure.get_or_insert_with(|| e.clone());
-        })
+        self.reader.block_hash(number).map_err(|e| self.fail(e))
     }
 }
 
@@ -215,6 +222,14 @@ pub struct TxOutcome {
     pub hazard: bool,
     /// A failure that is not the transaction's fault (missing data, engine bug).
     pub fatal: Option<EngineError>,
+}
+
+impl TxOutcome {
+    /// An execution that failed for a reason that is not the transaction's (kept with its reads
+    /// so validation can decide whether it stands).
+    pub fn failed(e: EngineError) -> Self {
+        Self { result: Some(Err(e.to_string())), fatal: Some(e), ..Default::default() }
+    }
 }
 
 /// Failure to execute a transaction at all.
@@ -268,17 +283,19 @@ impl<R: StateReader> BlockVm<R> {
         self.spec
     }
 
+    /// A database error of the last run, which decides its outcome whatever revm returned;
+    /// also clears the one revm may have kept in its context for the next run.
+    fn take_failure(&mut self) -> Option<ExecError> {
+        self.evm.ctx.error = Ok(());
+        self.evm.ctx.journaled_state.database.failure.take().map(read_failure)
+    }
+
     /// Runs one transaction. With `lazy`, beneficiary fees and plain-transfer credits become
     /// balance deltas.
     pub fn execute(&mut self, tx: &TxInput, lazy: bool) -> Result<TxOutcome, ExecError> {
-        {
-            let db = &mut self.evm.ctx.journaled_state.database;
-            db.basic_reads.clear();
-            db.failure = None;
-            db.lazy_receiver_applied = false;
-            db.lazy_receiver =
-                if lazy { tx.is_plain_transfer_candidate().filter(|to| *to != self.beneficiary) } else { None };
-        }
+        let lazy_receiver =
+            if lazy { tx.is_plain_transfer_candidate().filter(|to| *to != self.beneficiary) } else { None };
+        self.evm.ctx.journaled_state.database.begin(lazy_receiver);
         self.evm.ctx.set_tx(tx.env.clone());
         let result = if lazy {
             LazyRewardHandler(MainnetHandler::default()).run(&mut self.evm)
@@ -286,10 +303,8 @@ impl<R: StateReader> BlockVm<R> {
             MainnetHandler::default().run(&mut self.evm)
         };
         let state = self.evm.finalize();
-        // A database error revm kept in its context (or swallowed) decides the outcome.
-        self.evm.ctx.error = Ok(());
-        if let Some(failure) = self.evm.ctx.journaled_state.database.failure.take() {
-            return Err(read_failure(failure));
+        if let Some(failure) = self.take_failure() {
+            return Err(failure);
         }
         match result {
             Ok(exec) => Ok(self.outcome(tx, exec, state, lazy)),
@@ -399,18 +414,11 @@ impl<R: StateReader> BlockVm<R> {
     /// Runs a system call (EIP-4788 beacon roots) and returns the storage it wrote.
     pub fn system_call(&mut self, contract: Address, data: alloy_primitives::Bytes) -> Result<TxOutcome, ExecError> {
         use revm::SystemCallEvm;
-        {
-            let db = &mut self.evm.ctx.journaled_state.database;
-            db.basic_reads.clear();
-            db.failure = None;
-            db.lazy_receiver = None;
-            db.lazy_receiver_applied = false;
-        }
+        self.evm.ctx.journaled_state.database.begin(None);
         let result = self.evm.system_call_one(contract, data);
         let state = self.evm.finalize();
-        self.evm.ctx.error = Ok(());
-        if let Some(failure) = self.evm.ctx.journaled_state.database.failure.take() {
-            return Err(read_failure(failure));
+        if let Some(failure) = self.take_failure() {
+            return Err(failure);
         }
         match result {
             Ok(_) => {
@@ -427,7 +435,7 @@ impl<R: StateReader> BlockVm<R> {
                 }
                 Ok(out)
             }
-            Err(EVMError::Database(ReadError::Storage(e))) => Err(ExecError::Fatal(e.into())),
+            Err(EVMError::Database(e)) => Err(read_failure(e)),
             Err(e) => Err(ExecError::Fatal(EngineError::Internal(format!("system call to {contract}: {e}")))),
         }
     }
