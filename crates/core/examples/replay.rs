@@ -94,6 +94,8 @@ fn main() -> ExitCode {
                     "parMs": (par_ms * 1000.0).round() / 1000.0,
                     "speedup": ((seq_ms / par_ms) * 1000.0).round() / 1000.0,
                     "reexecutions": par.stats.reexecutions,
+                    "validationAborts": par.stats.validation_aborts,
+                    "dependencyWaits": par.stats.dependency_waits,
                     "reason": par.stats.reason,
                 });
                 println!("{line}");

@@ -11,10 +11,13 @@ use crate::{
     sequential,
     storage::Storage,
     transitions::{post_block, pre_block},
-    types::{ExecutionMode, ModeRequest, TxIdx},
+    types::{ExecutionMode, Loc, ModeRequest, TxIdx, Value},
     verify::{block_bloom, receipts_root},
     vm::TxResult,
 };
+use alloy_primitives::Address;
+use revm::primitives::TxKind;
+use rustc_hash::FxHashMap;
 use std::time::Instant;
 
 /// How to execute a block.
@@ -37,14 +40,53 @@ impl Default for ExecuteOptions {
 }
 
 /// Below these, parallel execution costs more than it saves. Measured on the mainnet fixture
-/// blocks with 2 threads: blocks averaging under ~30k gas per transaction (mostly plain
-/// transfers) ran at 0.4–0.98x, those above at 1.0–1.5x; blocks where one dependency chain
-/// (a payout run from one sender) held half the transactions ran at ~0.5x.
+/// blocks with 2 threads: blocks under ~3M gas take well under a millisecond on one core, and
+/// waking workers and merging their results cost more than the parallel part saved
+/// (0.54–0.80x for five of the eight such blocks); blocks averaging under ~30k gas per
+/// transaction (mostly plain transfers) ran at 0.4–0.98x, those above at 1.0–1.5x; blocks
+/// where one dependency chain (a payout run from one sender) held half the transactions ran
+/// at ~0.5x.
 pub const MIN_PARALLEL_TXS: usize = 8;
-pub const MIN_PARALLEL_GAS: u64 = 400_000;
+pub const MIN_PARALLEL_GAS: u64 = 3_000_000;
 pub const MIN_AVG_GAS_PER_TX: u64 = 30_000;
 /// Largest share of the block (in percent) one known dependency chain may hold.
 pub const MAX_CHAIN_PERCENT: usize = 50;
+/// Largest share of the block (in percent) that may call one contract entry point. Calls into
+/// one entry point usually update the same storage (a counter, a pot, a sale's total) and so
+/// form a dependency chain that sender hints cannot see: a block that was 45% value sent into
+/// one contract ran at 0.2–0.8x. By Amdahl's law a chain of 40% caps 2 threads at 1.43x
+/// before any abort is paid.
+pub const MAX_ENTRY_POINT_PERCENT: usize = 40;
+/// ERC-20 `transfer`, `transferFrom` and `approve` touch per-holder slots: many calls into one
+/// token rarely conflict, so they do not count as one entry point.
+const PER_HOLDER_SELECTORS: [[u8; 4]; 3] = [[0xa9, 0x05, 0x9c, 0xbb], [0x23, 0xb8, 0x72, 0xdd], [0x09, 0x5e, 0xa7, 0xb3]];
+
+/// The largest number of transactions calling one contract (with code before the block)
+/// through one entry point (the first four bytes of call data; none for plain value).
+fn hottest_entry_point(block: &BlockInput, storage: &dyn Storage) -> Result<usize, EngineError> {
+    let mut has_code: FxHashMap<Address, bool> = FxHashMap::default();
+    let mut calls: FxHashMap<(Address, [u8; 4]), usize> = FxHashMap::default();
+    for tx in &block.txs {
+        let TxKind::Call(to) = tx.env.kind else { continue };
+        let data = &tx.env.data;
+        let selector: [u8; 4] = if data.len() >= 4 { data[..4].try_into().expect("four bytes") } else { [0xff; 4] };
+        if PER_HOLDER_SELECTORS.contains(&selector) {
+            continue;
+        }
+        let code = match has_code.get(&to) {
+            Some(c) => *c,
+            None => {
+                let c = matches!(storage.read(&Loc::Code(to))?, Value::Code(Some(_)));
+                has_code.insert(to, c);
+                c
+            }
+        };
+        if code {
+            *calls.entry((to, selector)).or_default() += 1;
+        }
+    }
+    Ok(calls.into_values().max().unwrap_or(0))
+}
 
 pub fn available_threads() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
@@ -55,31 +97,36 @@ pub fn available_threads() -> usize {
 /// called once the cheaper checks have passed.
 pub fn sequential_reason<'h>(
     block: &BlockInput,
+    storage: &dyn Storage,
     threads: usize,
     hints: impl FnOnce() -> &'h [Option<TxIdx>],
-) -> Option<String> {
+) -> Result<Option<String>, EngineError> {
     if threads < 2 {
-        return Some("one thread".into());
+        return Ok(Some("one thread".into()));
     }
     if block.txs.len() < MIN_PARALLEL_TXS {
-        return Some(format!("{} transactions (< {MIN_PARALLEL_TXS})", block.txs.len()));
+        return Ok(Some(format!("{} transactions (< {MIN_PARALLEL_TXS})", block.txs.len())));
     }
     // The header's gas used when known (real blocks), else what the transactions may use.
     let gas = if block.gas_used > 0 { block.gas_used } else { block.txs.iter().map(|t| t.env.gas_limit).sum() };
     if gas < MIN_PARALLEL_GAS {
-        return Some(format!("{gas} gas (< {MIN_PARALLEL_GAS})"));
+        return Ok(Some(format!("{gas} gas (< {MIN_PARALLEL_GAS})")));
     }
     let avg = gas / block.txs.len() as u64;
     if avg < MIN_AVG_GAS_PER_TX {
-        return Some(format!(
+        return Ok(Some(format!(
             "transactions average {avg} gas (< {MIN_AVG_GAS_PER_TX}): per-transaction overhead would dominate"
-        ));
+        )));
     }
     let chain = parallel::longest_chain(hints());
     if chain * 100 >= block.txs.len() * MAX_CHAIN_PERCENT {
-        return Some(format!("{chain} of {} transactions form one dependency chain", block.txs.len()));
+        return Ok(Some(format!("{chain} of {} transactions form one dependency chain", block.txs.len())));
     }
-    None
+    let hot = hottest_entry_point(block, storage)?;
+    if hot * 100 >= block.txs.len() * MAX_ENTRY_POINT_PERCENT {
+        return Ok(Some(format!("{hot} of {} transactions call one contract entry point", block.txs.len())));
+    }
+    Ok(None)
 }
 
 /// Executes one block on top of `storage` (its pre-state).
@@ -102,7 +149,7 @@ pub fn execute_block(
         ModeRequest::Sequential => false,
         ModeRequest::Parallel => true,
         ModeRequest::Auto => {
-            reason = sequential_reason(block, threads, hints);
+            reason = sequential_reason(block, storage, threads, hints)?;
             reason.is_none()
         }
     };

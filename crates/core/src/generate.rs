@@ -24,13 +24,14 @@ pub struct Generated {
 const GWEI: u128 = 1_000_000_000;
 const BENEFICIARY: Address = Address::new([0xbe; 20]);
 
-/// Minimal token: calldata `to ‖ amount`; balances at slot = holder address; reverts when the
-/// sender's balance is short; logs `amount` with `to` as topic.
+/// Minimal token: calldata laid out like ERC-20 `transfer(to, amount)` (the selector is not
+/// checked); balances at slot = holder address; reverts when the sender's balance is short;
+/// logs `amount` with `to` as topic.
 pub fn token_runtime() -> Bytes {
     Bytes::from(vec![
-        op::CALLER, op::SLOAD, op::PUSH1, 0x20, op::CALLDATALOAD, op::DUP2, op::DUP2, op::GT, op::PUSH1, 0x25,
-        op::JUMPI, op::DUP1, op::SWAP2, op::SUB, op::CALLER, op::SSTORE, op::PUSH1, 0, op::CALLDATALOAD,
-        op::DUP1, op::SLOAD, op::DUP3, op::ADD, op::SWAP1, op::SSTORE, op::PUSH1, 0, op::MSTORE, op::PUSH1, 0,
+        op::CALLER, op::SLOAD, op::PUSH1, 0x24, op::CALLDATALOAD, op::DUP2, op::DUP2, op::GT, op::PUSH1, 0x25,
+        op::JUMPI, op::DUP1, op::SWAP2, op::SUB, op::CALLER, op::SSTORE, op::PUSH1, 4, op::CALLDATALOAD,
+        op::DUP1, op::SLOAD, op::DUP3, op::ADD, op::SWAP1, op::SSTORE, op::PUSH1, 0, op::MSTORE, op::PUSH1, 4,
         op::CALLDATALOAD, op::PUSH1, 0x20, op::PUSH1, 0, op::LOG1, op::STOP, op::JUMPDEST, op::PUSH1, 0,
         op::DUP1, op::REVERT,
     ])
@@ -56,9 +57,10 @@ pub fn burner_runtime() -> Bytes {
     Bytes::from(vec![op::JUMPDEST, op::PUSH1, 0, op::JUMP])
 }
 
-/// Token call data: `to ‖ amount`.
+/// Token call data: ERC-20 `transfer(to, amount)`.
 pub fn token_call(to: Address, amount: u64) -> Bytes {
-    let mut data = B256::left_padding_from(to.as_slice()).to_vec();
+    let mut data = vec![0xa9, 0x05, 0x9c, 0xbb];
+    data.extend_from_slice(B256::left_padding_from(to.as_slice()).as_slice());
     data.extend_from_slice(&U256::from(amount).to_be_bytes::<32>());
     data.into()
 }
