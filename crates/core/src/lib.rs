@@ -10,6 +10,7 @@
 //! ```
 
 pub mod block;
+pub mod bloom;
 pub mod chain;
 pub mod diff;
 pub mod error;

@@ -253,6 +253,7 @@ pub struct BlockVm<R: StateReader> {
     spec: SpecId,
     beneficiary: Address,
     basefee: u128,
+    blooms: crate::bloom::BloomHasher,
 }
 
 impl<R: StateReader> BlockVm<R> {
@@ -272,7 +273,10 @@ impl<R: StateReader> BlockVm<R> {
             .with_cfg(block.cfg_env(chain))
             .with_block(block.block_env(chain))
             .build_mainnet();
-        Self { evm, spec: block.spec(chain), beneficiary: block.beneficiary, basefee: block.base_fee.unwrap_or(0) as u128 }
+        Self { evm, spec: block.spec(chain), beneficiary: block.beneficiary,
+            basefee: block.base_fee.unwrap_or(0) as u128,
+            blooms: Default::default(),
+        }
     }
 
     pub fn reader_mut(&mut self) -> &mut R {
@@ -323,7 +327,7 @@ impl<R: StateReader> BlockVm<R> {
                     Output::Create(_, addr) => addr,
                     Output::Call(_) => None,
                 };
-                TxResult { success: true, gas_used, logs_bloom: alloy_primitives::logs_bloom(logs.iter()), logs, contract_address }
+                TxResult { success: true, gas_used, logs_bloom: self.blooms.logs_bloom(&logs), logs, contract_address }
             }
             ExecutionResult::Revert { .. } | ExecutionResult::Halt { .. } => {
                 TxResult { success: false, gas_used, logs: Vec::new(), logs_bloom: Default::default(), contract_address: None }
