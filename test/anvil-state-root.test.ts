@@ -13,6 +13,8 @@ if (!haveAnvil) console.warn('[parallel-evm tests] anvil (npm @foundry-rs/anvil)
 const RUNTIME = '0x3660401460' + '0c57600060' + '00fd5b6020' + '3560003555' + '00'
 // Constructor: slot 1 = 0x2a, slot 2 = 7, then return the 21-byte runtime that follows it.
 const INIT = ('0x602a600155' + '6007600255' + '601580601560003960' + '00f3' + RUNTIME.slice(2)) as Hex
+// Constructor: slot 0 = 1, then return the 2-byte runtime CALLER SELFDESTRUCT.
+const SELF_DESTRUCT_INIT = '0x6001600055600280601060003960' + '00f333ff'
 const chain = { chainId: 31337, hardfork: 'cancun' }
 const DEAD = '0x000000000000000000000000000000000000dead' as Address
 
@@ -142,5 +144,52 @@ describe.skipIf(!haveAnvil)('anvil: state root', () => {
     const cross = report.checks.find((c) => c.name === 'crossCheck')!
     expect(cross).toMatchObject({ status: 'failed', txIndex: 1, location: 'receipts[1].gasUsed' })
     expect(cross.expected).not.toBe(cross.actual)
+  })
+})
+
+// Before Cancun, SELFDESTRUCT deletes the account and its storage. Anvil keeps the destroyed
+// account as an empty one (no storage) in its state and its stateRoot; Ethereum removes it.
+describe.skipIf(!haveAnvil)('anvil (shanghai): self-destruct', () => {
+  let anvil: Anvil
+  afterAll(async () => {
+    await anvil?.stop()
+  })
+
+  it('a destroyed account with storage leaves the trie; the next block matches anvil again', async () => {
+    anvil = await startAnvil(['--hardfork', 'shanghai', '--order', 'fifo'])
+    const shanghai = { chainId: 31337, hardfork: 'shanghai' }
+    const accounts = await anvil.rpc<Address[]>('eth_accounts')
+    const gas = numberToHex(200_000)
+    const mineOne = async (txs: Record<string, unknown>[]) => {
+      const pre = await anvil.fullState()
+      for (const tx of txs) await anvil.rpc('eth_sendTransaction', [tx])
+      await anvil.rpc('evm_mine')
+      const block = await anvil.rpc<RpcBlock>('eth_getBlockByNumber', ['latest', true])
+      const receipts = await anvil.rpc<Mined['receipts']>('eth_getBlockReceipts', [block.number])
+      const result = await executeBlock({ block, state: pre, chain: shanghai, mode: 'parallel', threads: 2 })
+      const report = await verifyBlock({ block, result, state: pre, chain: shanghai, fullState: true, expectedReceipts: receipts, crossCheck: true })
+      return { block, receipts, result, byName: Object.fromEntries(report.checks.map((c) => [c.name, c])) }
+    }
+    // Constructor: slot 0 = 1; runtime: SELFDESTRUCT to the caller.
+    const deployed = await mineOne([{ from: accounts[2], data: SELF_DESTRUCT_INIT, gas }])
+    expect(deployed.byName.stateRoot!.status).toBe('passed')
+    const victim = deployed.receipts[0]!.contractAddress!.toLowerCase() as Address
+
+    const destroyed = await mineOne([
+      { from: accounts[3], to: victim, value: '0x5', gas },
+      { from: accounts[4], to: accounts[5], value: '0x1' },
+    ])
+    for (const name of ['gasUsed', 'receiptsRoot', 'logsBloom', 'cumulativeGasUsed']) expect(destroyed.byName[name]!.status, name).toBe('passed')
+    const diff = Object.fromEntries(Object.entries(destroyed.result.stateDiff).map(([a, d]) => [a.toLowerCase(), d]))
+    expect(diff[victim]).toMatchObject({ deleted: true, storageCleared: true })
+    const after = await anvil.fullState()
+    expect(after[victim]).toEqual({ balance: '0x0', nonce: 0, storage: {} })
+    expect(destroyed.byName.stateRoot!.status).toBe('failed')
+    const { [victim]: _gone, ...ethereum } = after
+    expect(await stateRoot(ethereum)).toBe(destroyed.byName.stateRoot!.actual)
+
+    // With the remnant in the pre-state (anvil's view), the next block's root matches anvil's.
+    const next = await mineOne([{ from: accounts[4], to: accounts[5], value: '0x1' }])
+    expect(next.byName.stateRoot).toMatchObject({ status: 'passed', expected: next.block.stateRoot })
   })
 })
