@@ -16,6 +16,7 @@ const INIT = ('0x602a600155' + '6007600255' + '601580601560003960' + '00f3' + RU
 // Constructor: slot 0 = 1, then return the 2-byte runtime CALLER SELFDESTRUCT.
 const SELF_DESTRUCT_INIT = '0x6001600055600280601060003960' + '00f333ff'
 const chain = { chainId: 31337, hardfork: 'cancun' }
+const HISTORY = '0x0000f90827f1c53a10cb7a02335b175320002935'
 const DEAD = '0x000000000000000000000000000000000000dead' as Address
 
 const word = (n: number | bigint) => padHex(numberToHex(n), { size: 32 })
@@ -191,5 +192,34 @@ describe.skipIf(!haveAnvil)('anvil (shanghai): self-destruct', () => {
     // With the remnant in the pre-state (anvil's view), the next block's root matches anvil's.
     const next = await mineOne([{ from: accounts[4], to: accounts[5], value: '0x1' }])
     expect(next.byName.stateRoot).toMatchObject({ status: 'passed', expected: next.block.stateRoot })
+  })
+})
+
+// Prague (anvil's default): every block starts with the EIP-2935 system call that stores the
+// parent's hash in the history contract; the state root covers that contract's storage.
+describe.skipIf(!haveAnvil)('anvil (prague): block-hash history', () => {
+  let anvil: Anvil
+  afterAll(async () => {
+    await anvil?.stop()
+  })
+
+  it('the history contract stores the parent hash; roots match anvil', async () => {
+    anvil = await startAnvil(['--hardfork', 'prague', '--order', 'fifo'])
+    const prague = { chainId: 31337, hardfork: 'prague' }
+    const accounts = await anvil.rpc<Address[]>('eth_accounts')
+    for (let i = 0; i < 2; i++) {
+      const pre = await anvil.fullState()
+      await anvil.rpc('eth_sendTransaction', [{ from: accounts[i], to: accounts[i + 1], value: '0x64' }])
+      await anvil.rpc('eth_sendTransaction', [{ from: accounts[i + 2], data: INIT, gas: numberToHex(200_000) }])
+      await anvil.rpc('evm_mine')
+      const block = await anvil.rpc<RpcBlock>('eth_getBlockByNumber', ['latest', true])
+      const result = await executeBlock({ block, state: pre, chain: prague, mode: 'parallel', threads: 2 })
+      const report = await verifyBlock({ block, result, state: pre, chain: prague, fullState: true, crossCheck: true })
+      expect(report.checks.find((c) => c.name === 'stateRoot')).toMatchObject({ status: 'passed', expected: block.stateRoot })
+      expect(report.passed).toBe(true)
+      const history = Object.entries(result.stateDiff).find(([a]) => a.toLowerCase() === HISTORY)![1]
+      const n = Number(BigInt(block.number))
+      expect(history.storage).toEqual({ [word((n - 1) % 8191)]: block.parentHash })
+    }
   })
 })
