@@ -1,9 +1,14 @@
 // State-root verification against a real chain: anvil mines multi-transaction blocks, the full
 // state before each comes from anvil_dumpState, and the post-state root computed from the
 // engine's diff must equal the header's stateRoot.
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { concatHex, numberToHex, padHex, type Address, type Hash, type Hex } from 'viem'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { executeBlock, stateRoot, verifyBlock, type Prestate, type RpcBlock } from '../dist/index.js'
+import { repoRoot } from './helpers.js'
 import { anvilBinary, startAnvil, type Anvil } from './support/anvil-state.js'
 
 const haveAnvil = anvilBinary() !== undefined
@@ -94,6 +99,30 @@ describe.skipIf(!haveAnvil)('anvil: state root', () => {
       for (const name of ['gasUsed', 'receiptsRoot', 'logsBloom', 'cumulativeGasUsed']) expect(byName[name]!.status, name).toBe('passed')
       expect(byName.crossCheck!.status).not.toBe('failed')
       expect(report.passed).toBe(true)
+    }
+  })
+
+  it('verify CLI --full-state on an anvil block written as a fixture folder', () => {
+    const { block, pre, receipts } = mined[1]!
+    const dir = mkdtempSync(join(tmpdir(), 'pevm-anvil-'))
+    try {
+      writeFileSync(join(dir, 'block.json'), JSON.stringify(block))
+      writeFileSync(join(dir, 'prestate.json'), JSON.stringify(pre))
+      writeFileSync(join(dir, 'chain.json'), JSON.stringify(chain))
+      writeFileSync(join(dir, 'receipts.json'), JSON.stringify(receipts))
+      const main = join(repoRoot, 'dist', 'cli', 'main.js')
+      const r = spawnSync('node', [main, 'verify', dir, '--full-state', '--cross-check', '--json', '--threads', '2'], { encoding: 'utf8' })
+      expect(r.status, r.stderr).toBe(0)
+      const line = JSON.parse(r.stdout) as { passed: boolean; checks: { name: string; status: string; actual?: string }[] }
+      expect(line.passed).toBe(true)
+      expect(line.checks.find((c) => c.name === 'stateRoot')).toMatchObject({ status: 'passed', actual: block.stateRoot })
+      expect(line.checks.find((c) => c.name === 'cumulativeGasUsed')!.status).toBe('passed')
+      // Without --full-state the root is not checked.
+      const plain = spawnSync('node', [main, 'verify', dir], { encoding: 'utf8' })
+      expect(plain.status).toBe(0)
+      expect(plain.stdout).toMatch(/stateRoot\s+n\/a/)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
     }
   })
 
