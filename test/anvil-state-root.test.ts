@@ -118,7 +118,7 @@ describe.skipIf(!haveAnvil)('anvil: state root', () => {
       expect(line.checks.find((c) => c.name === 'stateRoot')).toMatchObject({ status: 'passed', actual: block.stateRoot })
       expect(line.checks.find((c) => c.name === 'cumulativeGasUsed')!.status).toBe('passed')
       // Without --full-state the root is not checked.
-      const plain = spawnSync('node', [main, 'verify', dir], { encoding: 'utf8' })
+      const plain = spawnSync('node', [main, 'verify', dir], { encoding: 'utf8', env: { ...process.env, FORCE_COLOR: '', NO_COLOR: '1' } })
       expect(plain.status).toBe(0)
       expect(plain.stdout).toMatch(/stateRoot\s+n\/a/)
     } finally {

@@ -8,7 +8,9 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { executeBlock, InvalidInputError, loadFixture, prepareFixture, verifyBlock, type Check } from '../dist/index.js'
 import { haveMainnet, mainnetBlocks, mainnetDir, repoRoot } from './helpers.js'
 
-const cli = (...args: string[]) => spawnSync('node', [join(repoRoot, 'dist', 'cli', 'main.js'), ...args], { encoding: 'utf8' })
+// Plain output whatever the environment asks for (the assertions read the table's text).
+const env = { ...process.env, FORCE_COLOR: '', NO_COLOR: '1' }
+const cli = (...args: string[]) => spawnSync('node', [join(repoRoot, 'dist', 'cli', 'main.js'), ...args], { encoding: 'utf8', env })
 const statusOf = (checks: Check[]) => Object.fromEntries(checks.map((c) => [c.name, c.status]))
 
 describe.skipIf(!haveMainnet)('verifyBlock: mainnet fixtures', () => {

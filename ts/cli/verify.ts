@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import cliProgress from 'cli-progress'
-import pc from 'picocolors'
+import picocolors from 'picocolors'
 import type { BlockLike, ChainConfig } from '../block.js'
 import { executeBlock, type ExecutionMode } from '../execute.js'
 import { fixtureFiles, prepareFixture } from '../fixture.js'
@@ -13,6 +13,10 @@ import type { BlockHashes, StateLike } from '../state.js'
 import { verifyBlock, type Check, type ExpectedReceipt, type VerificationReport } from '../verify.js'
 import { blockPaths } from './run.js'
 import { UsageError } from './format.js'
+
+// Colour only on a terminal (picocolors alone would also colour under CI=true, e.g. piped output).
+const colour = (!!process.stdout.isTTY && !process.env.NO_COLOR && process.env.TERM !== 'dumb') || !!process.env.FORCE_COLOR
+const pc = picocolors.createColors(colour)
 
 /** One block to verify, with what verifyBlock needs. */
 export type BlockToVerify = {
