@@ -38,7 +38,8 @@ function checkOptions(threads: unknown, mode: unknown): { threads: number; mode:
   return { threads: (threads as number | undefined) ?? budget.capacity, mode: (mode as ExecutionMode | undefined) ?? 'auto' }
 }
 
-async function resolveBlock(params: ExecuteBlockParameters): Promise<{ prepared: PreparedBlock; rpc?: RpcBlock }> {
+/** The prepared block of an executeBlock call (and its JSON-RPC form when given as an object). Internal. */
+export async function resolveBlock(params: Pick<ExecuteBlockParameters, 'block' | 'chain'>): Promise<{ prepared: PreparedBlock; rpc?: RpcBlock }> {
   const { block, chain } = params
   if (isPreparedBlock(block)) {
     if (chain !== undefined) throw new InvalidInputError('chain cannot be combined with a prepared block: pass it to prepareBlock')
@@ -49,7 +50,8 @@ async function resolveBlock(params: ExecuteBlockParameters): Promise<{ prepared:
   return { prepared: await prepareBlock(rpc, { chain }), rpc }
 }
 
-async function resolveState(params: ExecuteBlockParameters, rpc: RpcBlock | undefined): Promise<PreparedState> {
+/** The prepared state of an executeBlock call (loading adapters). Internal. */
+export async function resolveState(params: Pick<ExecuteBlockParameters, 'state' | 'blockHashes'>, rpc: RpcBlock | undefined): Promise<PreparedState> {
   const { state, blockHashes } = params
   if (isPreparedState(state)) {
     if (blockHashes !== undefined) throw new InvalidInputError('blockHashes cannot be combined with a prepared state: pass them to prepareState')

@@ -24,3 +24,13 @@ export {
 } from './errors.js'
 export { loadFixture, prepareFixture, type Fixture, type PreparedFixture } from './fixture.js'
 export { generateBlock, type GeneratedBlock, type Workload } from './generate.js'
+export {
+  stateRoot,
+  verifyBlock,
+  type Check,
+  type CheckName,
+  type CheckStatus,
+  type ExpectedReceipt,
+  type VerificationReport,
+  type VerifyBlockParameters,
+} from './verify.js'

@@ -132,8 +132,22 @@ export function headerChecks(output: NativeExecutionOutput): HeaderChecks {
   return JSON.parse(output.headerChecksJson()) as HeaderChecks
 }
 
+// The native output behind each public result, for verifyBlock (kept out of the public shape).
+const outputs = new WeakMap<ExecutionResult, NativeExecutionOutput>()
+
+/** The native output of a result returned by executeBlock, or undefined for any other object. */
+export function nativeOutputOf(result: ExecutionResult): NativeExecutionOutput | undefined {
+  return outputs.get(result)
+}
+
 /** Builds the public result around the native output. */
 export function toExecutionResult(output: NativeExecutionOutput): ExecutionResult {
+  const result = buildResult(output)
+  outputs.set(result, output)
+  return result
+}
+
+function buildResult(output: NativeExecutionOutput): ExecutionResult {
   const s = JSON.parse(output.summary) as {
     number: Hex
     hash: Hash | null

@@ -6,6 +6,7 @@ import { ParallelEvmError } from '../errors.js'
 import { benchCommand } from './bench.js'
 import { UsageError } from './format.js'
 import { runCommand } from './run.js'
+import { verifyCommand } from './verify.js'
 
 function positiveInt(value: string): number {
   const n = Number(value)
@@ -34,6 +35,21 @@ program
   .option('--json', 'one JSON object per block', false)
   .action(async (path: string, opts) => {
     process.exitCode = await runCommand(path, opts)
+  })
+
+program
+  .command('verify')
+  .description('execute blocks and check them: header (gas, receipts root, logs bloom), state root (--full-state), expected receipts, sequential vs parallel (--cross-check)')
+  .argument('<path>', 'fixture folder, block.json, or folder of fixture folders')
+  .option('--prestate <file>', 'pre-state JSON; default: prestate.json beside the block')
+  .option('--full-state', 'the pre-state is the whole chain state (anvil dump, genesis): check the post-state root', false)
+  .option('--receipts <file>', 'expected receipts (eth_getBlockReceipts JSON); default: receipts.json beside the block when present')
+  .option('--cross-check', 'also run sequentially and in parallel and compare receipts and state diffs field by field', false)
+  .option('--threads <n>', 'engine worker threads', positiveInt, availableParallelism())
+  .addOption(new Option('--mode <mode>', 'execution mode of the verified run').choices(['auto', 'parallel', 'sequential']).default('auto'))
+  .option('--json', 'one JSON object per block', false)
+  .action(async (path: string, opts) => {
+    process.exitCode = await verifyCommand(path, opts)
   })
 
 program

@@ -12,6 +12,7 @@
 pub mod block;
 pub mod bloom;
 pub mod chain;
+pub mod crosscheck;
 pub mod diff;
 pub mod error;
 pub mod executor;
@@ -23,6 +24,7 @@ pub mod parallel;
 pub mod result;
 pub mod scheduler;
 pub mod sequential;
+pub mod state_root;
 pub mod storage;
 pub mod transitions;
 pub mod types;

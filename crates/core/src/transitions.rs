@@ -1,5 +1,6 @@
-//! State changes outside transactions: the EIP-4788 beacon-roots call before the block, and
-//! mining rewards and withdrawals after it. Both engines share them.
+//! State changes outside transactions: the EIP-4788 beacon-roots and EIP-2935 block-hash
+//! history calls before the block, and mining rewards and withdrawals after it. Both engines
+//! share them.
 
 use crate::{
     block::BlockInput,
@@ -15,6 +16,9 @@ use revm::primitives::hardfork::SpecId;
 
 /// EIP-4788 beacon roots contract.
 pub const BEACON_ROOTS_ADDRESS: Address = address!("0x000F3df6D732807Ef1319fB7B8bB8522d0Beac02");
+
+/// EIP-2935 history storage contract (Prague): keeps the last 8191 block hashes.
+pub const HISTORY_STORAGE_ADDRESS: Address = address!("0x0000F90827F1C53a10cb7A02335B175320002935");
 
 /// Reads straight from an overlay over the pre-state (no concurrency).
 pub struct OverlayReader<'a> {
@@ -36,20 +40,38 @@ pub fn pre_block(block: &BlockInput, chain: &ChainSpec, base: &dyn Storage) -> R
     let mut overlay = Overlay::default();
     let spec = block.spec(chain);
     if let (true, Some(root)) = (spec.is_enabled_in(SpecId::CANCUN), block.parent_beacon_block_root) {
-        // The call is a no-op where the contract is not deployed (EIP-4788).
-        let Value::Code(code) = base.read(&Loc::Code(BEACON_ROOTS_ADDRESS))? else { unreachable!() };
-        if code.is_some() {
-            let mut vm = BlockVm::new(block, chain, OverlayReader { base, overlay: Overlay::default() });
-            let out = vm.system_call(BEACON_ROOTS_ADDRESS, root.0.into()).map_err(|e| match e {
-                ExecError::Fatal(e) => e,
-                ExecError::Blocked(_) => EngineError::Internal("system call blocked".into()),
-            })?;
-            for (loc, value) in out.writes {
-                overlay.apply(base, loc, value)?;
-            }
-        }
+        system_call(block, chain, base, &mut overlay, BEACON_ROOTS_ADDRESS, root)?;
+    }
+    if spec.is_enabled_in(SpecId::PRAGUE) && block.number > 0 {
+        system_call(block, chain, base, &mut overlay, HISTORY_STORAGE_ADDRESS, block.parent_hash)?;
     }
     Ok(overlay)
+}
+
+/// A system call with a 32-byte argument, applied to `overlay`. A no-op where the contract is
+/// not deployed (EIP-4788, EIP-2935).
+fn system_call(
+    block: &BlockInput,
+    chain: &ChainSpec,
+    base: &dyn Storage,
+    overlay: &mut Overlay,
+    contract: Address,
+    arg: B256,
+) -> Result<(), EngineError> {
+    let Value::Code(code) = overlay.read(base, &Loc::Code(contract))? else { unreachable!() };
+    if code.is_none() {
+        return Ok(());
+    }
+    let mut vm = BlockVm::new(block, chain, OverlayReader { base, overlay: std::mem::take(overlay) });
+    let out = vm.system_call(contract, arg.0.into()).map_err(|e| match e {
+        ExecError::Fatal(e) => e,
+        ExecError::Blocked(_) => EngineError::Internal("system call blocked".into()),
+    })?;
+    *overlay = std::mem::take(&mut vm.reader_mut().overlay);
+    for (loc, value) in out.writes {
+        overlay.apply(base, loc, value)?;
+    }
+    Ok(())
 }
 
 /// Applies block/uncle rewards (before the Merge) and withdrawals (Shanghai). Returns warnings

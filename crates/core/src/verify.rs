@@ -1,6 +1,14 @@
-//! Checks of a result against the block header: gas used, logs bloom, receipts root.
+//! Checks of a result against the block header: gas used, logs bloom, receipts root, and the
+//! post-state root when the full pre-state is known.
 
-use crate::{block::BlockInput, chain::ChainSpec, result::{BlockResult, Receipt}};
+use crate::{
+    block::BlockInput,
+    chain::ChainSpec,
+    error::EngineError,
+    result::{BlockResult, Receipt},
+    state_root::post_state_root,
+    storage::InMemoryStorage,
+};
 use alloy_consensus::{proofs::calculate_receipt_root, Eip658Value, ReceiptEnvelope, ReceiptWithBloom};
 use alloy_primitives::{Bloom, B256};
 use revm::primitives::hardfork::SpecId;
@@ -71,4 +79,71 @@ pub fn check_header(block: &BlockInput, chain: &ChainSpec, result: &BlockResult)
         logs_bloom: result.logs_bloom == block.logs_bloom,
     };
     (root, verification)
+}
+
+/// Outcome of one check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CheckStatus {
+    Passed,
+    Failed,
+    NotApplicable,
+}
+
+/// One named check with the header's value and the computed one (absent when not applicable).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Check {
+    pub name: String,
+    pub status: CheckStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actual: Option<String>,
+    /// Why a check does not apply, or what may explain a failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl Check {
+    fn compare(name: &str, expected: impl ToString, actual: impl ToString) -> Self {
+        let (expected, actual) = (expected.to_string(), actual.to_string());
+        let status = if expected == actual { CheckStatus::Passed } else { CheckStatus::Failed };
+        Self { name: name.into(), status, expected: Some(expected), actual: Some(actual), note: None }
+    }
+
+    fn not_applicable(name: &str, why: impl Into<String>) -> Self {
+        Self { name: name.into(), status: CheckStatus::NotApplicable, expected: None, actual: None, note: Some(why.into()) }
+    }
+}
+
+/// Every header check with expected and actual values. `full_state`, when given, must be the
+/// whole state before the block (not a `prestateTracer` subset): the post-state root is then
+/// computed from it and the result's diff and compared with the header's `stateRoot`.
+pub fn check_report(
+    block: &BlockInput,
+    chain: &ChainSpec,
+    result: &BlockResult,
+    full_state: Option<&InMemoryStorage>,
+) -> Result<Vec<Check>, EngineError> {
+    let byzantium = block.spec(chain).is_enabled_in(SpecId::BYZANTIUM);
+    let mut checks = vec![Check::compare("gasUsed", block.gas_used, result.gas_used)];
+    checks.push(if byzantium {
+        let root = result.receipts_root.unwrap_or_else(|| receipts_root(&result.receipts));
+        Check::compare("receiptsRoot", block.receipts_root, root)
+    } else {
+        Check::not_applicable("receiptsRoot", "before Byzantium, receipts hold intermediate state roots")
+    });
+    checks.push(Check::compare("logsBloom", block.logs_bloom, result.logs_bloom));
+    checks.push(match full_state {
+        Some(state) => {
+            let mut c = Check::compare("stateRoot", block.state_root, post_state_root(state, &result.state_diff)?);
+            if c.status == CheckStatus::Failed && !result.warnings.is_empty() {
+                c.note = Some(format!("the diff is incomplete: {}", result.warnings.join("; ")));
+            }
+            c
+        }
+        None => Check::not_applicable("stateRoot", "the pre-state is not known to be the full state"),
+    });
+    Ok(checks)
 }

@@ -13,8 +13,10 @@ use parallel_evm_core::{
     chain::ChainSpec,
     executor::{available_threads, execute_block, ExecuteOptions},
     result::BlockResult,
+    state_root::pre_state_root,
     storage::InMemoryStorage,
-    verify::{check_header, Verification},
+    crosscheck::first_mismatch,
+    verify::{check_header, check_report, Verification},
     EngineError, ModeRequest,
 };
 use std::sync::Arc;
@@ -180,7 +182,7 @@ fn internal(what: &str, e: serde_json::Error) -> EngineError {
 #[napi]
 pub struct ExecutionOutput {
     summary: String,
-    result: BlockResult,
+    result: Arc<BlockResult>,
     block: Arc<BlockInput>,
     chain: Arc<ChainSpec>,
     checks: std::sync::OnceLock<String>,
@@ -204,6 +206,27 @@ impl ExecutionOutput {
         let json = serde_json::to_string(&HeaderChecks { receipts_root: root, verification })
             .map_err(|e| Error::from_reason(e.to_string()))?;
         Ok(self.checks.get_or_init(|| json).clone())
+    }
+
+    /// `[{ name, status, expected?, actual?, note? }]`: every header check with its values. With
+    /// `fullState` (the whole state before the block) the post-state root is checked too.
+    #[napi(ts_return_type = "Promise<string>")]
+    pub fn check_report_json(&self, full_state: Option<&PreparedState>) -> AsyncTask<CheckReportTask> {
+        AsyncTask::new(CheckReportTask {
+            block: self.block.clone(),
+            chain: self.chain.clone(),
+            result: self.result.clone(),
+            state: full_state.map(|s| s.state.clone()),
+        })
+    }
+
+    /// Where this result first differs from `other` (`{ txIndex, location, expected, actual }`
+    /// as JSON), or null when receipts and the state diff are the same.
+    #[napi]
+    pub fn first_mismatch_json(&self, other: &ExecutionOutput) -> napi::Result<Option<String>> {
+        first_mismatch(&self.result, &other.result)
+            .map(|m| serde_json::to_string(&m).map_err(|e| Error::from_reason(e.to_string())))
+            .transpose()
     }
 
     /// The receipts as a JSON array.
@@ -245,11 +268,34 @@ impl Task for ExecuteTask {
         let (block, chain) = (self.block.clone(), self.chain.clone());
         settle!(env, output, |(summary, result)| ExecutionOutput {
             summary,
-            result,
+            result: Arc::new(result),
             block,
             chain,
             checks: std::sync::OnceLock::new(),
         })
+    }
+}
+
+pub struct CheckReportTask {
+    block: Arc<BlockInput>,
+    chain: Arc<ChainSpec>,
+    result: Arc<BlockResult>,
+    state: Option<Arc<InMemoryStorage>>,
+}
+
+impl Task for CheckReportTask {
+    type Output = Outcome<String>;
+    type JsValue = String;
+
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        Ok(guarded(|| {
+            let checks = check_report(&self.block, &self.chain, &self.result, self.state.as_deref())?;
+            serde_json::to_string(&checks).map_err(|e| internal("the check report", e))
+        }))
+    }
+
+    fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<Self::JsValue> {
+        settle!(env, output, |s| s)
     }
 }
 
@@ -264,6 +310,29 @@ pub fn execute(block: &PreparedBlock, state: &PreparedState, threads: u32, mode:
         threads: threads as usize,
         mode,
     })
+}
+
+pub struct StateRootTask {
+    state: Arc<InMemoryStorage>,
+}
+
+impl Task for StateRootTask {
+    type Output = Outcome<String>;
+    type JsValue = String;
+
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        Ok(guarded(|| Ok(pre_state_root(&self.state)?.to_string())))
+    }
+
+    fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<Self::JsValue> {
+        settle!(env, output, |s| s)
+    }
+}
+
+/// The Merkle-Patricia root of a prepared state, taken as the whole state (`0x…`).
+#[napi(ts_return_type = "Promise<string>")]
+pub fn state_root(state: &PreparedState) -> AsyncTask<StateRootTask> {
+    AsyncTask::new(StateRootTask { state: state.state.clone() })
 }
 
 /// Threads the engine uses when asked for 0.
