@@ -279,6 +279,20 @@ pub fn longest_chain(hints: &[Option<TxIdx>]) -> usize {
     depth.into_iter().max().unwrap_or(0)
 }
 
+/// Share (in percent) of the block's gas limits held by its heaviest chain of hinted
+/// dependencies, a single transaction included: a lower bound on the critical path.
+pub fn heaviest_chain_percent(block: &BlockInput, hints: &[Option<TxIdx>]) -> u64 {
+    let mut weight = vec![0u128; hints.len()];
+    let mut total = 0u128;
+    for (j, h) in hints.iter().enumerate() {
+        let gas = block.txs[j].env.gas_limit as u128;
+        total += gas;
+        weight[j] = gas + h.map_or(0, |i| weight[i]);
+    }
+    let heaviest = weight.into_iter().max().unwrap_or(0);
+    if total == 0 { 0 } else { (heaviest * 100 / total) as u64 }
+}
+
 /// Result of a successful parallel run.
 pub struct ParallelRun {
     pub results: Vec<TxResult>,

@@ -127,6 +127,27 @@ fn auto_mode_runs_small_blocks_sequentially_and_big_ones_in_parallel() {
 }
 
 #[test]
+fn auto_mode_runs_blocks_whose_critical_path_holds_half_the_gas_sequentially() {
+    let mut b = BlockBuilder::new(6, SpecId::CANCUN);
+    let token = b.contract(generate::token_runtime());
+    let burner = b.contract(generate::burner_runtime());
+    for _ in 0..20 {
+        let from = b.funded(10);
+        b.state.insert_storage(token, U256::from_be_slice(from.as_slice()), U256::from(1_000u64));
+        let to = b.address();
+        b.tx(from, TxKind::Call(token), U256::ZERO, generate::token_call(to, 1), 100_000);
+    }
+    let heavy = b.funded(10);
+    b.tx(heavy, TxKind::Call(burner), U256::ZERO, Default::default(), 5_000_000);
+    let g = b.build("one transaction holds most of the gas");
+    let r = common::check_all_modes(&g.name, &g.block, &g.state, &g.chain).unwrap();
+    assert!(!r.receipts.last().unwrap().status, "the burner runs out of gas");
+    let r = common::run(&g.block, &g.state, &g.chain, ModeRequest::Auto, 4).unwrap();
+    assert_eq!(r.stats.mode, parallel_evm_core::ExecutionMode::Sequential);
+    assert!(r.stats.reason.as_deref().unwrap_or("").contains("critical path"), "{:?}", r.stats.reason);
+}
+
+#[test]
 fn auto_mode_runs_blocks_dominated_by_one_contract_entry_point_sequentially() {
     // Value sent into one contract whose fallback bumps a shared counter: one long chain that
     // no sender hint reveals. Storage slot 0 += 1: PUSH1 0 SLOAD PUSH1 1 ADD PUSH1 0 SSTORE STOP.
