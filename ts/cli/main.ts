@@ -3,7 +3,8 @@
 import { availableParallelism } from 'node:os'
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { ParallelEvmError } from '../errors.js'
-import { benchCommand } from './bench.js'
+import { WORKLOADS } from '../bench/workloads.js'
+import { benchCommand, defaultThreads } from './bench.js'
 import { UsageError } from './format.js'
 import { runCommand } from './run.js'
 
@@ -38,13 +39,18 @@ program
 
 program
   .command('bench')
-  .description('sequential vs parallel on generated blocks and the largest mainnet fixtures (when ../shared is present)')
+  .description('sequential vs parallel on generated blocks (transfers, ERC20, Uniswap V2, contended) and the largest mainnet fixtures (when ../shared is present); optionally @ethereumjs/vm as a peer')
+  .option('--workloads <list>', `generated workloads (${WORKLOADS.join(', ')})`, (v) => v.split(',').map((w) => w.trim()), [...WORKLOADS])
   .option('--txs <n>', 'transactions per generated block', positiveInt, 1000)
-  .option('--threads <list>', 'parallel thread counts', threadList, [1, 2, 4])
+  .option('--seed <n>', 'seed of the generated blocks', (v) => Number(v), 1)
+  .option('--threads <list>', 'parallel thread counts (default: 1,2,4,8, and 16 on machines that have them)', threadList, defaultThreads())
   .option('--fixtures <dir>', 'folder of fixture folders (default: ../shared/fixtures/mainnet when present)')
   .option('--max-fixtures <n>', 'how many of the largest fixture blocks to include', (v) => Number(v), 4)
   .option('--time <ms>', 'minimum sampling time per configuration', positiveInt, 300)
+  .option('--peer', 'also run every block through @ethereumjs/vm (optional dependency) and compare gas used', false)
   .option('--json', 'one JSON object per block', false)
+  .option('--html <file>', 'write an HTML report with charts (needs the optional chart.js)')
+  .option('--save-blocks <dir>', 'write each generated block as a fixture folder (block.json, prestate.json, chain.json)')
   .action(async (opts) => {
     process.exitCode = await benchCommand(opts)
   })

@@ -1,0 +1,36 @@
+// The generated ("gigagas"-style) workloads of the bench, by name: deterministic from a seed.
+import { generateBlock, type GeneratedBlock } from '../generate.js'
+import { erc20Block, mixedBlock } from './erc20.js'
+import { sealBlock } from './seal.js'
+import { uniswapBlocks } from './uniswap.js'
+
+export const WORKLOADS = ['independent', 'hot-receiver', 'chain', 'erc20', 'uniswap', 'mixed'] as const
+export type BenchWorkload = (typeof WORKLOADS)[number]
+
+export const WORKLOAD_DESCRIPTIONS: Record<BenchWorkload, string> = {
+  independent: 'ETH transfers between distinct fresh accounts (no conflicts)',
+  'hot-receiver': 'ETH transfers from distinct senders to one receiver',
+  chain: 'ETH transfers where each receiver sends the next one (one dependency chain)',
+  erc20: 'OpenZeppelin ERC20 transfers between distinct holders (no conflicts)',
+  uniswap: 'Uniswap V2 swaps, one per pair (no conflicts)',
+  mixed: `ETH and ERC20 transfers to and from a few hot accounts (contended)`,
+}
+
+/** Builds workload `name` with `txs` transactions, sealed (header from a sequential run, see seal.ts). */
+export async function buildWorkload(name: BenchWorkload, txs: number, seed: number): Promise<GeneratedBlock> {
+  switch (name) {
+    case 'independent':
+    case 'hot-receiver':
+    case 'chain': {
+      const g = await generateBlock(name, txs, seed)
+      await sealBlock(g)
+      return g
+    }
+    case 'erc20':
+      return erc20Block(txs, seed)
+    case 'uniswap':
+      return (await uniswapBlocks(txs, seed)).bench
+    case 'mixed':
+      return mixedBlock(txs, seed)
+  }
+}
