@@ -82,6 +82,21 @@ describe('generated workloads', () => {
   })
 })
 
+describe('optional dependencies', () => {
+  it('a missing one is a typed error naming the package to install', async () => {
+    const { requireOptional } = await import('../dist/bench/optional.js')
+    const { MissingDependencyError } = await import('../dist/index.js')
+    let error: unknown
+    try {
+      requireOptional('@parallel-evm/not-installed/build/X.json', 'The test')
+    } catch (e) {
+      error = e
+    }
+    expect(error).toBeInstanceOf(MissingDependencyError)
+    expect(error).toMatchObject({ code: 'MISSING_DEPENDENCY', packageName: '@parallel-evm/not-installed', details: expect.stringMatching(/npm install --save-dev @parallel-evm\/not-installed/) })
+  })
+})
+
 describe('ethereumjs peer', () => {
   let EthereumjsPeer: typeof import('../dist/bench/ethereumjs.js').EthereumjsPeer
   beforeAll(async () => {

@@ -14,6 +14,12 @@ function positiveInt(value: string): number {
   return n
 }
 
+function nonNegativeInt(value: string): number {
+  const n = Number(value)
+  if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError('expected a non-negative integer')
+  return n
+}
+
 function threadList(value: string): number[] {
   return value.split(',').map((v) => positiveInt(v.trim()))
 }
@@ -42,10 +48,10 @@ program
   .description('sequential vs parallel on generated blocks (transfers, ERC20, Uniswap V2, contended) and the largest mainnet fixtures (when ../shared is present); optionally @ethereumjs/vm as a peer')
   .option('--workloads <list>', `generated workloads (${WORKLOADS.join(', ')})`, (v) => v.split(',').map((w) => w.trim()), [...WORKLOADS])
   .option('--txs <n>', 'transactions per generated block', positiveInt, 1000)
-  .option('--seed <n>', 'seed of the generated blocks', (v) => Number(v), 1)
+  .option('--seed <n>', 'seed of the generated blocks', nonNegativeInt, 1)
   .option('--threads <list>', 'parallel thread counts (default: 1,2,4,8, and 16 on machines that have them)', threadList, defaultThreads())
   .option('--fixtures <dir>', 'folder of fixture folders (default: ../shared/fixtures/mainnet when present)')
-  .option('--max-fixtures <n>', 'how many of the largest fixture blocks to include', (v) => Number(v), 4)
+  .option('--max-fixtures <n>', 'how many of the largest fixture blocks to include', nonNegativeInt, 4)
   .option('--time <ms>', 'minimum sampling time per configuration', positiveInt, 300)
   .option('--peer', 'also run every block through @ethereumjs/vm (optional dependency) and compare gas used', false)
   .option('--json', 'one JSON object per block', false)
