@@ -114,8 +114,9 @@ export async function benchCommand(options: BenchOptions): Promise<number> {
   const list = await subjects(options, log)
   log('')
   const bench = new Bench({ time: options.time, iterations: 5, warmupIterations: 2 })
-  // The peer is orders of magnitude slower: a fixed number of runs after one warm-up.
-  const peerBench = new Bench({ time: 0, iterations: 2, warmupIterations: 1, warmupTime: 0 })
+  // The peer is orders of magnitude slower: a fixed number of runs. Its first runs are several
+  // times slower than later ones (JIT, state caches), hence two warm-up runs.
+  const peerBench = new Bench({ time: 0, iterations: 3, warmupIterations: 2, warmupTime: 0 })
   const rows: BenchRow[] = []
   const peers = new Map<string, { gasUsed: bigint; failedTxs: number } | { error: string }>()
   let failed = 0
@@ -216,7 +217,7 @@ export async function benchCommand(options: BenchOptions): Promise<number> {
     )
     console.log(
       `\nfastest of ≥5 runs per cell (ms); speedup = sequential / fastest parallel; reexec: re-executions per thread count; "verified": every parallel run equals the sequential one (and, for mainnet blocks, the header's gasUsed, logsBloom and receiptsRoot).` +
-        (withPeer ? ` ethereumjs: fastest of 2 runs of every transaction through @ethereumjs/vm runTx; "vs ethereumjs": its time / parallel-evm's fastest.` : ''),
+        (withPeer ? ` ethereumjs: fastest of 3 runs (after 2 warm-up runs) of every transaction through @ethereumjs/vm runTx; "vs ethereumjs": its time / parallel-evm's fastest.` : ''),
     )
     if (options.html) console.log(`HTML report: ${options.html}`)
   }
