@@ -11,7 +11,7 @@ const { join } = require('node:path')
 const { parseArgs } = require('node:util')
 const { Bench } = require('tinybench')
 const { executeBlock, prepareBlock, prepareFixture, prepareState } = require('../dist/index.js')
-const { buildWorkload, WORKLOADS } = require('../dist/bench/workloads.js')
+const { cachedWorkload, WORKLOADS } = require('../dist/bench/workloads.js')
 const { EthereumjsPeer } = require('../dist/bench/ethereumjs.js')
 const { defaultFixtures } = require('../dist/cli/bench.js')
 const { compare } = require('./node-vs-replay.cjs')
@@ -37,7 +37,7 @@ const suites = positionals.length > 0 ? positionals : ['generated', 'fixtures', 
 async function generated() {
   const out = []
   for (const w of WORKLOADS) {
-    const g = await buildWorkload(w, txs, seed)
+    const g = await cachedWorkload(w, txs, seed)
     out.push({ name: g.name, g, block: await prepareBlock(g.block, { chain: g.chain }), state: await prepareState(g.prestate) })
   }
   return out
@@ -101,7 +101,7 @@ const SUITES = {
     try {
       const blocks = []
       for (const w of ['independent', 'erc20', 'uniswap']) {
-        const g = await buildWorkload(w, txs, seed)
+        const g = await cachedWorkload(w, txs, seed)
         const d = join(dir, w)
         mkdirSync(d)
         writeFileSync(join(d, 'block.json'), JSON.stringify(g.block))

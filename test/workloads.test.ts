@@ -1,6 +1,9 @@
 // The bench's generated workloads are valid blocks: every transaction succeeds, parallel equals
 // sequential, and the contracts did what the transactions asked (balances, pair reserves).
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { createRequire } from 'node:module'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { decodeEventLog, hexToBigInt, type Abi, type Address, type Hex } from 'viem'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { executeBlock, type ExecutionResult } from '../dist/index.js'
@@ -78,6 +81,25 @@ describe('generated workloads', () => {
       const g = await buildWorkload(w, 10, 7)
       expect(g.name).toBe(`${w} ×10`)
       await bothModes(g)
+    }
+  })
+})
+
+describe('workload cache', () => {
+  it('stores a built block and returns it unchanged', async () => {
+    const { cachedWorkload } = await import('../dist/bench/workloads.js')
+    const dir = mkdtempSync(join(tmpdir(), 'parallel-evm-cache-'))
+    const previous = process.env.PARALLEL_EVM_CACHE
+    process.env.PARALLEL_EVM_CACHE = dir
+    try {
+      const first = await cachedWorkload('chain', 5, 9)
+      expect(readdirSync(dir).filter((f) => f.startsWith('block-chain-5-9-'))).toHaveLength(1)
+      expect(await cachedWorkload('chain', 5, 9)).toEqual(first)
+      expect(first).toEqual(await buildWorkload('chain', 5, 9))
+    } finally {
+      if (previous === undefined) delete process.env.PARALLEL_EVM_CACHE
+      else process.env.PARALLEL_EVM_CACHE = previous
+      rmSync(dir, { recursive: true, force: true })
     }
   })
 })

@@ -17,7 +17,7 @@ import { prepareState, type Prestate, type PreparedState } from '../state.js'
 import { EthereumjsPeer } from '../bench/ethereumjs.js'
 import { renderHtml } from '../bench/html.js'
 import { machine, mgasPerSecond, type BenchReport, type BenchRow, type PeerResult } from '../bench/report.js'
-import { buildWorkload, WORKLOADS, type BenchWorkload } from '../bench/workloads.js'
+import { cachedWorkload, WORKLOADS, type BenchWorkload } from '../bench/workloads.js'
 import { fmtGas, table, UsageError } from './format.js'
 
 export type BenchOptions = {
@@ -76,7 +76,7 @@ async function subjects(options: BenchOptions, log: (s: string) => void): Promis
   const out: Subject[] = []
   for (const workload of checkWorkloads(options.workloads)) {
     log(`generating ${workload} ×${options.txs}`)
-    const g = await buildWorkload(workload, options.txs, options.seed)
+    const g = await cachedWorkload(workload, options.txs, options.seed)
     if (options.saveBlocks) {
       // A fixture folder: the Rust replay example and bench/node-vs-replay.cjs take it as is.
       const dir = join(options.saveBlocks, `${workload}-${options.txs}-${options.seed}`)
