@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { decodeEventLog, hexToBigInt, type Abi, type Address, type Hex } from 'viem'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { executeBlock, type ExecutionResult } from '../dist/index.js'
+import { executeBlock, loadFixture, type ExecutionResult } from '../dist/index.js'
+import { haveMainnet, mainnetDir } from './helpers.js'
 import { benchToken, mappingSlot, HOT_ACCOUNTS } from '../dist/bench/erc20.js'
 import { amountOut, uniswapBlocks } from '../dist/bench/uniswap.js'
 import { buildWorkload } from '../dist/bench/workloads.js'
@@ -132,5 +133,11 @@ describe('ethereumjs peer', () => {
     expect(first).toEqual({ gasUsed: hexToBigInt(g.block.gasUsed as Hex), failedTxs: 0 })
     // The state is restored after each run.
     expect(await peer.run()).toEqual(first)
+  })
+
+  it.skipIf(!haveMainnet).each(['930196', '19426587'])('agrees with the header on gas used for mainnet block %s', async (n) => {
+    const f = await loadFixture(join(mainnetDir, n))
+    const peer = await EthereumjsPeer.create({ block: f.block, prestate: f.prestate, chain: f.chain, blockHashes: f.blockHashes })
+    expect((await peer.run()).gasUsed).toBe(hexToBigInt(f.block.gasUsed as Hex))
   })
 })
