@@ -100,6 +100,23 @@ describe('cli', () => {
     }
   })
 
+  it('generate writes fixture folders that run verifies', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'parallel-evm-generate-'))
+    try {
+      const r = cli('generate', 'chain,mixed', dir, '--txs', '8', '--seed', '3', '--json')
+      expect(r.status).toBe(0)
+      const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l))
+      expect(lines.map((l) => [l.workload, l.txs, l.dir])).toEqual([['chain', 8, join(dir, 'chain-8-3')], ['mixed', 8, join(dir, 'mixed-8-3')]])
+      const run = cli('run', dir, '--json', '--repeat', '1', '--threads', '2', '--mode', 'parallel')
+      expect(run.status).toBe(0)
+      const results = run.stdout.trim().split('\n').map((l) => JSON.parse(l))
+      expect(results.map((x) => x.gasUsed)).toEqual(lines.map((l) => l.gasUsed))
+      for (const x of results) expect(x.verified).toEqual({ gasUsed: true, receiptsRoot: true, logsBloom: true, matchesSequential: true })
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
   it('bench rejects an unknown workload', () => {
     const r = cli('bench', '--workloads', 'erc721', '--max-fixtures', '0')
     expect(r.status).toBe(2)

@@ -3,7 +3,7 @@
 // same blocks through @ethereumjs/vm. Correctness is checked per block: every parallel output
 // must equal the sequential one (and fixtures must match their header); the peer must agree on
 // gas used. Output: a table, `--json` lines, and/or an `--html` report with charts.
-import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import cliProgress from 'cli-progress'
@@ -17,8 +17,9 @@ import { prepareState, type Prestate, type PreparedState } from '../state.js'
 import { EthereumjsPeer } from '../bench/ethereumjs.js'
 import { renderHtml } from '../bench/html.js'
 import { machine, mgasPerSecond, type BenchReport, type BenchRow, type PeerResult } from '../bench/report.js'
-import { cachedWorkload, WORKLOADS, type BenchWorkload } from '../bench/workloads.js'
+import { cachedWorkload } from '../bench/workloads.js'
 import { fmtGas, table, UsageError } from './format.js'
+import { checkWorkloads, fixtureName, writeFixture } from './generate.js'
 
 export type BenchOptions = {
   txs: number
@@ -65,26 +66,13 @@ function largestFixtures(dir: string, count: number): string[] {
     .map((x) => x.d)
 }
 
-function checkWorkloads(names: string[]): BenchWorkload[] {
-  for (const n of names) {
-    if (!(WORKLOADS as readonly string[]).includes(n)) throw new UsageError(`unknown workload '${n}' (choose from ${WORKLOADS.join(', ')})`)
-  }
-  return names as BenchWorkload[]
-}
-
 async function subjects(options: BenchOptions, log: (s: string) => void): Promise<Subject[]> {
   const out: Subject[] = []
   for (const workload of checkWorkloads(options.workloads)) {
     log(`generating ${workload} ×${options.txs}`)
     const g = await cachedWorkload(workload, options.txs, options.seed)
-    if (options.saveBlocks) {
-      // A fixture folder: the Rust replay example and bench/node-vs-replay.cjs take it as is.
-      const dir = join(options.saveBlocks, `${workload}-${options.txs}-${options.seed}`)
-      mkdirSync(dir, { recursive: true })
-      writeFileSync(join(dir, 'block.json'), JSON.stringify(g.block))
-      writeFileSync(join(dir, 'prestate.json'), JSON.stringify(g.prestate))
-      writeFileSync(join(dir, 'chain.json'), JSON.stringify(g.chain))
-    }
+    // A fixture folder: the Rust replay example and bench/node-vs-replay.cjs take it as is.
+    if (options.saveBlocks) writeFixture(join(options.saveBlocks, fixtureName(workload, options.txs, options.seed)), g)
     const [block, state] = await Promise.all([prepareBlock(g.block, { chain: g.chain }), prepareState(g.prestate)])
     out.push({ name: g.name, kind: 'generated', block, state, source: { block: g.block, prestate: g.prestate, chain: g.chain } })
   }

@@ -5,6 +5,7 @@ import { Command, InvalidArgumentError, Option } from 'commander'
 import { ParallelEvmError } from '../errors.js'
 import { WORKLOADS } from '../bench/workloads.js'
 import { benchCommand, defaultThreads } from './bench.js'
+import { generateCommand } from './generate.js'
 import { UsageError } from './format.js'
 import { runCommand } from './run.js'
 
@@ -59,6 +60,18 @@ program
   .option('--save-blocks <dir>', 'write each generated block as a fixture folder (block.json, prestate.json, chain.json)')
   .action(async (opts) => {
     process.exitCode = await benchCommand(opts)
+  })
+
+program
+  .command('generate')
+  .description('write generated bench blocks as fixture folders (block.json, prestate.json, chain.json) for run, the Rust replay example and bench/node-vs-replay.cjs')
+  .argument('<workloads>', `comma-separated: ${WORKLOADS.join(', ')}`)
+  .argument('<dir>', 'output folder (one <workload>-<txs>-<seed> folder per block)')
+  .option('--txs <n>', 'transactions per block', positiveInt, 1000)
+  .option('--seed <n>', 'seed', nonNegativeInt, 1)
+  .option('--json', 'one JSON object per block', false)
+  .action(async (workloads: string, dir: string, opts) => {
+    process.exitCode = await generateCommand(workloads.split(',').map((w) => w.trim()), dir, opts)
   })
 
 program.parseAsync().catch((e: unknown) => {
