@@ -46,6 +46,7 @@ async function generated() {
 function largestFixtures() {
   const dir = values.fixtures ?? defaultFixtures()
   if (!dir) return []
+  if (!existsSync(dir)) throw new Error(`--fixtures ${dir} does not exist`)
   return readdirSync(dir)
     .filter((d) => existsSync(join(dir, d, 'block.json')))
     .map((d) => ({ d: join(dir, d), size: statSync(join(dir, d, 'block.json')).size }))
@@ -112,7 +113,7 @@ const SUITES = {
       for (const d of largestFixtures().slice(0, 1)) blocks.push([`mainnet ${d}`, d])
       console.log('\n## napi overhead: executeBlock from Node vs the Rust replay example (medians of 7 rounds)')
       const rows = []
-      for (const [name, d] of blocks) for (const [t, mode] of [[1, 'sequential'], [2, 'parallel']]) rows.push({ block: name, ...(await compare(d, t, mode, 7)) })
+      for (const [name, d] of blocks) for (const [t, mode] of [[1, 'sequential'], [2, 'parallel']]) rows.push({ name, ...(await compare(d, t, mode, 7)) })
       console.table(rows)
     } finally {
       rmSync(dir, { recursive: true, force: true })
