@@ -30,7 +30,8 @@ type Packages = {
   util: { createAccount(data: { nonce: bigint; balance: bigint }): unknown; createAddressFromString(s: string): unknown }
 }
 
-function packages(): Packages {
+/** Loads the peer's packages: fails with MissingDependencyError (before any work) when one is missing. */
+export function peerPackages(): Packages {
   return {
     common: requireOptional('@ethereumjs/common', PURPOSE),
     block: requireOptional('@ethereumjs/block', PURPOSE),
@@ -53,7 +54,7 @@ export class EthereumjsPeer {
   ) {}
 
   static async create(args: { block: RpcBlock; prestate: Prestate; chain?: ChainConfig; blockHashes?: Record<string, Hash> }): Promise<EthereumjsPeer> {
-    const p = packages()
+    const p = peerPackages()
     const chainId = args.chain?.chainId ?? 1
     const hardfork = args.chain?.hardfork
     const common = chainId === Number(p.common.Mainnet.chainId) ? new p.common.Common({ chain: p.common.Mainnet, ...(hardfork ? { hardfork } : {}) }) : p.common.createCustomCommon({ chainId }, p.common.Mainnet, { hardfork })

@@ -9,7 +9,8 @@ const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt
 // Text inside <script> must not close the element early.
 const scriptSafe = (s: string) => s.replace(/<\/(script)/gi, '<\\/$1').replace(/<!--/g, '<\\!--')
 
-function chartJs(): string {
+/** chart.js's browser bundle (MissingDependencyError when chart.js is not installed). */
+export function chartJs(): string {
   const main = resolveOptional('chart.js', 'The HTML bench report', 'chart.js')
   return readFileSync(join(dirname(main), 'chart.umd.min.js'), 'utf8')
 }

@@ -14,17 +14,20 @@ import { loadFixture, prepareFixture } from '../fixture.js'
 import type { Hash } from 'viem'
 import { headerChecks, sameOutcome, type ExecutionStats } from '../result.js'
 import { prepareState, type Prestate, type PreparedState } from '../state.js'
-import { EthereumjsPeer } from '../bench/ethereumjs.js'
-import { renderHtml } from '../bench/html.js'
+import { EthereumjsPeer, peerPackages } from '../bench/ethereumjs.js'
+import { chartJs, renderHtml } from '../bench/html.js'
 import { machine, mgasPerSecond, type BenchReport, type BenchRow, type PeerResult } from '../bench/report.js'
-import { cachedWorkload } from '../bench/workloads.js'
+import { cachedWorkload, WORKLOADS } from '../bench/workloads.js'
+import { MissingDependencyError } from '../errors.js'
+import type { GeneratedBlock } from '../generate.js'
 import { fmtGas, table, UsageError } from './format.js'
 import { checkWorkloads, fixtureName, writeFixture } from './generate.js'
 
 export type BenchOptions = {
   txs: number
   seed: number
-  workloads: string[]
+  /** Default: every workload whose optional packages are installed. */
+  workloads?: string[]
   threads: number[]
   fixtures?: string
   maxFixtures: number
@@ -68,9 +71,18 @@ function largestFixtures(dir: string, count: number): string[] {
 
 async function subjects(options: BenchOptions, log: (s: string) => void): Promise<Subject[]> {
   const out: Subject[] = []
-  for (const workload of checkWorkloads(options.workloads)) {
+  for (const workload of checkWorkloads(options.workloads ?? [...WORKLOADS])) {
     log(`generating ${workload} ×${options.txs}`)
-    const g = await cachedWorkload(workload, options.txs, options.seed)
+    let g: GeneratedBlock
+    try {
+      g = await cachedWorkload(workload, options.txs, options.seed)
+    } catch (e) {
+      // By default, a workload whose tools are not installed (an installed package has no dev
+      // dependencies) is skipped with a notice; one asked for by name fails.
+      if (options.workloads !== undefined || !(e instanceof MissingDependencyError)) throw e
+      console.error(`parallel-evm: skipping the ${workload} workload: ${e.details}`)
+      continue
+    }
     // A fixture folder: the Rust replay example and bench/node-vs-replay.cjs take it as is.
     if (options.saveBlocks) writeFixture(join(options.saveBlocks, fixtureName(workload, options.txs, options.seed)), g)
     const [block, state] = await Promise.all([prepareBlock(g.block, { chain: g.chain }), prepareState(g.prestate)])
@@ -95,6 +107,9 @@ const statsOf = (summary: string) => JSON.parse(summary) as { gasUsed: string; s
 
 export async function benchCommand(options: BenchOptions): Promise<number> {
   if (options.txs < 1 || options.txs > 100_000) throw new UsageError('--txs must be from 1 to 100000')
+  // Missing tools fail before minutes of work, not after.
+  if (options.peer) peerPackages()
+  if (options.html) chartJs()
   const interactive = !options.json && process.stderr.isTTY
   const log = (s: string) => {
     if (interactive) process.stderr.write(`\r\x1b[K${s}`)
@@ -137,6 +152,7 @@ export async function benchCommand(options: BenchOptions): Promise<number> {
         peerBench.add(`${s.name}|peer`, () => peer.run().then(() => {}))
       } catch (e) {
         // A block the peer cannot run is reported in its row, not fatal to the bench.
+        if (e instanceof MissingDependencyError) throw e
         peers.set(s.name, { error: (e as Error).message.split('\n')[0]! })
       }
     }

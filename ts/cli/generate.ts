@@ -23,7 +23,7 @@ export function checkWorkloads(names: string[]): BenchWorkload[] {
   for (const n of names) {
     if (!(WORKLOADS as readonly string[]).includes(n)) throw new UsageError(`unknown workload '${n}' (choose from ${WORKLOADS.join(', ')})`)
   }
-  return names as BenchWorkload[]
+  return [...new Set(names)] as BenchWorkload[]
 }
 
 export async function generateCommand(workloads: string[], outDir: string, options: GenerateOptions): Promise<number> {

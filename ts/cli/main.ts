@@ -47,7 +47,7 @@ program
 program
   .command('bench')
   .description('sequential vs parallel on generated blocks (transfers, ERC20, Uniswap V2, contended) and the largest mainnet fixtures (when ../shared is present); optionally @ethereumjs/vm as a peer')
-  .option('--workloads <list>', `generated workloads (${WORKLOADS.join(', ')})`, (v) => v.split(',').map((w) => w.trim()), [...WORKLOADS])
+  .option('--workloads <list>', `generated workloads (${WORKLOADS.join(', ')}; default: all whose optional packages are installed)`, (v) => v.split(',').map((w) => w.trim()))
   .option('--txs <n>', 'transactions per generated block', positiveInt, 1000)
   .option('--seed <n>', 'seed of the generated blocks', nonNegativeInt, 1)
   .option('--threads <list>', 'parallel thread counts (default: 1,2,4,8, and 16 on machines that have them)', threadList, defaultThreads())
