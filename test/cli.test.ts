@@ -67,7 +67,9 @@ describe('cli', () => {
         expect(row.peer.gasUsed).toBe(row.gas)
         expect(Object.keys(row.parallelMs)).toEqual(['1', '2'])
         expect(Object.keys(row.reexecutions)).toEqual(['1', '2'])
-        for (const k of ['sequential', '1', '2']) expect(row.mgasPerSecond[k]).toBeGreaterThan(0)
+        for (const k of ['sequential', '1', '2', 'auto']) expect(row.mgasPerSecond[k]).toBeGreaterThan(0)
+        expect(row.auto).toMatchObject({ threads: 2, ran: expect.stringMatching(/^(parallel|sequential)$/) })
+        expect(row.auto.speedup).toBeCloseTo(row.sequentialMs / row.auto.ms, 6)
         expect(row.speedup['2']).toBeCloseTo(row.sequentialMs / row.parallelMs['2'], 6)
       }
       // The saved blocks are fixture folders the CLI's run command (and the Rust replay example) take.
@@ -89,7 +91,7 @@ describe('cli', () => {
       new Function('Chart', 'document', drawing)(Chart, document)
       expect(charts.map((c) => c.type)).toEqual(['line', 'bar', 'bar'])
       expect(charts[0]!.data.datasets.map((d) => d.label)).toEqual(rows.map((x) => x.block))
-      expect(charts[1]!.data.datasets.map((d) => d.label)).toEqual(['sequential', '1 threads', '2 threads', '@ethereumjs/vm'])
+      expect(charts[1]!.data.datasets.map((d) => d.label)).toEqual(['sequential', '1 threads', '2 threads', 'auto', '@ethereumjs/vm'])
       expect(charts[1]!.data.datasets.at(-1)!.data).toEqual(rows.map((x) => x.peer.mgasPerSecond))
       expect(charts[2]!.data.datasets[1]!.data).toEqual(rows.map((x) => x.reexecutions['2']))
       // chart.js itself is inlined.

@@ -25,14 +25,14 @@ new Chart(document.getElementById('speedup'), {
   data: { labels: threads.map((t) => t + ' threads'), datasets: rows.map((r) => ({ label: r.block, data: threads.map((t) => r.speedup[t]) })) },
   options: { plugins: { title: { display: true, text: 'Speedup over sequential (forced parallel)' } }, scales: { y: { beginAtZero: true, title: { display: true, text: 'x sequential' } } } },
 });
-const columns = ['sequential', ...threads];
+const columns = ['sequential', ...threads, 'auto'];
 const peer = rows.some((r) => r.peer && 'ms' in r.peer);
 new Chart(document.getElementById('throughput'), {
   type: 'bar',
   data: {
     labels: rows.map((r) => r.block),
     datasets: [
-      ...columns.map((c) => ({ label: c === 'sequential' ? 'sequential' : c + ' threads', data: rows.map((r) => r.mgasPerSecond[c]) })),
+      ...columns.map((c) => ({ label: c === 'sequential' || c === 'auto' ? c : c + ' threads', data: rows.map((r) => r.mgasPerSecond[c]) })),
       ...(peer ? [{ label: '@ethereumjs/vm', data: rows.map((r) => (r.peer && 'ms' in r.peer ? r.peer.mgasPerSecond : null)) }] : []),
     ],
   },
@@ -46,10 +46,10 @@ new Chart(document.getElementById('reexecutions'), {
 `
 
 function resultsTable(report: BenchReport): string {
-  const head = ['block', 'txs', 'gas', 'sequential ms', ...report.threads.map((t) => `${t}t ms`), 'best speedup', '@ethereumjs/vm ms', 'verified']
+  const head = ['block', 'txs', 'gas', 'sequential ms', ...report.threads.map((t) => `${t}t ms`), 'best speedup', 'auto ms', 'auto speedup', '@ethereumjs/vm ms', 'verified']
   const body = report.rows.map((r) => {
     const peer = r.peer === undefined ? '' : 'ms' in r.peer ? `${r.peer.ms.toFixed(1)}${r.peer.gasMatches ? '' : ' (gas differs)'}` : `error: ${r.peer.error}`
-    const cells = [r.block, String(r.txs), r.gas.toLocaleString('en-US'), r.sequentialMs.toFixed(2), ...report.threads.map((t) => r.parallelMs[String(t)]?.toFixed(2) ?? ''), `${r.bestSpeedup.toFixed(2)}x`, peer, r.verified ? 'ok' : 'FAILED']
+    const cells = [r.block, String(r.txs), r.gas.toLocaleString('en-US'), r.sequentialMs.toFixed(2), ...report.threads.map((t) => r.parallelMs[String(t)]?.toFixed(2) ?? ''), `${r.bestSpeedup.toFixed(2)}x`, `${r.auto.ms.toFixed(2)} (${r.auto.ran}, ${r.auto.threads}t)`, `${r.auto.speedup.toFixed(2)}x`, peer, r.verified ? 'ok' : 'FAILED']
     return `<tr>${cells.map((c) => `<td>${escapeHtml(c)}</td>`).join('')}</tr>`
   })
   return `<table><thead><tr>${head.map((h) => `<th>${escapeHtml(h)}</th>`).join('')}</tr></thead><tbody>${body.join('')}</tbody></table>`

@@ -23,6 +23,8 @@ export type BenchRow = {
   reexecutions: Record<string, number>
   /** Gas per second, in millions: `sequential` and per thread count. */
   mgasPerSecond: Record<string, number>
+  /** Auto mode (the default: sequential where parallelism would not pay) at `threads` threads. */
+  auto: { threads: number; ms: number; speedup: number; ran: 'parallel' | 'sequential'; reason: string | null }
   /** Every parallel run equals the sequential one (and mainnet blocks match their header). */
   verified: boolean
   peer?: PeerResult

@@ -134,16 +134,22 @@ export async function benchCommand(options: BenchOptions): Promise<number> {
       verified &&= sameOutcome(seq, par)
       reexecutions[String(t)] = statsOf(par.summary).stats.reexecutions
     }
+    // Auto mode at the largest thread count the machine runs at once.
+    const autoThreads = Math.min(Math.max(...options.threads), availableParallelism())
+    const auto = await executeNative({ block: s.block, state: s.state, threads: autoThreads, mode: 'auto' })
+    verified &&= sameOutcome(seq, auto)
+    const autoStats = statsOf(auto.summary).stats
     const gas = Number(BigInt(statsOf(seq.summary).gasUsed))
     const v = headerChecks(seq).verification
     // Generated blocks are sealed from a sequential run, so their header checks hold too.
     verified &&= v.gasUsed && v.logsBloom && v.receiptsRoot !== false
     if (!verified) failed++
-    rows.push({ block: s.name, kind: s.kind, txs: s.block.txCount, gas, sequentialMs: 0, parallelMs: {}, speedup: {}, bestSpeedup: 0, reexecutions, mgasPerSecond: {}, verified })
+    rows.push({ block: s.name, kind: s.kind, txs: s.block.txCount, gas, sequentialMs: 0, parallelMs: {}, speedup: {}, bestSpeedup: 0, reexecutions, mgasPerSecond: {}, auto: { threads: autoThreads, ms: 0, speedup: 0, ran: autoStats.mode, reason: autoStats.reason }, verified })
     bench.add(`${s.name}|seq`, () => executeNative({ block: s.block, state: s.state, threads: 1, mode: 'sequential' }).then(() => {}))
     for (const t of options.threads) {
       bench.add(`${s.name}|${t}`, () => executeNative({ block: s.block, state: s.state, threads: t, mode: 'parallel' }).then(() => {}))
     }
+    bench.add(`${s.name}|auto`, () => executeNative({ block: s.block, state: s.state, threads: autoThreads, mode: 'auto' }).then(() => {}))
     if (options.peer) {
       log(`loading ${s.name} into @ethereumjs/vm`)
       try {
@@ -172,9 +178,10 @@ export async function benchCommand(options: BenchOptions): Promise<number> {
     // The fastest run, like the Rust replay example: the least disturbed by other load.
     const ms = task.result?.min ?? Number.NaN
     if (config === 'seq') row.sequentialMs = ms
+    else if (config === 'auto') row.auto.ms = ms
     else if (config === 'peer') {
       const run = peers.get(name) as { gasUsed: bigint; failedTxs: number }
-      const best = Math.min(row.sequentialMs, ...Object.values(row.parallelMs))
+      const best = Math.min(row.sequentialMs, row.auto.ms, ...Object.values(row.parallelMs))
       row.peer = { name: 'ethereumjs', ms, mgasPerSecond: mgasPerSecond(row.gas, ms), gasUsed: Number(run.gasUsed), gasMatches: Number(run.gasUsed) === row.gas, failedTxs: run.failedTxs, fasterThanPeer: ms / best }
     } else row.parallelMs[config] = ms
   }
@@ -185,6 +192,8 @@ export async function benchCommand(options: BenchOptions): Promise<number> {
       r.mgasPerSecond[t] = mgasPerSecond(r.gas, ms)
     }
     r.bestSpeedup = Math.max(...Object.values(r.speedup))
+    r.auto.speedup = r.sequentialMs / r.auto.ms
+    r.mgasPerSecond.auto = mgasPerSecond(r.gas, r.auto.ms)
     const p = peers.get(r.block)
     if (p && 'error' in p) r.peer = { name: 'ethereumjs', error: p.error }
   }
@@ -200,7 +209,7 @@ export async function benchCommand(options: BenchOptions): Promise<number> {
     for (const r of rows) console.log(JSON.stringify(r))
   } else {
     const withPeer = options.peer
-    const header = ['block', 'txs', 'gas', 'seq ms', ...options.threads.map((t) => `${t}t ms`), 'best speedup', 'seq Mgas/s', 'best Mgas/s', 'reexec', ...(withPeer ? ['ethereumjs ms', 'vs ethereumjs'] : []), 'verified']
+    const header = ['block', 'txs', 'gas', 'seq ms', ...options.threads.map((t) => `${t}t ms`), 'best speedup', 'auto', 'seq Mgas/s', 'best Mgas/s', 'reexec', ...(withPeer ? ['ethereumjs ms', 'vs ethereumjs'] : []), 'verified']
     console.log(
       table(
         header,
@@ -211,6 +220,7 @@ export async function benchCommand(options: BenchOptions): Promise<number> {
           r.sequentialMs.toFixed(2),
           ...options.threads.map((t) => r.parallelMs[String(t)]!.toFixed(2)),
           `${r.bestSpeedup.toFixed(2)}x`,
+          `${r.auto.speedup.toFixed(2)}x ${r.auto.ran === 'parallel' ? 'par' : 'seq'}`,
           r.mgasPerSecond.sequential!.toFixed(0),
           Math.max(...options.threads.map((t) => r.mgasPerSecond[String(t)]!)).toFixed(0),
           options.threads.map((t) => r.reexecutions[String(t)]).join('/'),
@@ -220,7 +230,7 @@ export async function benchCommand(options: BenchOptions): Promise<number> {
       ),
     )
     console.log(
-      `\nfastest of ≥5 runs per cell (ms); speedup = sequential / fastest parallel; reexec: re-executions per thread count; "verified": every parallel run equals the sequential one (and, for mainnet blocks, the header's gasUsed, logsBloom and receiptsRoot).` +
+      `\nfastest of ≥5 runs per cell (ms); speedup = sequential / fastest parallel; auto: sequential / auto mode at the largest thread count up to the cores (and what auto mode ran); reexec: re-executions per thread count; "verified": every parallel run equals the sequential one (and, for mainnet blocks, the header's gasUsed, logsBloom and receiptsRoot).` +
         (withPeer ? ` ethereumjs: fastest of 3 runs (after 2 warm-up runs) of every transaction through @ethereumjs/vm runTx; "vs ethereumjs": its time / parallel-evm's fastest.` : ''),
     )
     if (options.html) console.log(`HTML report: ${options.html}`)
