@@ -1,6 +1,6 @@
 // ERC20 workloads on OpenZeppelin's ERC20, compiled with solc: balances are written straight into
 // the pre-state (slot from solc's storage layout), so a block of n transfers needs no setup block.
-import { encodeAbiParameters, encodeFunctionData, keccak256, numberToHex, type Address, type Hex } from 'viem'
+import { encodeAbiParameters, encodeFunctionData, hexToBigInt, keccak256, numberToHex, toHex, type Address, type Hex } from 'viem'
 import { addressAt, assembleBlock, ether, GENERATED_CHAIN, keyAt, signTransactions, type GeneratedBlock, type TxRequest } from '../generate.js'
 import type { Prestate } from '../state.js'
 import { sealBlock } from './seal.js'
@@ -68,18 +68,6 @@ export async function erc20Block(txs: number, seed: number): Promise<GeneratedBl
   return g
 }
 
-/** A small deterministic PRNG (mulberry32): the same seed gives the same block. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 export const HOT_ACCOUNTS = 4
 
 /**
@@ -89,7 +77,6 @@ export const HOT_ACCOUNTS = 4
  */
 export async function mixedBlock(txs: number, seed: number): Promise<GeneratedBlock> {
   const label = `mixed#${seed}`
-  const random = prng(seed)
   const token = new TokenState(benchToken(), label)
   const prestate: Prestate = {}
   const hot = Array.from({ length: HOT_ACCOUNTS }, (_, j) => keyAt(`${label} hot`, j))
@@ -100,7 +87,8 @@ export async function mixedBlock(txs: number, seed: number): Promise<GeneratedBl
   }
   const requests: TxRequest[] = []
   for (let i = 0; i < txs; i++) {
-    const j = Math.floor(random() * HOT_ACCOUNTS)
+    // Which hot account: deterministic from the seed.
+    const j = Number(hexToBigInt(keccak256(toHex(`${label} hot pick ${i}`))) % BigInt(HOT_ACCOUNTS))
     const amount = 1_000n + BigInt(i)
     const kind = i % 4
     if (kind === 2) {
