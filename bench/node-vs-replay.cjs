@@ -2,11 +2,15 @@
 // in one run (on a shared machine only ratios within one run mean something). Both sides report
 // best-of-3 times per round, on an already parsed block and state; the summary takes the median
 // over rounds. Needs `npm run build` and `cargo build --release -p parallel-evm-core --example replay`.
+// Any fixture folder works, including generated blocks saved with `parallel-evm bench --save-blocks`.
 // usage: node bench/node-vs-replay.cjs <fixture dir> [threads=2] [mode=parallel] [rounds=10]
+// (also the `napi` suite of bench/suite.cjs)
 const { execFileSync } = require('node:child_process')
+const { existsSync } = require('node:fs')
 const { join } = require('node:path')
 const { executeBlock, prepareFixture } = require('../dist/index.js')
 
+const replayBinary = join(__dirname, '..', 'target', 'release', 'examples', 'replay')
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 async function bestOf(n, f) {
   let best = Infinity
@@ -18,21 +22,30 @@ async function bestOf(n, f) {
   return best
 }
 
-async function main() {
-  const [dir, threads = '2', mode = 'parallel', rounds = '10'] = process.argv.slice(2)
-  const replay = join(__dirname, '..', 'target', 'release', 'examples', 'replay')
+/** Medians over `rounds` of replay's parMs, executeBlock's time, and executeBlock plus decoding. */
+async function compare(dir, threads = 2, mode = 'parallel', rounds = 10) {
+  if (!existsSync(replayBinary)) throw new Error(`${replayBinary} is missing: cargo build --release -p parallel-evm-core --example replay`)
   const fx = await prepareFixture(dir)
-  const run = { block: fx.block, state: fx.state, threads: Number(threads), mode }
+  const run = { block: fx.block, state: fx.state, threads, mode }
   const replayMs = [], nodeMs = [], decodedMs = []
-  for (let r = 0; r < Number(rounds); r++) {
-    replayMs.push(JSON.parse(execFileSync(replay, ['--threads', threads, '--mode', mode, dir], { encoding: 'utf8' })).parMs)
+  for (let r = 0; r < rounds; r++) {
+    replayMs.push(JSON.parse(execFileSync(replayBinary, ['--threads', String(threads), '--mode', mode, dir], { encoding: 'utf8' })).parMs)
     nodeMs.push(await bestOf(3, () => executeBlock(run)))
     // Including the decoding of every receipt, log and diff entry into bigint/viem types.
     decodedMs.push(await bestOf(3, async () => { const res = await executeBlock(run); return [res.receipts, res.stateDiff] }))
   }
   const m = { replay: median(replayMs), node: median(nodeMs), decoded: median(decodedMs) }
-  console.log(JSON.stringify({ block: fx.block.number, txs: fx.block.txCount, threads: Number(threads), mode, rounds: Number(rounds),
+  return { block: fx.block.number, txs: fx.block.txCount, threads, mode, rounds,
     replayMedianMs: +m.replay.toFixed(3), nodeMedianMs: +m.node.toFixed(3), ratio: +(m.node / m.replay).toFixed(3),
-    nodeWithDecodingMedianMs: +m.decoded.toFixed(3) }))
+    nodeWithDecodingMedianMs: +m.decoded.toFixed(3) }
 }
-main()
+
+module.exports = { compare }
+
+if (require.main === module) {
+  const [dir, threads = '2', mode = 'parallel', rounds = '10'] = process.argv.slice(2)
+  compare(dir, Number(threads), mode, Number(rounds)).then((r) => console.log(JSON.stringify(r)), (e) => {
+    console.error(e.message)
+    process.exitCode = 1
+  })
+}

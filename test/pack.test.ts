@@ -1,6 +1,6 @@
 // The package as users get it: packed like the release workflow packs it, installed from the
 // tarballs into a fresh project (offline, from npm's cache), and used from ESM and CommonJS.
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawnSync } from 'node:child_process'
 import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -89,5 +89,12 @@ describe.skipIf(!supported)('packed package', () => {
     const rows = out.trim().split('\n').map((l) => JSON.parse(l))
     expect(rows).toHaveLength(3)
     expect(rows.every((r) => r.verified)).toBe(true)
+  })
+
+  it('bench names the optional package a requested workload needs', () => {
+    // The bench's compiler and contracts are optional peers, not installed with the package.
+    const r = spawnSync(join(project, 'node_modules', '.bin', 'parallel-evm'), ['bench', '--workloads', 'erc20', '--max-fixtures', '0'], { cwd: project, encoding: 'utf8' })
+    expect(r.status).toBe(2)
+    expect(r.stderr).toMatch(/MISSING_DEPENDENCY: .*npm install --save-dev solc/)
   })
 })

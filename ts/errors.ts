@@ -7,6 +7,7 @@ export type ErrorCode =
   | 'MISSING_BLOCK_HASH'
   | 'STATE_ERROR'
   | 'INTERNAL_ERROR'
+  | 'MISSING_DEPENDENCY'
 
 export interface ParallelEvmErrorOptions {
   details?: string
@@ -77,6 +78,20 @@ export class InternalError extends ParallelEvmError {
   override name = 'InternalError'
   constructor(details: string, options: Omit<ParallelEvmErrorOptions, 'details'> = {}) {
     super('INTERNAL_ERROR', 'Internal error in parallel-evm.', { ...options, details })
+  }
+}
+
+/** An optional package a feature needs (the bench's compiler, contracts, peer VM or charts) is not installed. */
+export class MissingDependencyError extends ParallelEvmError {
+  override name = 'MissingDependencyError'
+  /** The npm package to install. */
+  readonly packageName: string
+  constructor(packageName: string, purpose: string, options: Omit<ParallelEvmErrorOptions, 'details'> = {}) {
+    super('MISSING_DEPENDENCY', `The optional package '${packageName}' is not installed.`, {
+      ...options,
+      details: `${purpose} needs '${packageName}': npm install --save-dev ${packageName}`,
+    })
+    this.packageName = packageName
   }
 }
 

@@ -20,6 +20,7 @@ export {
   MissingBlockHashError,
   StateError,
   InternalError,
+  MissingDependencyError,
   type ErrorCode,
 } from './errors.js'
 export { loadFixture, prepareFixture, type Fixture, type PreparedFixture } from './fixture.js'

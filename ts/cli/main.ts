@@ -3,7 +3,9 @@
 import { availableParallelism } from 'node:os'
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { ParallelEvmError } from '../errors.js'
-import { benchCommand } from './bench.js'
+import { WORKLOADS } from '../bench/workloads.js'
+import { benchCommand, defaultThreads } from './bench.js'
+import { generateCommand } from './generate.js'
 import { UsageError } from './format.js'
 import { runCommand } from './run.js'
 import { verifyCommand } from './verify.js'
@@ -11,6 +13,12 @@ import { verifyCommand } from './verify.js'
 function positiveInt(value: string): number {
   const n = Number(value)
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer')
+  return n
+}
+
+function nonNegativeInt(value: string): number {
+  const n = Number(value)
+  if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError('expected a non-negative integer')
   return n
 }
 
@@ -54,15 +62,32 @@ program
 
 program
   .command('bench')
-  .description('sequential vs parallel on generated blocks and the largest mainnet fixtures (when ../shared is present)')
+  .description('sequential vs parallel on generated blocks (transfers, ERC20, Uniswap V2, contended) and the largest mainnet fixtures (when ../shared is present); optionally @ethereumjs/vm as a peer')
+  .option('--workloads <list>', `generated workloads (${WORKLOADS.join(', ')}; default: all whose optional packages are installed)`, (v) => v.split(',').map((w) => w.trim()))
   .option('--txs <n>', 'transactions per generated block', positiveInt, 1000)
-  .option('--threads <list>', 'parallel thread counts', threadList, [1, 2, 4])
+  .option('--seed <n>', 'seed of the generated blocks', nonNegativeInt, 1)
+  .option('--threads <list>', 'parallel thread counts (default: 1,2,4,8, and 16 on machines that have them)', threadList, defaultThreads())
   .option('--fixtures <dir>', 'folder of fixture folders (default: ../shared/fixtures/mainnet when present)')
-  .option('--max-fixtures <n>', 'how many of the largest fixture blocks to include', (v) => Number(v), 4)
+  .option('--max-fixtures <n>', 'how many of the largest fixture blocks to include', nonNegativeInt, 4)
   .option('--time <ms>', 'minimum sampling time per configuration', positiveInt, 300)
+  .option('--peer', 'also run every block through @ethereumjs/vm (optional dependency) and compare gas used', false)
   .option('--json', 'one JSON object per block', false)
+  .option('--html <file>', 'write an HTML report with charts (needs the optional chart.js)')
+  .option('--save-blocks <dir>', 'write each generated block as a fixture folder (block.json, prestate.json, chain.json)')
   .action(async (opts) => {
     process.exitCode = await benchCommand(opts)
+  })
+
+program
+  .command('generate')
+  .description('write generated bench blocks as fixture folders (block.json, prestate.json, chain.json) for run, the Rust replay example and bench/node-vs-replay.cjs')
+  .argument('<workloads>', `comma-separated: ${WORKLOADS.join(', ')}`)
+  .argument('<dir>', 'output folder (one <workload>-<txs>-<seed> folder per block)')
+  .option('--txs <n>', 'transactions per block', positiveInt, 1000)
+  .option('--seed <n>', 'seed', nonNegativeInt, 1)
+  .option('--json', 'one JSON object per block', false)
+  .action(async (workloads: string, dir: string, opts) => {
+    process.exitCode = await generateCommand(workloads.split(',').map((w) => w.trim()), dir, opts)
   })
 
 program.parseAsync().catch((e: unknown) => {
