@@ -26,6 +26,7 @@ pub mod scheduler;
 pub mod sequential;
 pub mod state_root;
 pub mod storage;
+pub mod transfers;
 pub mod transitions;
 pub mod types;
 pub mod verify;

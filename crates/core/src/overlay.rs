@@ -90,6 +90,36 @@ impl Overlay {
         acc.storage_cleared = true;
     }
 
+    /// Takes over `other`'s writes, which come after this overlay's.
+    pub fn merge(&mut self, other: Overlay) {
+        if self.accounts.is_empty() {
+            self.accounts = other.accounts;
+            return;
+        }
+        self.accounts.reserve(other.accounts.len());
+        for (address, later) in other.accounts {
+            match self.accounts.entry(address) {
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(later);
+                }
+                std::collections::hash_map::Entry::Occupied(mut o) => {
+                    let acc = o.get_mut();
+                    if later.storage_cleared {
+                        acc.storage.clear();
+                        acc.storage_cleared = true;
+                    }
+                    if later.basic.is_some() {
+                        acc.basic = later.basic;
+                    }
+                    if later.code.is_some() {
+                        acc.code = later.code;
+                    }
+                    acc.storage.extend(later.storage);
+                }
+            }
+        }
+    }
+
     pub fn add_balance(&mut self, base: &dyn Storage, address: Address, amount: U256) -> Result<(), StorageError> {
         self.apply(base, Loc::Basic(address), WriteValue::BalanceDelta(amount))
     }

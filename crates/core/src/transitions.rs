@@ -76,6 +76,14 @@ fn system_call(
 
 /// Applies block/uncle rewards (before the Merge) and withdrawals (Shanghai). Returns warnings
 /// for what could not be applied.
+/// Every account `post_block` may credit.
+pub fn post_block_accounts(block: &BlockInput) -> rustc_hash::FxHashSet<alloy_primitives::Address> {
+    let mut open: rustc_hash::FxHashSet<_> = block.withdrawals.iter().map(|w| w.address).collect();
+    open.insert(block.beneficiary);
+    open.extend(block.uncles.iter().flatten().map(|u| u.miner));
+    open
+}
+
 pub fn post_block(
     block: &BlockInput,
     chain: &ChainSpec,

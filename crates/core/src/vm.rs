@@ -207,8 +207,9 @@ pub struct TxResult {
     pub success: bool,
     pub gas_used: u64,
     pub logs: Vec<Log>,
-    /// Computed where the transaction ran, so parallel workers share the hashing.
-    pub logs_bloom: alloy_primitives::Bloom,
+    /// Computed where the transaction ran, so parallel workers share the hashing; boxed and
+    /// absent without logs, so results stay small as they move between workers and receipts.
+    pub logs_bloom: Option<Box<alloy_primitives::Bloom>>,
     pub contract_address: Option<Address>,
 }
 
@@ -327,10 +328,16 @@ impl<R: StateReader> BlockVm<R> {
                     Output::Create(_, addr) => addr,
                     Output::Call(_) => None,
                 };
-                TxResult { success: true, gas_used, logs_bloom: self.blooms.logs_bloom(&logs), logs, contract_address }
+                TxResult {
+                    success: true,
+                    gas_used,
+                    logs_bloom: (!logs.is_empty()).then(|| Box::new(self.blooms.logs_bloom(&logs))),
+                    logs,
+                    contract_address,
+                }
             }
             ExecutionResult::Revert { .. } | ExecutionResult::Halt { .. } => {
-                TxResult { success: false, gas_used, logs: Vec::new(), logs_bloom: Default::default(), contract_address: None }
+                TxResult { success: false, gas_used, logs: Vec::new(), logs_bloom: None, contract_address: None }
             }
         };
         let db = &self.evm.ctx.journaled_state.database;

@@ -3,6 +3,7 @@
 
 mod common;
 
+use alloy_primitives::Address;
 use alloy_primitives::{TxKind, U256};
 use parallel_evm_core::{
     generate::{self, BlockBuilder},
@@ -98,9 +99,12 @@ fn auto_mode_runs_small_blocks_sequentially_and_big_ones_in_parallel() {
     let r = common::run(&small.block, &small.state, &small.chain, ModeRequest::Auto, 4).unwrap();
     assert_eq!(r.stats.mode, parallel_evm_core::ExecutionMode::Sequential);
     assert!(r.stats.reason.is_some());
+    let transfers = generate::independent_transfers(1, 200);
+    let r = common::run(&transfers.block, &transfers.state, &transfers.chain, ModeRequest::Auto, 4).unwrap();
+    assert_eq!(r.stats.mode, parallel_evm_core::ExecutionMode::Sequential, "200 plain transfers are too few to pay");
     let transfers = generate::independent_transfers(1, 2_000);
     let r = common::run(&transfers.block, &transfers.state, &transfers.chain, ModeRequest::Auto, 4).unwrap();
-    assert_eq!(r.stats.mode, parallel_evm_core::ExecutionMode::Sequential, "plain transfers are too small to pay");
+    assert_eq!(r.stats.mode, parallel_evm_core::ExecutionMode::Parallel, "transfer groups: {:?}", r.stats.reason);
     // One sender's run of token calls: heavy enough, but a single nonce chain.
     let mut b = BlockBuilder::new(4, SpecId::CANCUN);
     let token = b.contract(generate::token_runtime());
@@ -157,7 +161,8 @@ fn auto_mode_runs_blocks_dominated_by_one_contract_entry_point_sequentially() {
     for i in 0..200 {
         let from = b.funded(10);
         if i % 2 == 0 {
-            b.tx(from, TxKind::Call(pot), U256::from(1), Default::default(), 60_000);
+            // A payable entry point (the counter ignores its selector).
+            b.tx(from, TxKind::Call(pot), U256::from(1), vec![0xd0, 0xe3, 0x0d, 0xb0].into(), 60_000);
         } else {
             let to = b.address();
             b.tx(from, TxKind::Call(to), U256::from(1), Default::default(), 60_000);
@@ -240,4 +245,51 @@ fn recreated_contract_sees_wiped_storage() {
     assert_eq!(acc.storage.get(&slot(1)), None, "the old slot 0 (7) must not leak into slot 1: {acc:?}");
     assert_eq!(acc.storage.get(&slot(2)), Some(&slot(5)));
     assert_eq!(acc.storage.len(), 1);
+}
+
+#[test]
+fn transfer_groups_leave_withdrawal_accounts_to_the_block_transitions() {
+    let mut b = BlockBuilder::new(8, SpecId::CANCUN);
+    let hub = b.funded(1_000);
+    let mut senders = Vec::new();
+    for i in 0..400 {
+        let from = b.funded(10);
+        senders.push(from);
+        let to = if i % 7 == 0 { hub } else { b.address() };
+        b.transfer(from, to, 1_000 + i);
+    }
+    for _ in 0..5 {
+        let to = b.address();
+        b.transfer(hub, to, 3);
+    }
+    let mut g = b.build("transfers with withdrawals to their accounts");
+    g.block.withdrawals = vec![
+        parallel_evm_core::block::WithdrawalInput { address: hub, amount_gwei: 7 },
+        parallel_evm_core::block::WithdrawalInput { address: senders[3], amount_gwei: 11 },
+        parallel_evm_core::block::WithdrawalInput { address: Address::repeat_byte(0x77), amount_gwei: 13 },
+    ];
+    let r = common::check_all_modes(&g.name, &g.block, &g.state, &g.chain).unwrap();
+    assert!(r.receipts.iter().all(|r| r.status));
+    assert_eq!(r.state_diff[&Address::repeat_byte(0x77)].balance, U256::from(13_000_000_000u64));
+    let r = common::run(&g.block, &g.state, &g.chain, ModeRequest::Auto, 2).unwrap();
+    assert_eq!(r.stats.mode, parallel_evm_core::ExecutionMode::Parallel, "{:?}", r.stats.reason);
+}
+
+#[test]
+fn a_transfer_into_code_leaves_the_transfer_groups() {
+    // Storage slot 0 += 1: PUSH1 0 SLOAD PUSH1 1 ADD PUSH1 0 SSTORE STOP.
+    let counter = vec![0x60, 0, 0x54, 0x60, 1, 0x01, 0x60, 0, 0x55, 0x00];
+    let mut b = BlockBuilder::new(9, SpecId::CANCUN);
+    let pot = b.contract(counter.into());
+    for i in 0..400 {
+        let from = b.funded(10);
+        let to = if i == 250 { pot } else { b.address() };
+        b.tx(from, TxKind::Call(to), U256::from(5), Default::default(), 60_000);
+    }
+    let g = b.build("plain transfers and one call into code");
+    let r = common::check_all_modes(&g.name, &g.block, &g.state, &g.chain).unwrap();
+    assert_eq!(r.state_diff[&pot].storage.len(), 1, "the contract ran");
+    let r = common::run(&g.block, &g.state, &g.chain, ModeRequest::Auto, 2).unwrap();
+    assert_eq!(r.stats.mode, parallel_evm_core::ExecutionMode::Sequential);
+    assert!(r.stats.reason.as_deref().unwrap_or("").contains("calls code"), "{:?}", r.stats.reason);
 }

@@ -1,0 +1,317 @@
+//! Blocks made only of plain value transfers need no speculation: every transaction's accounts
+//! (sender and receiver, both without code) are known before it runs. Transactions that share an
+//! account form a group; groups share nothing but the beneficiary, whose fees are kept apart and
+//! summed. Workers therefore run whole groups, in block order, on private overlays: no
+//! multi-version memory, no validation, and nothing shared while they run.
+
+use crate::{
+    block::BlockInput,
+    diff::account_diff,
+    result::AccountDiff,
+    chain::ChainSpec,
+    error::EngineError,
+    overlay::Overlay,
+    parallel::{run_on_caller_and_pool, ParallelError},
+    storage::Storage,
+    transitions::OverlayReader,
+    types::{Loc, TxIdx, Value, WriteValue},
+    vm::{BlockVm, ExecError, TxResult},
+};
+use alloy_primitives::{Address, U256};
+use parking_lot::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use revm::primitives::TxKind;
+use rustc_hash::{FxHashMap, FxHashSet};
+
+/// The block's transactions split into groups that share no account, each in block order;
+/// `None` when some transaction is not a plain value call between two accounts (a creation,
+/// one with call data, an access list or authorizations, one to a precompile or involving the
+/// beneficiary). That the receivers hold no code is checked by the workers, in parallel.
+pub fn groups(block: &BlockInput) -> Option<Vec<Vec<TxIdx>>> {
+    let mut index: FxHashMap<Address, usize> = FxHashMap::default();
+    index.reserve(block.txs.len() * 2);
+    let mut parent: Vec<usize> = Vec::with_capacity(block.txs.len() * 2);
+    let mut node = |a: Address, parent: &mut Vec<usize>| {
+        *index.entry(a).or_insert_with(|| {
+            parent.push(parent.len());
+            parent.len() - 1
+        })
+    };
+    let mut nodes = Vec::with_capacity(block.txs.len());
+    for tx in &block.txs {
+        let env = &tx.env;
+        let TxKind::Call(to) = env.kind else { return None };
+        // Access lists load other accounts, authorizations set code: both reach beyond the pair.
+        // Call data almost always means a contract call: leave those to Block-STM at once.
+        if env.tx_type > 3 || !env.access_list.0.is_empty() || !env.data.is_empty() {
+            return None;
+        }
+        // Precompiles live at the lowest addresses and run code of their own.
+        if to.0[..18].iter().all(|b| *b == 0) || to == block.beneficiary || env.caller == block.beneficiary {
+            return None;
+        }
+        nodes.push((node(env.caller, &mut parent), node(to, &mut parent)));
+    }
+    fn root(parent: &mut [usize], mut x: usize) -> usize {
+        while parent[x] != x {
+            parent[x] = parent[parent[x]];
+            x = parent[x];
+        }
+        x
+    }
+    for (a, b) in &nodes {
+        let (ra, rb) = (root(&mut parent, *a), root(&mut parent, *b));
+        if ra != rb {
+            parent[ra] = rb;
+        }
+    }
+    let mut group_of: Vec<usize> = vec![usize::MAX; parent.len()];
+    let mut groups: Vec<Vec<TxIdx>> = Vec::new();
+    for (tx, (a, _)) in nodes.iter().enumerate() {
+        let r = root(&mut parent, *a);
+        if group_of[r] == usize::MAX {
+            group_of[r] = groups.len();
+            groups.push(Vec::new());
+        }
+        groups[group_of[r]].push(tx);
+    }
+    Some(groups)
+}
+
+/// Splits groups between `workers`, heaviest first onto the least loaded, and returns each
+/// worker's transactions in block order.
+fn assign(groups: Vec<Vec<TxIdx>>, workers: usize) -> Vec<Vec<TxIdx>> {
+    let mut groups = groups;
+    groups.sort_by_key(|g| std::cmp::Reverse(g.len()));
+    let mut shares: Vec<Vec<TxIdx>> = vec![Vec::new(); workers];
+    for g in groups {
+        let lightest = (0..workers).min_by_key(|w| shares[*w].len()).expect("at least one worker");
+        shares[lightest].extend(g);
+    }
+    for s in &mut shares {
+        s.sort_unstable();
+    }
+    shares
+}
+
+/// What one worker produced.
+#[derive(Default)]
+struct Share {
+    results: Vec<(TxIdx, TxResult)>,
+    /// Accounts the block's transitions may still change (see `execute`).
+    open: Overlay,
+    /// The final diff of every other account of this share, sorted by address.
+    diff: Vec<(Address, AccountDiff)>,
+    fees: U256,
+    /// The first transaction of this share that was invalid, with the reason; the share stops
+    /// there (later ones of its groups may depend on it, and the block is invalid anyway).
+    invalid: Option<(TxIdx, String)>,
+    failure: Option<ParallelError>,
+}
+
+/// A finished run: results in block order, the overlay of the accounts still open to the
+/// block's transitions (pre-block writes, the beneficiary's fees, `open` accounts), and the
+/// final diff of all other accounts.
+pub struct TransferRun {
+    pub results: Vec<TxResult>,
+    pub overlay: Overlay,
+    /// Per worker, sorted by address (see `diff::from_sorted_parts`).
+    pub diff: Vec<Vec<(Address, AccountDiff)>>,
+}
+
+/// Runs the groups on `threads` workers on top of `pre`. Each worker also builds the diff of
+/// its accounts, except those in `open` (which post-block transitions may credit) and those
+/// `pre` wrote, which return in the overlay. Results come back in block order with the same
+/// checks and precedence as the sequential loop.
+pub fn execute(
+    block: &BlockInput,
+    chain: &ChainSpec,
+    base: &dyn Storage,
+    pre: Overlay,
+    groups: Vec<Vec<TxIdx>>,
+    threads: usize,
+    open: &FxHashSet<Address>,
+) -> Result<TransferRun, ParallelError> {
+    let shares = assign(groups, threads.max(1));
+    let layered = crate::overlay::Layered { base, overlay: &pre };
+    let reads_from: &dyn Storage = if pre.accounts.is_empty() { base } else { &layered };
+    let is_open = |a: &Address| open.contains(a) || pre.accounts.contains_key(a);
+    let out: Vec<Mutex<Share>> = (0..shares.len()).map(|_| Mutex::new(Share::default())).collect();
+    // Set by a worker that finds a receiver with code, so the others stop early.
+    let abort = AtomicBool::new(false);
+    run_on_caller_and_pool(shares.len(), |w| {
+        let share = run_share(block, chain, reads_from, base, &shares[w], &is_open, &abort);
+        if matches!(share.failure, Some(ParallelError::Fallback(_))) {
+            abort.store(true, Relaxed);
+        }
+        *out[w].lock() = share;
+    })
+    .map_err(ParallelError::Fatal)?;
+    drop(layered);
+
+    // A fallback anywhere decides the run, whatever else the other workers ran into.
+    if let Some(f) = out.iter().find_map(|s| match &s.lock().failure {
+        Some(ParallelError::Fallback(why)) => Some(why.clone()),
+        _ => None,
+    }) {
+        return Err(ParallelError::Fallback(f));
+    }
+    let mut invalid: Option<(TxIdx, String)> = None;
+    let mut overlay = pre;
+    let mut diff = Vec::with_capacity(out.len());
+    let mut fees = U256::ZERO;
+    // Each share's results are in block order: merge them, moving each result once.
+    let mut streams = Vec::with_capacity(out.len());
+    for share in out {
+        let mut share = share.into_inner();
+        if let Some(f) = share.failure {
+            return Err(f);
+        }
+        if let Some((i, reason)) = share.invalid {
+            if invalid.as_ref().is_none_or(|(j, _)| i < *j) {
+                invalid = Some((i, reason));
+            }
+        }
+        streams.push(share.results.into_iter().peekable());
+        fees = fees.saturating_add(share.fees);
+        overlay.merge(share.open);
+        diff.push(std::mem::take(&mut share.diff));
+    }
+    let mut results = Vec::with_capacity(block.txs.len());
+    let mut cumulative = 0u64;
+    for i in 0..block.txs.len() {
+        block.check_gas_available(i, cumulative).map_err(ParallelError::Fatal)?;
+        let slot = streams.iter_mut().find_map(|s| match s.peek() {
+            Some((j, _)) if *j == i => s.next().map(|(_, r)| r),
+            _ => None,
+        });
+        match slot {
+            Some(r) => {
+                cumulative += r.gas_used;
+                results.push(r);
+            }
+            None => {
+                return Err(match &invalid {
+                    Some((j, reason)) if *j == i => ParallelError::Fatal(block.invalid_tx(i, reason.clone())),
+                    _ => ParallelError::Fatal(EngineError::Internal(format!("transaction {i} has no result"))),
+                })
+            }
+        }
+    }
+    if !fees.is_zero() {
+        overlay.add_balance(base, block.beneficiary, fees).map_err(|e| ParallelError::Fatal(e.into()))?;
+    }
+    Ok(TransferRun { results, overlay, diff })
+}
+
+fn run_share(
+    block: &BlockInput,
+    chain: &ChainSpec,
+    reads_from: &dyn Storage,
+    base: &dyn Storage,
+    txs: &[TxIdx],
+    is_open: &dyn Fn(&Address) -> bool,
+    abort: &AtomicBool,
+) -> Share {
+    let mut share = Share { results: Vec::with_capacity(txs.len()), ..Default::default() };
+    // A receiver with code would run it, and code may touch any account: not this engine's.
+    for &i in txs {
+        let TxKind::Call(to) = block.txs[i].env.kind else { unreachable!("groups holds calls only") };
+        match reads_from.read(&Loc::Code(to)) {
+            Ok(Value::Code(None)) => {}
+            Ok(_) => {
+                share.failure = Some(ParallelError::Fallback(format!("transaction {i} calls code")));
+                return share;
+            }
+            Err(e) => {
+                share.failure = Some(ParallelError::Fatal(e.into()));
+                return share;
+            }
+        }
+    }
+    let mut vm = BlockVm::new(block, chain, OverlayReader { base: reads_from, overlay: Overlay::default() });
+    vm.reader_mut().overlay.accounts.reserve(txs.len() * 2);
+    for &i in txs {
+        if abort.load(Relaxed) {
+            share.failure = Some(ParallelError::Fallback("another worker found a call into code".into()));
+            return share;
+        }
+        let outcome = match vm.execute(&block.txs[i], true) {
+            Ok(o) => o,
+            Err(ExecError::Fatal(e)) => {
+                share.failure = Some(ParallelError::Fatal(e));
+                return share;
+            }
+            Err(ExecError::Blocked(_)) => {
+                share.failure = Some(ParallelError::Fatal(EngineError::Internal("a private overlay blocked".into())));
+                return share;
+            }
+        };
+        if let Some(e) = outcome.fatal {
+            share.failure = Some(ParallelError::Fatal(e));
+            return share;
+        }
+        if outcome.hazard {
+            share.failure = Some(ParallelError::Fallback(format!("transaction {i} defeats lazy updates")));
+            return share;
+        }
+        match outcome.result {
+            Some(Ok(r)) => share.results.push((i, r)),
+            Some(Err(reason)) => {
+                share.invalid = Some((i, reason));
+                break;
+            }
+            None => {
+                share.failure = Some(ParallelError::Fatal(EngineError::Internal(format!("transaction {i} produced no result"))));
+                return share;
+            }
+        }
+        let reader = vm.reader_mut();
+        for (loc, value) in outcome.writes {
+            match (loc, value) {
+                (Loc::Basic(a), WriteValue::BalanceDelta(fee)) if a == block.beneficiary => {
+                    share.fees = share.fees.saturating_add(fee);
+                }
+                (loc, value) => {
+                    if let Err(e) = reader.overlay.apply(reads_from, loc, value) {
+                        share.failure = Some(ParallelError::Fatal(e.into()));
+                        return share;
+                    }
+                }
+            }
+        }
+    }
+    if share.invalid.is_some() {
+        // The block is invalid: no diff is needed.
+        return share;
+    }
+    let overlay = std::mem::take(&mut vm.reader_mut().overlay);
+    share.diff.reserve(overlay.accounts.len());
+    for (address, acc) in overlay.accounts {
+        if is_open(&address) {
+            share.open.accounts.insert(address, acc);
+            continue;
+        }
+        match account_diff(base, &address, &acc) {
+            Ok(Some(d)) => share.diff.push((address, d)),
+            Ok(None) => {}
+            Err(e) => {
+                share.failure = Some(ParallelError::Fatal(e));
+                return share;
+            }
+        }
+    }
+    share.diff.sort_unstable_by_key(|(a, _)| *a);
+    share
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heaviest_groups_spread_over_workers_in_block_order() {
+        let shares = assign(vec![vec![0, 3], vec![1], vec![2, 4, 5], vec![6]], 2);
+        assert_eq!(shares, vec![vec![2, 4, 5, 6], vec![0, 1, 3]]);
+    }
+}
