@@ -5,6 +5,7 @@
 use crate::{
     block::BlockInput,
     chain::ChainSpec,
+    chaos::pause,
     error::EngineError,
     mv_memory::{MvMemory, MvRead},
     overlay::Overlay,
@@ -153,6 +154,7 @@ impl<'a> Shared<'a> {
         let mut task: Option<Task> = None;
         let mut idle = 0u32;
         while !self.scheduler.done() {
+            pause();
             if task.is_none() && worker > 0 && self.contended(&stats) {
                 // Conflicts dominate this block: more workers would only waste more work. The
                 // first worker finishes alone (it holds no task between tasks, so leaving is safe).
@@ -206,7 +208,9 @@ impl<'a> Shared<'a> {
                 r.reads.clear();
             }
             stats.executions += 1;
+            pause();
             let run = catch_unwind(AssertUnwindSafe(|| vm.execute(&self.block.txs[tx], true)));
+            pause();
             let outcome = match run {
                 Ok(Ok(outcome)) => outcome,
                 Ok(Err(ExecError::Blocked(blocking))) if blocking >= tx => {
@@ -234,17 +238,21 @@ impl<'a> Shared<'a> {
             let (wrote_new, mut recycled) = self.mv.record(tx, &outcome.writes, reads);
             recycled.clear();
             vm.reader_mut().reads = recycled;
+            pause();
             *self.outcomes[tx].lock() = Some(outcome);
+            pause();
             return self.scheduler.finish_execution(worker, tx, inc, wrote_new);
         }
     }
 
     fn validate(&self, stats: &mut ParallelStats, worker: usize, tx: TxIdx, inc: usize) -> Option<Task> {
         let valid = self.mv.validate_read_set(tx, self.base);
+        pause();
         let aborted = !valid && self.scheduler.try_validation_abort(tx, inc);
         if aborted {
             stats.validation_aborts += 1;
             self.aborts.fetch_add(1, Relaxed);
+            pause();
             self.mv.convert_writes_to_estimates(tx);
         }
         self.scheduler.finish_validation(worker, tx, aborted)
