@@ -391,6 +391,14 @@ fn generate<R: Rng + ?Sized>(r: &mut R, seed: u64, name: String) -> Generated {
     }
     let contracts: Vec<Address> = (0..r.random_range(1..=6)).map(|_| b.address()).collect();
     let ctx = Ctx { spec, pool: pool.clone(), contracts: contracts.clone() };
+    // Sometimes the beneficiary is a contract (as builders' are): transactions call it, and it
+    // may write storage or self-destruct while fees are credited to it lazily.
+    let beneficiary_code = !beneficiary_sends && r.random_bool(0.15);
+    if beneficiary_code {
+        let destructs = r.random_bool(0.3);
+        let code = contract_code(r, &ctx, destructs);
+        b.state.insert_account(BENEFICIARY, U256::from(ETH), 1, Some(code.into()));
+    }
     for c in &contracts {
         let destructs = r.random_bool(0.15);
         let code = contract_code(r, &ctx, destructs);
@@ -430,7 +438,13 @@ fn generate<R: Rng + ?Sized>(r: &mut R, seed: u64, name: String) -> Generated {
                 (TxKind::Call(to), value, Bytes::new(), gas)
             }
             25..=84 => {
-                let to = if !created.is_empty() && r.random_bool(0.15) { pick(r, &created) } else { pick(r, &contracts) };
+                let to = if !created.is_empty() && r.random_bool(0.15) {
+                    pick(r, &created)
+                } else if beneficiary_code && r.random_bool(0.2) {
+                    BENEFICIARY
+                } else {
+                    pick(r, &contracts)
+                };
                 let data = if r.random_bool(0.1) {
                     Bytes::new()
                 } else {
