@@ -317,7 +317,12 @@ fn contract_code<R: Rng + ?Sized>(r: &mut R, ctx: &Ctx, self_destructs: bool) ->
                 a.push(pick(r, &[1u64, 1, 2, 3, 0, 300])).op(op::NUMBER).op(op::SUB).op(op::BLOCKHASH).push(slot(r)).op(op::SSTORE);
             }
             94..=96 => {
-                a.op(op::GAS).push(slot(r)).op(op::SSTORE);
+                match r.random_range(0..3) {
+                    0 if ctx.has(SpecId::CANCUN) => a.push(0).op(op::BLOBHASH),
+                    1 if ctx.has(SpecId::CANCUN) => a.op(op::BLOBBASEFEE),
+                    _ => a.op(op::GAS),
+                };
+                a.push(slot(r)).op(op::SSTORE);
             }
             _ => {
                 a.op(op::CALLVALUE).op(op::CALLER).op(op::BALANCE).op(op::ADD).push(slot(r)).op(op::SSTORE);
@@ -495,6 +500,19 @@ fn generate<R: Rng + ?Sized>(r: &mut R, seed: u64, name: String) -> Generated {
                 // Free transactions were valid before the fee market (and make a zero reward).
                 tx.env.gas_price = 0;
             }
+            5 if spec.is_enabled_in(SpecId::CANCUN) && tx.env.kind.is_call() => {
+                // Blob transactions: the blob fee is burned from the sender.
+                tx.tx_type = 3;
+                tx.env.tx_type = 3;
+                tx.env.max_fee_per_blob_gas = 10;
+                tx.env.blob_hashes = (0..r.random_range(1..=2u8))
+                    .map(|i| {
+                        let mut h = [i + 1; 32];
+                        h[0] = 1;
+                        B256::from(h)
+                    })
+                    .collect();
+            }
             _ => {}
         }
         let intrinsic = intrinsic_gas(&tx.env);
@@ -655,14 +673,19 @@ mod tests {
         // Every generated contract runs to a normal end in some call, i.e. no snippet breaks
         // the stack discipline or a jump: over many seeds, most calls succeed.
         let (mut ok, mut total) = (0, 0);
+        let mut ok_by_type = [0; 4];
         for seed in 0..100 {
             let g = block_from_seed(seed);
             if let Ok(r) = run(&g, ModeRequest::Sequential, 1) {
                 total += r.receipts.len();
                 ok += r.receipts.iter().filter(|x| x.status).count();
+                for x in r.receipts.iter().filter(|x| x.status) {
+                    ok_by_type[x.tx_type as usize] += 1;
+                }
             }
         }
         assert!(ok * 2 > total, "{ok} of {total} transactions succeed");
+        assert!(ok_by_type.iter().all(|n| *n > 10), "every transaction type succeeds somewhere: {ok_by_type:?}");
     }
 
     #[test]
