@@ -62,6 +62,31 @@ describe('native boundary', () => {
     expect(end - mid).toBeLessThan(48 * 2 ** 20)
   }, 180_000)
 
+  it.skipIf(process.platform !== 'linux')('OS threads stay bounded by the largest thread count asked for', () => {
+    // Regression: the engine kept one pool per thread count, so calls with 2..32 threads left
+    // 496 idle OS threads behind.
+    const script = `
+      const { executeBlock, generateBlock, prepareBlock, prepareState } = require(${JSON.stringify(join(repoRoot, 'dist', 'index.js'))})
+      const threads = () => Number(/Threads:\\s+(\\d+)/.exec(require('fs').readFileSync('/proc/self/status', 'utf8'))[1])
+      ;(async () => {
+        const g = await generateBlock('hot-receiver', 16)
+        const block = await prepareBlock(g.block, { chain: g.chain })
+        const state = await prepareState(g.prestate)
+        for (let i = 0; i < 8; i++) await executeBlock({ block, state, mode: 'parallel', threads: 2 })
+        const before = threads()
+        for (let t = 2; t <= 32; t++) await executeBlock({ block, state, mode: 'parallel', threads: t })
+        for (let t = 32; t >= 2; t--) await executeBlock({ block, state, mode: 'parallel', threads: t })
+        console.log(JSON.stringify({ before, after: threads() }))
+      })().catch((e) => { console.error(e); process.exit(1) })
+    `
+    const out = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 60_000 })
+    expect(out.status, out.stderr).toBe(0)
+    const { before, after } = JSON.parse(out.stdout.trim().split('\n').pop()!) as { before: number; after: number }
+    console.log(`OS threads: ${before} -> ${after} after runs with 2..32 threads`)
+    // The pool grows to 31 threads; the smaller pools it replaced are gone.
+    expect(after - before).toBeLessThanOrEqual(31 + 4)
+  }, 90_000)
+
   it('concurrent executeBlock calls give the same results as serial calls', async () => {
     const blocks = await Promise.all(
       (['independent', 'hot-receiver', 'chain'] as const).map(async (w) => {
