@@ -19,6 +19,8 @@ export type ExecuteBlockParameters = {
   blockHashes?: BlockHashes | Uint8Array
   /** Fork rules (default: Ethereum mainnet). Not with a prepared block: give it to `prepareBlock`. */
   chain?: ChainConfig
+  /** Check that every transaction's signature recovers to its `from` (see `prepareBlock`). Not with a prepared block. */
+  verifySignatures?: boolean
   /** Engine worker threads; default: all cores. */
   threads?: number
   /** `auto` (default) runs in parallel when it pays. */
@@ -39,15 +41,18 @@ function checkOptions(threads: unknown, mode: unknown): { threads: number; mode:
 }
 
 /** The prepared block of an executeBlock call (and its JSON-RPC form when given as an object). Internal. */
-export async function resolveBlock(params: Pick<ExecuteBlockParameters, 'block' | 'chain'>): Promise<{ prepared: PreparedBlock; rpc?: RpcBlock }> {
-  const { block, chain } = params
+export async function resolveBlock(
+  params: Pick<ExecuteBlockParameters, 'block' | 'chain' | 'verifySignatures'>,
+): Promise<{ prepared: PreparedBlock; rpc?: RpcBlock }> {
+  const { block, chain, verifySignatures } = params
   if (isPreparedBlock(block)) {
     if (chain !== undefined) throw new InvalidInputError('chain cannot be combined with a prepared block: pass it to prepareBlock')
+    if (verifySignatures !== undefined) throw new InvalidInputError('verifySignatures cannot be combined with a prepared block: pass it to prepareBlock')
     return { prepared: block }
   }
-  if (block instanceof Uint8Array) return { prepared: await prepareBlock(block, { chain }) }
+  if (block instanceof Uint8Array) return { prepared: await prepareBlock(block, { chain, verifySignatures }) }
   const rpc = toRpcBlock(block)
-  return { prepared: await prepareBlock(rpc, { chain }), rpc }
+  return { prepared: await prepareBlock(rpc, { chain, verifySignatures }), rpc }
 }
 
 /** The prepared state of an executeBlock call (loading adapters). Internal. */

@@ -1,5 +1,5 @@
 export { executeBlock, type ExecuteBlockParameters, type ExecutionMode } from './execute.js'
-export { prepareBlock, toRpcBlock, type BlockLike, type ChainConfig, type PreparedBlock, type RpcBlock } from './block.js'
+export { prepareBlock, toRpcBlock, type BlockLike, type ChainConfig, type PrepareBlockOptions, type PreparedBlock, type RpcBlock } from './block.js'
 export {
   prepareState,
   prestateAdapter,

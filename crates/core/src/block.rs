@@ -87,7 +87,20 @@ impl BlockInput {
         Self::from_json_value(value)
     }
 
-    pub fn from_json_value(mut value: serde_json::Value) -> Result<Self, EngineError> {
+    /// Parses a JSON-RPC block and checks that every transaction's signature recovers to its
+    /// `from` field (EIP-2's low-s rule from Homestead on, per `chain`). Without this check the
+    /// engine trusts `from`, as the node that served the block recovered it already.
+    pub fn from_json_verified(bytes: &[u8], chain: &ChainSpec) -> Result<Self, EngineError> {
+        let value: serde_json::Value = serde_json::from_slice(bytes)
+            .map_err(|e| EngineError::InvalidInput(format!("block JSON: {e}")))?;
+        Self::parse(value, Some(chain))
+    }
+
+    pub fn from_json_value(value: serde_json::Value) -> Result<Self, EngineError> {
+        Self::parse(value, None)
+    }
+
+    fn parse(mut value: serde_json::Value, verify_for: Option<&ChainSpec>) -> Result<Self, EngineError> {
         // Optional extension: uncle headers' miners for uncle rewards.
         let uncles = match value.as_object_mut().and_then(|o| o.remove("uncleHeaders")) {
             Some(v) => Some(
@@ -108,8 +121,36 @@ impl BlockInput {
                 }
             }
         }
-        let block: Block<Transaction<TxEnvelope>> = serde_json::from_value(value)
+        // Transactions one by one, so that an error names the transaction and what is wrong
+        // with it (as part of the block, serde can only say that no variant matched).
+        let txs = match value.get_mut("transactions").map(serde_json::Value::take) {
+            Some(serde_json::Value::Array(items)) => {
+                value["transactions"] = serde_json::Value::Array(Vec::new());
+                let txs = items
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, tx)| {
+                        serde_json::from_value::<Transaction<TxEnvelope>>(tx)
+                            .map_err(|e| EngineError::InvalidInput(format!("block transaction {i}: {e}")))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                Some(txs)
+            }
+            Some(other) => {
+                value["transactions"] = other;
+                None
+            }
+            None => None,
+        };
+        let mut block: Block<Transaction<TxEnvelope>> = serde_json::from_value(value)
             .map_err(|e| EngineError::InvalidInput(format!("block: {e}")))?;
+        if let Some(txs) = txs {
+            block.transactions = BlockTransactions::Full(txs);
+        }
+        if let (Some(chain), BlockTransactions::Full(txs)) = (verify_for, &block.transactions) {
+            let eip2 = chain.spec_at(block.header.number, block.header.timestamp).is_enabled_in(SpecId::HOMESTEAD);
+            verify_signatures(txs, eip2)?;
+        }
         Self::from_rpc(block, uncles)
     }
 
@@ -193,6 +234,33 @@ impl BlockInput {
             blob_excess_gas_and_price: blob,
             slot_num: 0,
         }
+    }
+}
+
+/// The first transaction whose signature is invalid or recovers to another address than its
+/// `from` is an invalid transaction. Recovery is costly (tens of µs per transaction): it runs on
+/// the engine's thread pool.
+fn verify_signatures(txs: &[Transaction<TxEnvelope>], eip2: bool) -> Result<(), EngineError> {
+    use alloy_consensus::transaction::SignerRecoverable;
+    use rayon::prelude::*;
+    let check = |tx: &Transaction<TxEnvelope>| -> Option<String> {
+        let envelope: &TxEnvelope = tx.inner.inner();
+        let recovered = if eip2 { envelope.recover_signer() } else { envelope.recover_signer_unchecked() };
+        match recovered {
+            Err(e) => Some(format!("invalid signature: {e}")),
+            Ok(signer) if signer != tx.inner.signer() => {
+                Some(format!("the signature recovers to {signer}, not to its 'from' field {}", tx.inner.signer()))
+            }
+            Ok(_) => None,
+        }
+    };
+    let pool = crate::parallel::pool(crate::executor::available_threads())?;
+    let bad = pool.install(|| txs.par_iter().map(check).enumerate().find_first(|(_, e)| e.is_some()));
+    match bad {
+        Some((index, Some(reason))) => {
+            Err(EngineError::InvalidTransaction { index, hash: *txs[index].inner.inner().tx_hash(), reason })
+        }
+        _ => Ok(()),
     }
 }
 

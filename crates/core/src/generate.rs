@@ -22,7 +22,8 @@ pub struct Generated {
 }
 
 const GWEI: u128 = 1_000_000_000;
-const BENEFICIARY: Address = Address::new([0xbe; 20]);
+/// The beneficiary (coinbase) of every generated block.
+pub const BENEFICIARY: Address = Address::new([0xbe; 20]);
 
 /// Minimal token: calldata laid out like ERC-20 `transfer(to, amount)` (the selector is not
 /// checked); balances at slot = holder address; reverts when the sender's balance is short;

@@ -12,11 +12,13 @@
 pub mod block;
 pub mod bloom;
 pub mod chain;
+pub mod chaos;
 pub mod crosscheck;
 pub mod diff;
 pub mod error;
 pub mod executor;
 pub mod fixture;
+pub mod fuzz;
 pub mod generate;
 pub mod mv_memory;
 pub mod overlay;

@@ -173,12 +173,14 @@ impl MvMemory {
         let old_reads = std::mem::replace(&mut *self.sets[tx].last_read.lock(), reads);
         let new_locs: Vec<Loc> = writes.iter().map(|(l, _)| *l).collect();
         for (loc, value) in writes {
+            crate::chaos::pause();
             self.mark_written(loc);
             self.data
                 .entry(*loc)
                 .or_insert_with(|| Versions(Vec::with_capacity(1)))
                 .insert(tx, Entry::Write(value.clone()));
         }
+        crate::chaos::pause();
         let mut new_locs_guard = self.sets[tx].last_written.lock();
         let prev = std::mem::replace(&mut *new_locs_guard, new_locs);
         let new_locs = &*new_locs_guard;

@@ -4,7 +4,7 @@
 //! Workers never block on each other: a transaction that reads an ESTIMATE is suspended and
 //! put back when the transaction it waits for finishes, while its worker moves on.
 
-use crate::types::{Incarnation, TxIdx};
+use crate::{chaos::pause, types::{Incarnation, TxIdx}};
 use crossbeam_utils::CachePadded;
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
@@ -94,6 +94,7 @@ impl Scheduler {
 
     fn check_done(&self) {
         let observed = self.decrease_cnt.load(SeqCst);
+        pause();
         if self.execution_idx.load(SeqCst).min(self.validation_idx.load(SeqCst)) >= self.block_size
             && self.active.iter().all(|a| a.load(SeqCst) == 0)
             && observed == self.decrease_cnt.load(SeqCst)
@@ -120,8 +121,10 @@ impl Scheduler {
             self.check_done();
             return None;
         }
+        pause();
         self.active[worker].fetch_add(1, SeqCst);
         let idx = self.execution_idx.fetch_add(1, SeqCst);
+        pause();
         self.try_incarnate(worker, idx)
     }
 
@@ -132,6 +135,7 @@ impl Scheduler {
         }
         self.active[worker].fetch_add(1, SeqCst);
         let idx = self.validation_idx.fetch_add(1, SeqCst);
+        pause();
         if idx < self.block_size {
             let s = *self.txs[idx].status.lock();
             if s.1 == Status::Executed {
@@ -158,6 +162,7 @@ impl Scheduler {
         if self.txs[blocking].status.lock().1 == Status::Executed {
             return false;
         }
+        pause();
         self.txs[tx].status.lock().1 = Status::Aborting;
         deps.push(tx);
         drop(deps);
@@ -173,6 +178,7 @@ impl Scheduler {
     /// An execution finished; returns a validation task for it when that is all that is needed.
     pub fn finish_execution(&self, worker: usize, tx: TxIdx, incarnation: Incarnation, wrote_new_location: bool) -> Option<Task> {
         self.txs[tx].status.lock().1 = Status::Executed;
+        pause();
         let deps = std::mem::take(&mut *self.txs[tx].dependents.lock());
         if let Some(min) = deps.iter().copied().min() {
             for d in deps {
@@ -180,6 +186,7 @@ impl Scheduler {
             }
             self.decrease_execution_idx(min);
         }
+        pause();
         if self.validation_idx.load(SeqCst) > tx {
             if wrote_new_location {
                 self.decrease_validation_idx(tx);
@@ -206,7 +213,9 @@ impl Scheduler {
     pub fn finish_validation(&self, worker: usize, tx: TxIdx, aborted: bool) -> Option<Task> {
         if aborted {
             self.set_ready_status(tx);
+            pause();
             self.decrease_validation_idx(tx + 1);
+            pause();
             if self.execution_idx.load(SeqCst) > tx {
                 return self.try_incarnate(worker, tx);
             }

@@ -84,6 +84,7 @@ macro_rules! settle {
 pub struct PrepareBlockTask {
     block: Buffer,
     chain: Option<Buffer>,
+    verify_signatures: bool,
 }
 
 impl Task for PrepareBlockTask {
@@ -92,10 +93,14 @@ impl Task for PrepareBlockTask {
 
     fn compute(&mut self) -> napi::Result<Self::Output> {
         Ok(guarded(|| {
-            let block = BlockInput::from_json(&self.block)?;
             let chain = match &self.chain {
                 Some(c) => ChainSpec::from_json(c)?,
                 None => ChainSpec::mainnet(),
+            };
+            let block = if self.verify_signatures {
+                BlockInput::from_json_verified(&self.block, &chain)?
+            } else {
+                BlockInput::from_json(&self.block)?
             };
             Ok((block, chain))
         }))
@@ -107,9 +112,10 @@ impl Task for PrepareBlockTask {
 }
 
 /// Parses a JSON-RPC block (full transactions) and an optional `chain.json`, off the JS thread.
+/// With `verify_signatures`, every transaction's signature must recover to its `from`.
 #[napi(ts_return_type = "Promise<PreparedBlock>")]
-pub fn prepare_block(block: Buffer, chain: Option<Buffer>) -> AsyncTask<PrepareBlockTask> {
-    AsyncTask::new(PrepareBlockTask { block, chain })
+pub fn prepare_block(block: Buffer, chain: Option<Buffer>, verify_signatures: Option<bool>) -> AsyncTask<PrepareBlockTask> {
+    AsyncTask::new(PrepareBlockTask { block, chain, verify_signatures: verify_signatures.unwrap_or(false) })
 }
 
 pub struct PrepareStateTask {
