@@ -7,6 +7,8 @@ export type ErrorCode =
   | 'MISSING_BLOCK_HASH'
   | 'STATE_ERROR'
   | 'INTERNAL_ERROR'
+  | 'RPC_ERROR'
+  | 'RPC_INVALID_RESPONSE'
 
 export interface ParallelEvmErrorOptions {
   details?: string
@@ -77,6 +79,33 @@ export class InternalError extends ParallelEvmError {
   override name = 'InternalError'
   constructor(details: string, options: Omit<ParallelEvmErrorOptions, 'details'> = {}) {
     super('INTERNAL_ERROR', 'Internal error in parallel-evm.', { ...options, details })
+  }
+}
+
+/**
+ * A JSON-RPC request failed: the node was unreachable, timed out, rate-limited or failing after
+ * every retry, or it answered with an error.
+ */
+export class RpcError extends ParallelEvmError {
+  override name = 'RpcError'
+  /** The JSON-RPC method. */
+  readonly method: string
+  constructor(method: string, details: string, options: Omit<ParallelEvmErrorOptions, 'details'> = {}) {
+    super('RPC_ERROR', `RPC request ${method} failed.`, { ...options, details })
+    this.method = method
+  }
+}
+
+/**
+ * The node answered, but the answer is malformed or inconsistent with the block (a proof for
+ * another state root, code whose hash is not the account's, a header of another block, ...).
+ */
+export class RpcResponseError extends ParallelEvmError {
+  override name = 'RpcResponseError'
+  readonly method: string
+  constructor(method: string, details: string, options: Omit<ParallelEvmErrorOptions, 'details'> = {}) {
+    super('RPC_INVALID_RESPONSE', `Invalid response to ${method}.`, { ...options, details })
+    this.method = method
   }
 }
 

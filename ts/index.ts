@@ -4,6 +4,10 @@ export {
   prepareState,
   prestateAdapter,
   type BlockHashes,
+  type MissingKeys,
+  type PartialStateSource,
+  type StateLoadStats,
+  type StateRound,
   type Prestate,
   type PrestateAccount,
   type PreparedState,
@@ -20,7 +24,13 @@ export {
   MissingBlockHashError,
   StateError,
   InternalError,
+  RpcError,
+  RpcResponseError,
   type ErrorCode,
 } from './errors.js'
 export { loadFixture, prepareFixture, type Fixture, type PreparedFixture } from './fixture.js'
 export { generateBlock, type GeneratedBlock, type Workload } from './generate.js'
+export { loadBlock, type BlockRef, type LoadBlockParameters, type LoadedBlock } from './rpc/block.js'
+export { rpcState, RpcStateAdapter, type RpcStateParameters, type StateSourceKind } from './rpc/state.js'
+export { StateCache } from './rpc/cache.js'
+export { Rpc, type RpcOptions, type RpcSource } from './rpc/client.js'
