@@ -2,6 +2,7 @@
 // contract creation) executed through every RPC state adapter; every receipt must equal anvil's
 // and the header checks must pass. A fault-injecting proxy shows retries and typed failures; the
 // cache makes a re-run free of RPC calls.
+import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -21,6 +22,7 @@ import {
 } from '../dist/index.js'
 import { erc20, startAnvil, uniswapV2, type Anvil } from './support/anvil.js'
 import { startFaultyProxy, type FaultyProxy } from './support/faulty-proxy.js'
+import { repoRoot } from './helpers.js'
 
 const E18 = 10n ** 18n
 const chain: ChainConfig = { chainId: 31337, hardfork: 'cancun' }
@@ -287,5 +289,70 @@ describe('faults between the adapter and the node', () => {
     const e = await executeBlock({ block, state: rpcState({ rpcUrl: proxy.url, source: 'prestate', chainId: 31337 }), chain }).catch((err: unknown) => err)
     proxy.rewrite = null
     expect(e).toBeInstanceOf(RpcResponseError)
+  })
+})
+
+// Async spawn: the proxy answering the CLI lives in this process's event loop.
+function cli(...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn('node', [join(repoRoot, 'dist', 'cli', 'main.js'), ...args])
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d) => (stdout += String(d)))
+    child.stderr.on('data', (d) => (stderr += String(d)))
+    child.on('close', (status) => resolve({ status, stdout, stderr }))
+  })
+}
+
+describe('cli run --rpc', () => {
+  it('executes a range through each state source and verifies every block', async () => {
+    const range = `${blocks[0]}..${blocks[2]}`
+    for (const state of ['prestate', 'proofs']) {
+      const r = await cli('run', '--rpc', anvil.url, range, '--state', state, '--hardfork', 'cancun', '--json', '--repeat', '1', '--threads', '2')
+      expect(r.stderr).toBe('')
+      expect(r.status).toBe(0)
+      const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l))
+      expect(lines.map((l) => BigInt(l.number))).toEqual(blocks)
+      for (const l of lines) {
+        expect(l.verified).toEqual({ gasUsed: true, receiptsRoot: true, logsBloom: true, matchesSequential: true })
+        expect(l.state.kind).toBe(`rpc-${state}`)
+      }
+    }
+  })
+
+  it('with --cache, the second run makes no RPC call', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'parallel-evm-cli-cache-'))
+    try {
+      const args = ['run', '--rpc', proxy.url, String(blocks[1]), '--state', 'proofs', '--cache', dir, '--hardfork', 'cancun', '--chain-id', '31337', '--repeat', '1']
+      proxy.reset()
+      const first = await cli(...args)
+      expect(first.status).toBe(0)
+      expect(proxy.rpcCalls).toBeGreaterThan(0)
+      proxy.reset()
+      const second = await cli(...args)
+      expect(second.status).toBe(0)
+      expect(proxy.rpcCalls).toBe(0)
+      expect(second.stdout).toMatch(/0 RPC calls/)
+      expect(second.stdout).toMatch(/receiptsRoot ok logsBloom ok; matches sequential ok/)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('rejects a chain without --hardfork, and a bad block spec, with exit code 2', async () => {
+    const noFork = await cli('run', '--rpc', anvil.url, String(blocks[0]))
+    expect(noFork.status).toBe(2)
+    expect(noFork.stderr).toMatch(/--hardfork/)
+    const bad = await cli('run', '--rpc', anvil.url, '5..2', '--hardfork', 'cancun')
+    expect(bad.status).toBe(2)
+  })
+
+  it('reports a node that stays down as RPC_ERROR with exit code 1', async () => {
+    proxy.reset()
+    proxy.always({ kind: 'status', status: 500 })
+    const r = await cli('run', '--rpc', proxy.url, String(blocks[0]), '--hardfork', 'cancun', '--chain-id', '31337', '--json')
+    proxy.always(null)
+    expect(r.status).toBe(1)
+    expect(JSON.parse(r.stdout.trim())).toMatchObject({ code: 'RPC_ERROR' })
   })
 })
