@@ -160,6 +160,21 @@ describe('anvil blocks through the RPC state adapters', () => {
     }
   })
 
+  it('takes a viem PublicClient as well as a URL', async () => {
+    const n = blocks[1]!
+    const loaded = await loadBlock({ client: anvil.client, blockNumber: n })
+    expect(loaded.chainId).toBe(31337)
+    expect(loaded.number).toBe(n)
+    const result = await executeBlock({ block: loaded.block, state: rpcState({ client: anvil.client, source: 'proofs' }), chain })
+    await expectMatchesAnvil(result, n)
+  })
+
+  it('rejects a block that is not on the node, and bad arguments', async () => {
+    await expect(loadBlock({ rpcUrl: anvil.url, blockNumber: 10_000_000n, chainId: 31337 })).rejects.toMatchObject({ code: 'INVALID_INPUT' })
+    await expect(loadBlock({ rpcUrl: 'ftp://nowhere', blockNumber: 1n })).rejects.toMatchObject({ code: 'INVALID_INPUT' })
+    expect(() => rpcState({ source: 'cache' })).toThrow(/needs a cache/)
+  })
+
   it('proofs adapter: rounds until nothing is missing; every receipt and the header match', async () => {
     for (const n of blocks) {
       const result = await executeBlock({ block: await blockOf(n), state: rpcState({ rpcUrl: anvil.url, source: 'proofs', chainId: 31337 }), chain, mode: 'parallel', threads: 2 })
