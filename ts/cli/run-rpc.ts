@@ -58,6 +58,14 @@ export async function runRpcCommand(spec: string, options: RpcRunOptions): Promi
       ? new cliProgress.SingleBar({ format: '{phase} {bar} {value}/{total} blocks | block {block}', clearOnComplete: true }, cliProgress.Presets.shades_classic)
       : undefined
   bar?.start(numbers.length, 0, { phase: 'fetching ', block: '' })
+  let done = 0
+  // The bar is cleared while a block's lines print, then drawn again below them.
+  const emit = (text: string, stream: 'out' | 'err') => {
+    bar?.stop()
+    if (stream === 'out') console.log(text)
+    else console.error(text)
+    bar?.start(numbers.length, done, { phase: 'fetching ', block: '' })
+  }
   let failed = 0
   try {
     for (const n of numbers) {
@@ -93,17 +101,16 @@ export async function runRpcCommand(spec: string, options: RpcRunOptions): Promi
             `  state: ${line.state.kind}, ${line.state.rounds} round${line.state.rounds === 1 ? '' : 's'}, ${line.state.rpcCalls} RPC calls, ${line.state.cacheHits} cache hits, loaded in ${line.state.loadMs.toFixed(0)} ms\n` +
             `  time ${line.parMs.toFixed(2)} ms vs sequential ${line.seqMs.toFixed(2)} ms: ${line.speedup.toFixed(2)}x, ${line.reexecutions} re-executions\n` +
             `  header: gasUsed ${check(v.gasUsed)} receiptsRoot ${check(v.receiptsRoot)} logsBloom ${check(v.logsBloom)}; matches sequential ${check(v.matchesSequential)}`
-        if (bar) bar.stop()
-        console.log(text)
-        if (bar) bar.start(numbers.length, numbers.indexOf(n) + 1, { phase: 'fetching ', block: '' })
+        done++
+        emit(text, 'out')
       } catch (e) {
         failed++
         if (e instanceof UsageError) throw e
         const err = e as { code?: string; message: string; details?: string; shortMessage?: string }
         const detail = err.shortMessage && err.details ? `${err.shortMessage} ${err.details}` : err.details || err.message
-        if (options.json) console.log(JSON.stringify({ block: String(n), error: detail, code: err.code ?? 'INTERNAL_ERROR' }))
-        else console.error(`block ${n}: ${err.code ?? 'ERROR'}: ${detail}`)
-        bar?.increment()
+        done++
+        if (options.json) emit(JSON.stringify({ block: String(n), error: detail, code: err.code ?? 'INTERNAL_ERROR' }), 'out')
+        else emit(`block ${n}: ${err.code ?? 'ERROR'}: ${detail}`, 'err')
       }
     }
   } finally {
