@@ -213,6 +213,11 @@ describe('anvil blocks through the RPC state adapters', () => {
       const offline = await executeBlock({ block, state: rpcState({ source: 'cache', cache, chainId: 31337 }), chain })
       await expectMatchesAnvil(offline, blocks[1]!)
       expect(offline.stateStats!.kind).toBe('cache')
+      // Keyed by chain id: another chain's block 2 is not this one.
+      await expect(loadBlock({ blockNumber: blocks[1]!, chainId: 1, cache })).rejects.toMatchObject({ code: 'RPC_ERROR' })
+      // Keyed by block: a block never run has no state in the cache.
+      const { block: fresh } = await loadBlock({ rpcUrl: anvil.url, blockNumber: blocks[0]! - 1n, chainId: 31337 })
+      await expect(executeBlock({ block: fresh, state: rpcState({ source: 'cache', cache, chainId: 31337 }), chain })).rejects.toMatchObject({ code: 'RPC_ERROR' })
     } finally {
       cache.close()
     }

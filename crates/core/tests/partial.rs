@@ -90,3 +90,11 @@ fn missing_block_hash_is_reported_not_fatal() {
     let PartialOutcome::Complete(r) = execute_partial(&g.block, &full, &options).unwrap() else { panic!("still missing") };
     assert!(r.receipts[0].status);
 }
+
+#[test]
+fn knowledge_json_is_checked() {
+    let k = PartialStorage::knowledge_from_json(br#"{"absent":["0x0000000000000000000000000000000000000001"],"completeStorage":[]}"#).unwrap();
+    assert_eq!(k.absent.len(), 1);
+    let e = PartialStorage::knowledge_from_json(br#"{"absent":["0x01"],"unknown":1}"#).unwrap_err();
+    assert_eq!(e.code(), "INVALID_INPUT");
+}
