@@ -173,6 +173,15 @@ describe('anvil blocks through the RPC state adapters', () => {
     await expect(loadBlock({ rpcUrl: anvil.url, blockNumber: 10_000_000n, chainId: 31337 })).rejects.toMatchObject({ code: 'INVALID_INPUT' })
     await expect(loadBlock({ rpcUrl: 'ftp://nowhere', blockNumber: 1n })).rejects.toMatchObject({ code: 'INVALID_INPUT' })
     expect(() => rpcState({ source: 'cache' })).toThrow(/needs a cache/)
+    expect(() => rpcState({ rpcUrl: anvil.url, maxRounds: 0 })).toThrow(/maxRounds/)
+  })
+
+  it('gives up with StateError, not a result, when keys are still missing after maxRounds', async () => {
+    const block = await blockOf(blocks[1]!)
+    const e = await executeBlock({ block, state: rpcState({ rpcUrl: anvil.url, source: 'proofs', chainId: 31337, maxRounds: 1 }), chain }).catch((err: unknown) => err)
+    expect(e).toBeInstanceOf(ParallelEvmError)
+    expect((e as ParallelEvmError).code).toBe('STATE_ERROR')
+    expect((e as ParallelEvmError).details).toMatch(/after 1 rounds/)
   })
 
   it('proofs adapter: rounds until nothing is missing; every receipt and the header match', async () => {

@@ -87,7 +87,10 @@ function missingError(missing: MissingKeys, why: string): Error {
   return new StateError(`${why}: ${summary} (first: ${missing.accounts[0] ?? Object.keys(missing.storage)[0] ?? missing.blockHashes[0]})`)
 }
 
-/** Runs the engine and returns its native output (internal: the CLI compares outputs natively). */
+/**
+ * Runs the engine (in rounds for a partial state from an adapter) and returns the native output
+ * of the complete run, the state it ran on, and how the state was loaded.
+ */
 export async function executeNativeRun(params: ExecuteBlockParameters): Promise<NativeRun> {
   if (params === null || typeof params !== 'object') throw new InvalidInputError('executeBlock takes one options object')
   const { threads, mode } = checkOptions(params.threads, params.mode)

@@ -63,6 +63,9 @@ export class RpcStateAdapter implements StateAdapter {
     this.concurrency = params.concurrency ?? 16
     this.maxRounds = params.maxRounds ?? 16
     this.slotsPerProof = params.slotsPerProof ?? 64
+    for (const [name, v] of [['concurrency', this.concurrency], ['maxRounds', this.maxRounds], ['slotsPerProof', this.slotsPerProof]] as const) {
+      if (!Number.isInteger(v) || v < 1) throw new InvalidInputError(`${name} must be a positive integer, got ${String(v)}`)
+    }
   }
 
   async load({ block }: { block: RpcBlock | undefined }): Promise<PartialStateSource> {
