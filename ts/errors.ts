@@ -8,6 +8,8 @@ export type ErrorCode =
   | 'STATE_ERROR'
   | 'INTERNAL_ERROR'
   | 'MISSING_DEPENDENCY'
+  | 'RPC_ERROR'
+  | 'RPC_INVALID_RESPONSE'
 
 export interface ParallelEvmErrorOptions {
   details?: string
@@ -92,6 +94,33 @@ export class MissingDependencyError extends ParallelEvmError {
       details: `${purpose} needs '${packageName}': npm install --save-dev ${packageName}`,
     })
     this.packageName = packageName
+  }
+}
+
+/**
+ * A JSON-RPC request failed: the node was unreachable, timed out, rate-limited or failing after
+ * every retry, or it answered with an error.
+ */
+export class RpcError extends ParallelEvmError {
+  override name = 'RpcError'
+  /** The JSON-RPC method. */
+  readonly method: string
+  constructor(method: string, details: string, options: Omit<ParallelEvmErrorOptions, 'details'> = {}) {
+    super('RPC_ERROR', `RPC request ${method} failed.`, { ...options, details })
+    this.method = method
+  }
+}
+
+/**
+ * The node answered, but the answer is malformed or inconsistent with the block (a proof for
+ * another state root, code whose hash is not the account's, a header of another block, ...).
+ */
+export class RpcResponseError extends ParallelEvmError {
+  override name = 'RpcResponseError'
+  readonly method: string
+  constructor(method: string, details: string, options: Omit<ParallelEvmErrorOptions, 'details'> = {}) {
+    super('RPC_INVALID_RESPONSE', `Invalid response to ${method}.`, { ...options, details })
+    this.method = method
   }
 }
 

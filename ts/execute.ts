@@ -2,11 +2,23 @@
 // engine off the JS thread under a thread budget shared by all concurrent calls.
 import { availableParallelism } from 'node:os'
 import { isPreparedBlock, prepareBlock, toRpcBlock, type BlockLike, type ChainConfig, type PreparedBlock, type RpcBlock } from './block.js'
-import { InvalidInputError, fromNative } from './errors.js'
+import { InvalidInputError, MissingBlockHashError, StateError, fromNative } from './errors.js'
 import { ThreadBudget } from './limiter.js'
 import { native, type NativeExecutionOutput } from './native.js'
 import { toExecutionResult, type ExecutionResult } from './result.js'
-import { isPreparedState, isStateAdapter, prepareState, type BlockHashes, type PreparedState, type StateLike } from './state.js'
+import {
+  isPartialSource,
+  isPreparedState,
+  isStateAdapter,
+  prepareState,
+  type BlockHashes,
+  type MissingKeys,
+  type PartialStateSource,
+  type PreparedState,
+  type StateLike,
+  type StateLoadStats,
+  type StateRound,
+} from './state.js'
 
 export type ExecutionMode = 'auto' | 'sequential' | 'parallel'
 
@@ -56,7 +68,10 @@ export async function resolveBlock(
 }
 
 /** The prepared state of an executeBlock call (loading adapters). Internal. */
-export async function resolveState(params: Pick<ExecuteBlockParameters, 'state' | 'blockHashes'>, rpc: RpcBlock | undefined): Promise<PreparedState> {
+export async function resolveState(
+  params: Pick<ExecuteBlockParameters, 'state' | 'blockHashes'>,
+  rpc: RpcBlock | undefined,
+): Promise<PreparedState | PartialStateSource> {
   const { state, blockHashes } = params
   if (isPreparedState(state)) {
     if (blockHashes !== undefined) throw new InvalidInputError('blockHashes cannot be combined with a prepared state: pass them to prepareState')
@@ -64,27 +79,76 @@ export async function resolveState(params: Pick<ExecuteBlockParameters, 'state' 
   }
   if (isStateAdapter(state)) {
     const source = await state.load({ block: rpc })
-    if (isPreparedState(source)) return source
+    if (isPreparedState(source) || isPartialSource(source)) return source
     return prepareState(source.prestate, { blockHashes: source.blockHashes ?? blockHashes })
   }
   return prepareState(state, { blockHashes })
 }
 
-/** Runs the engine and returns its native output (internal: the CLI compares outputs natively). */
-export async function executeNative(params: ExecuteBlockParameters): Promise<NativeExecutionOutput> {
+/** A native output with the state it ran on and, for adapters of partial states, how it was loaded. */
+export type NativeRun = { output: NativeExecutionOutput; state: PreparedState; stateStats?: StateLoadStats }
+
+function missingError(missing: MissingKeys, why: string): Error {
+  const slots = Object.values(missing.storage).reduce((n, s) => n + s.length, 0)
+  const summary = `${missing.accounts.length} accounts, ${slots} slots, ${missing.blockHashes.length} block hashes missing`
+  if (missing.accounts.length === 0 && slots === 0 && missing.blockHashes.length > 0) {
+    return new MissingBlockHashError(`${why}: block hashes ${missing.blockHashes.join(', ')}`)
+  }
+  return new StateError(`${why}: ${summary} (first: ${missing.accounts[0] ?? Object.keys(missing.storage)[0] ?? missing.blockHashes[0]})`)
+}
+
+/**
+ * Runs the engine (in rounds for a partial state from an adapter) and returns the native output
+ * of the complete run, the state it ran on, and how the state was loaded.
+ */
+export async function executeNativeRun(params: ExecuteBlockParameters): Promise<NativeRun> {
   if (params === null || typeof params !== 'object') throw new InvalidInputError('executeBlock takes one options object')
   const { threads, mode } = checkOptions(params.threads, params.mode)
   // Adapters may need the block (e.g. its number), so the block is resolved first.
   const { prepared, rpc } = await resolveBlock(params)
-  const state = await resolveState(params, rpc)
+  const source = await resolveState(params, rpc)
   const cost = mode === 'sequential' ? 1 : threads
-  return budget.run(cost, async () => {
-    try {
-      return await native().execute(prepared, state, threads, mode)
-    } catch (e) {
-      throw fromNative(e)
+  const run = (state: PreparedState) =>
+    budget.run(cost, async () => {
+      try {
+        return await native().execute(prepared, state, threads, mode)
+      } catch (e) {
+        throw fromNative(e)
+      }
+    })
+  if (!isPartialSource(source)) {
+    const output = await run(source)
+    // A partial state given directly has no way to fetch what it lacks.
+    if (output.missingJson) throw missingError(JSON.parse(output.missingJson) as MissingKeys, 'the partial state lacks keys the block reads')
+    return { output, state: source }
+  }
+  // Run, fetch what the run missed, run again: a round that missed keys yields no result.
+  const rounds: StateRound[] = []
+  let state = source.partial
+  for (;;) {
+    const output = await run(state)
+    if (!output.missingJson) {
+      rounds.push({ missingAccounts: 0, missingSlots: 0, missingBlockHashes: 0, fetchMs: 0 })
+      return { output, state, stateStats: { ...source.stats(), rounds } }
     }
-  })
+    const missing = JSON.parse(output.missingJson) as MissingKeys
+    if (rounds.length + 1 >= source.maxRounds) {
+      throw missingError(missing, `still missing keys after ${source.maxRounds} rounds`)
+    }
+    const started = performance.now()
+    state = await source.fetchMissing(missing)
+    rounds.push({
+      missingAccounts: missing.accounts.length,
+      missingSlots: Object.values(missing.storage).reduce((n, s) => n + s.length, 0),
+      missingBlockHashes: missing.blockHashes.length,
+      fetchMs: performance.now() - started,
+    })
+  }
+}
+
+/** Runs the engine and returns its native output (internal: the CLI compares outputs natively). */
+export async function executeNative(params: ExecuteBlockParameters): Promise<NativeExecutionOutput> {
+  return (await executeNativeRun(params)).output
 }
 
 /**
@@ -96,7 +160,8 @@ export async function executeNative(params: ExecuteBlockParameters): Promise<Nat
  * result.gasUsed // bigint
  */
 export async function executeBlock(params: ExecuteBlockParameters): Promise<ExecutionResult> {
-  return toExecutionResult(await executeNative(params))
+  const { output, stateStats } = await executeNativeRun(params)
+  return toExecutionResult(output, stateStats)
 }
 
 /** Debug hook: a panic inside the engine's worker path; rejects with an InternalError. */

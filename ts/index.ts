@@ -4,6 +4,10 @@ export {
   prepareState,
   prestateAdapter,
   type BlockHashes,
+  type MissingKeys,
+  type PartialStateSource,
+  type StateLoadStats,
+  type StateRound,
   type Prestate,
   type PrestateAccount,
   type PreparedState,
@@ -21,6 +25,8 @@ export {
   StateError,
   InternalError,
   MissingDependencyError,
+  RpcError,
+  RpcResponseError,
   type ErrorCode,
 } from './errors.js'
 export { loadFixture, prepareFixture, type Fixture, type PreparedFixture } from './fixture.js'
@@ -35,3 +41,7 @@ export {
   type VerificationReport,
   type VerifyBlockParameters,
 } from './verify.js'
+export { loadBlock, type BlockRef, type LoadBlockParameters, type LoadedBlock } from './rpc/block.js'
+export { rpcState, RpcStateAdapter, type RpcStateParameters, type StateSourceKind } from './rpc/state.js'
+export { StateCache } from './rpc/cache.js'
+export { Rpc, type RpcOptions, type RpcSource } from './rpc/client.js'

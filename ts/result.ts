@@ -2,6 +2,7 @@
 // and the state diff are decoded on first access (a full block's receipts are megabytes of JSON).
 import { hexToBigInt, hexToNumber, transactionType, type Address, type Hash, type Hex, type TransactionType } from 'viem'
 import type { NativeExecutionOutput } from './native.js'
+import type { StateLoadStats } from './state.js'
 
 export type Log = {
   address: Address
@@ -76,6 +77,8 @@ export type ExecutionResult = {
   /** Things the diff could not include (e.g. uncle rewards without uncle headers). */
   warnings: string[]
   stats: ExecutionStats
+  /** How a state adapter of a partial state (RPC proofs, prestate trace, cache) loaded the pre-state. */
+  stateStats?: StateLoadStats
   /** The header checks; computed on first access (needs the receipts root). */
   readonly verification: Verification
   /** Decoded on first access. */
@@ -141,13 +144,13 @@ export function nativeOutputOf(result: ExecutionResult): NativeExecutionOutput |
 }
 
 /** Builds the public result around the native output. */
-export function toExecutionResult(output: NativeExecutionOutput): ExecutionResult {
-  const result = buildResult(output)
+export function toExecutionResult(output: NativeExecutionOutput, stateStats?: StateLoadStats): ExecutionResult {
+  const result = buildResult(output, stateStats)
   outputs.set(result, output)
   return result
 }
 
-function buildResult(output: NativeExecutionOutput): ExecutionResult {
+function buildResult(output: NativeExecutionOutput, stateStats?: StateLoadStats): ExecutionResult {
   const s = JSON.parse(output.summary) as {
     number: Hex
     hash: Hash | null
@@ -166,6 +169,7 @@ function buildResult(output: NativeExecutionOutput): ExecutionResult {
     logsBloom: s.logsBloom,
     warnings: s.warnings,
     stats: s.stats,
+    ...(stateStats ? { stateStats } : {}),
     get receiptsRoot() {
       checks ??= headerChecks(output)
       return checks.receiptsRoot

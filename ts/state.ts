@@ -22,16 +22,66 @@ export type BlockHashes = Record<string, Hash> | Map<bigint | number, Hash>
 /** A pre-state parsed once by the engine; reuse it across executions. */
 export type PreparedState = NativePreparedState
 
-/** What an adapter hands over for one block. */
-export type StateSource = { prestate: Prestate | Uint8Array; blockHashes?: BlockHashes | Uint8Array } | PreparedState
+/** Keys an execution on a partial state needed and the state lacked (the engine's report). */
+export type MissingKeys = {
+  accounts: Address[]
+  /** Slots (32-byte hex) by account. */
+  storage: Record<Address, Hash[]>
+  blockHashes: number[]
+}
+
+/** One execution round on a partial state. */
+export type StateRound = {
+  /** Keys the round missed (0 in the last round). */
+  missingAccounts: number
+  missingSlots: number
+  missingBlockHashes: number
+  /** Time spent fetching what it missed, ms. */
+  fetchMs: number
+}
+
+/** How an adapter obtained a block's pre-state. */
+export type StateLoadStats = {
+  kind: string
+  /** Execution rounds: every round but the last missed keys that were then fetched. */
+  rounds: StateRound[]
+  /** JSON-RPC calls made for this block (0 when everything came from the cache). */
+  rpcCalls: number
+  /** Reads answered by the on-disk cache. */
+  cacheHits: number
+  /** Time spent loading before the first round, ms. */
+  loadMs: number
+}
 
 /**
- * A source of pre-state for a block. `kind` names the source (`'prestate'`, later `'rpc-trace'`,
- * `'rpc-proof'`, `'cache'`); `load` is called once per `executeBlock`.
+ * A pre-state known in part (fetched on demand): executions report the keys they miss, the
+ * adapter fetches them (`fetchMissing`) and the block runs again, at most `maxRounds` times.
+ */
+export type PartialStateSource = {
+  partial: PreparedState
+  fetchMissing(missing: MissingKeys): Promise<PreparedState>
+  maxRounds: number
+  /** Statistics so far (rounds are filled in by the executor). */
+  stats(): Omit<StateLoadStats, 'rounds'>
+}
+
+/** What an adapter hands over for one block. */
+export type StateSource =
+  | { prestate: Prestate | Uint8Array; blockHashes?: BlockHashes | Uint8Array }
+  | PreparedState
+  | PartialStateSource
+
+/**
+ * A source of pre-state for a block. `kind` names the source (`'prestate'`, `'rpc-prestate'`,
+ * `'rpc-proofs'`, `'cache'`); `load` is called once per `executeBlock`.
  */
 export interface StateAdapter {
   readonly kind: string
   load(args: { block: RpcBlock | undefined }): Promise<StateSource>
+}
+
+export function isPartialSource(value: unknown): value is PartialStateSource {
+  return typeof (value as PartialStateSource)?.fetchMissing === 'function'
 }
 
 /** Anything `executeBlock` takes as state. */
@@ -64,7 +114,7 @@ export async function prepareState(prestate: Prestate | Uint8Array, options: { b
   const bytes = prestate instanceof Uint8Array ? asBuffer(prestate) : jsonBytes(prestate)
   const hashes = options.blockHashes === undefined ? undefined : blockHashesBytes(options.blockHashes)
   try {
-    return await native().prepareState(bytes, hashes)
+    return await native().prepareState(bytes, hashes, undefined)
   } catch (e) {
     throw fromNative(e)
   }

@@ -3,10 +3,10 @@
 import type { Hash, Hex } from 'viem'
 import { isPreparedBlock, type BlockLike, type ChainConfig } from './block.js'
 import { InvalidInputError, fromNative } from './errors.js'
-import { executeNative, resolveBlock, resolveState } from './execute.js'
+import { executeNative, executeNativeRun, resolveBlock, resolveState } from './execute.js'
 import { native, type NativeExecutionOutput } from './native.js'
 import { nativeOutputOf, type ExecutionResult } from './result.js'
-import { isPreparedState, prepareState, type BlockHashes, type Prestate, type PreparedState, type StateLike } from './state.js'
+import { isPreparedState, isStateAdapter, prepareState, type BlockHashes, type Prestate, type PreparedState, type StateLike } from './state.js'
 
 export type CheckName = 'gasUsed' | 'receiptsRoot' | 'logsBloom' | 'stateRoot' | 'cumulativeGasUsed' | 'crossCheck'
 
@@ -116,6 +116,18 @@ async function crossCheck(
   }
 }
 
+/** The pre-state as one prepared state; an adapter of a partial state (RPC proofs) is loaded in
+ * rounds until the block runs without missing keys. */
+async function wholeState(params: VerifyBlockParameters): Promise<PreparedState> {
+  if (isStateAdapter(params.state)) {
+    const { prepared } = await resolveBlock(params)
+    return (await executeNativeRun({ block: prepared, state: params.state, blockHashes: params.blockHashes, mode: 'sequential' })).state
+  }
+  const state = await resolveState({ state: params.state!, blockHashes: params.blockHashes }, undefined)
+  if (!isPreparedState(state)) throw new InvalidInputError('verifyBlock needs a pre-state, a prepared state or a state adapter')
+  return state
+}
+
 function blockNumberOf(block: BlockLike): bigint | undefined {
   if (block instanceof Uint8Array) return undefined
   if (isPreparedBlock(block)) return BigInt(block.number)
@@ -163,7 +175,7 @@ export async function verifyBlock(params: VerifyBlockParameters): Promise<Verifi
 
   // Parsed (or loaded from an adapter) once, for the state root and the cross-check.
   let state: Promise<PreparedState> | undefined
-  const preparedState = () => (state ??= resolveState({ state: params.state!, blockHashes: params.blockHashes }, undefined))
+  const preparedState = () => (state ??= wholeState(params))
   const fullState = params.fullState ? await preparedState() : undefined
   let header: NativeCheck[]
   try {

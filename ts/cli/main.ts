@@ -9,6 +9,7 @@ import { generateCommand } from './generate.js'
 import { UsageError } from './format.js'
 import { runCommand } from './run.js'
 import { verifyCommand } from './verify.js'
+import { runRpcCommand } from './run-rpc.js'
 
 function positiveInt(value: string): number {
   const n = Number(value)
@@ -34,15 +35,30 @@ const program = new Command()
 
 program
   .command('run')
-  .description('execute blocks (a fixture folder, a block.json, or a folder of fixture folders) and check them against their headers')
-  .argument('<path>', 'fixture folder, block.json, or folder of fixture folders')
+  .description(
+    'execute blocks (a fixture folder, a block.json, or a folder of fixture folders; with --rpc: a block number, latest or a range a..b from a node) and check them against their headers',
+  )
+  .argument('<target>', 'fixture folder, block.json, or folder of fixture folders; with --rpc: <number|latest|a..b>')
   .option('--prestate <file>', 'pre-state JSON (geth prestateTracer); default: prestate.json beside the block')
+  .option('--rpc <url>', 'load blocks and pre-state from this JSON-RPC node (http/https)')
+  .addOption(new Option('--state <source>', 'with --rpc: pre-state from the prestateTracer (debug_traceBlockByNumber) or from eth_getProof').choices(['prestate', 'proofs']).default('prestate'))
+  .option('--cache <dir>', 'with --rpc: SQLite cache of blocks and state (a re-run makes no RPC calls)')
+  .option('--hardfork <name>', 'with --rpc: the hardfork of a chain other than mainnet (e.g. cancun for anvil)')
+  .option('--chain-id <n>', "with --rpc: the node's chain id (default: asked with eth_chainId)", (v) => Number(v))
   .option('--threads <n>', 'engine worker threads', positiveInt, availableParallelism())
   .addOption(new Option('--mode <mode>', 'execution mode').choices(['auto', 'parallel', 'sequential']).default('auto'))
   .option('--repeat <n>', 'runs per configuration (best time is reported)', positiveInt, 3)
   .option('--json', 'one JSON object per block', false)
-  .action(async (path: string, opts) => {
-    process.exitCode = await runCommand(path, opts)
+  .action(async (target: string, opts) => {
+    if (opts.rpc) {
+      if (opts.prestate) throw new UsageError('--prestate and --rpc exclude each other')
+      process.exitCode = await runRpcCommand(target, opts)
+    } else {
+      for (const flag of ['cache', 'hardfork', 'chainId'] as const) {
+        if (opts[flag] !== undefined) throw new UsageError(`--${flag === 'chainId' ? 'chain-id' : flag} needs --rpc`)
+      }
+      process.exitCode = await runCommand(target, opts)
+    }
   })
 
 program

@@ -23,6 +23,7 @@ pub mod generate;
 pub mod mv_memory;
 pub mod overlay;
 pub mod parallel;
+pub mod partial;
 pub mod result;
 pub mod scheduler;
 pub mod sequential;

@@ -12,6 +12,7 @@ use parallel_evm_core::{
     block::BlockInput,
     chain::ChainSpec,
     executor::{available_threads, execute_block, ExecuteOptions},
+    partial::{execute_partial, PartialOutcome, PartialStorage},
     result::BlockResult,
     state_root::pre_state_root,
     storage::InMemoryStorage,
@@ -44,17 +45,33 @@ impl PreparedBlock {
     }
 }
 
+/// A full pre-state, or one known in part whose executions report the keys they miss.
+#[derive(Clone)]
+pub enum StateHandle {
+    Full(Arc<InMemoryStorage>),
+    Partial(Arc<PartialStorage>),
+}
+
 /// A pre-state (and BLOCKHASH values) parsed once by the engine, reusable across executions.
 #[napi]
 pub struct PreparedState {
-    state: Arc<InMemoryStorage>,
+    state: StateHandle,
 }
 
 #[napi]
 impl PreparedState {
     #[napi(getter)]
     pub fn account_count(&self) -> u32 {
-        self.state.accounts.len() as u32
+        match &self.state {
+            StateHandle::Full(s) => s.accounts.len() as u32,
+            StateHandle::Partial(p) => p.state.accounts.len() as u32,
+        }
+    }
+
+    /// Whether executions on this state report missing keys instead of treating them as absent.
+    #[napi(getter)]
+    pub fn partial(&self) -> bool {
+        matches!(self.state, StateHandle::Partial(_))
     }
 }
 
@@ -121,10 +138,11 @@ pub fn prepare_block(block: Buffer, chain: Option<Buffer>, verify_signatures: Op
 pub struct PrepareStateTask {
     prestate: Buffer,
     block_hashes: Option<Buffer>,
+    knowledge: Option<Buffer>,
 }
 
 impl Task for PrepareStateTask {
-    type Output = Outcome<InMemoryStorage>;
+    type Output = Outcome<StateHandle>;
     type JsValue = PreparedState;
 
     fn compute(&mut self) -> napi::Result<Self::Output> {
@@ -133,25 +151,30 @@ impl Task for PrepareStateTask {
             if let Some(h) = &self.block_hashes {
                 state = state.with_block_hashes(InMemoryStorage::block_hashes_from_json(h)?);
             }
-            Ok(state)
+            Ok(match &self.knowledge {
+                None => StateHandle::Full(Arc::new(state)),
+                Some(k) => StateHandle::Partial(Arc::new(PartialStorage::new(state, PartialStorage::knowledge_from_json(k)?))),
+            })
         }))
     }
 
     fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<Self::JsValue> {
-        settle!(env, output, |s| PreparedState { state: Arc::new(s) })
+        settle!(env, output, |state| PreparedState { state })
     }
 }
 
 /// Parses a geth `prestateTracer` pre-state and optional `{ "<number>": "0xhash" }` block hashes.
+/// With `knowledge` (`{ absent, completeStorage, complete }`) the state is partial: keys it does
+/// not hold are reported by executions (`ExecutionOutput.missingJson`) instead of read as absent.
 #[napi(ts_return_type = "Promise<PreparedState>")]
-pub fn prepare_state(prestate: Buffer, block_hashes: Option<Buffer>) -> AsyncTask<PrepareStateTask> {
-    AsyncTask::new(PrepareStateTask { prestate, block_hashes })
+pub fn prepare_state(prestate: Buffer, block_hashes: Option<Buffer>, knowledge: Option<Buffer>) -> AsyncTask<PrepareStateTask> {
+    AsyncTask::new(PrepareStateTask { prestate, block_hashes, knowledge })
 }
 
 pub struct ExecuteTask {
     block: Arc<BlockInput>,
     chain: Arc<ChainSpec>,
-    state: Arc<InMemoryStorage>,
+    state: StateHandle,
     threads: usize,
     mode: String,
 }
@@ -188,7 +211,9 @@ fn internal(what: &str, e: serde_json::Error) -> EngineError {
 #[napi]
 pub struct ExecutionOutput {
     summary: String,
-    result: Arc<BlockResult>,
+    /// Absent when the run missed keys of a partial state (then `missing` is set).
+    result: Option<Arc<BlockResult>>,
+    missing: Option<String>,
     block: Arc<BlockInput>,
     chain: Arc<ChainSpec>,
     checks: std::sync::OnceLock<String>,
@@ -202,13 +227,32 @@ impl ExecutionOutput {
         self.summary.clone()
     }
 
+    /// `{ accounts, storage: { address: [slot] }, blockHashes }` when the run (on a partial state)
+    /// missed keys and has no result; null otherwise.
+    #[napi(getter)]
+    pub fn missing_json(&self) -> Option<String> {
+        self.missing.clone()
+    }
+
+    fn result(&self) -> napi::Result<&Arc<BlockResult>> {
+        self.result.as_ref().ok_or_else(|| Error::from_reason("no result: the run missed keys of a partial state"))
+    }
+
+    /// The whole state a prepared state holds; a partial one is not a whole state.
+    fn full(state: &PreparedState) -> napi::Result<Arc<InMemoryStorage>> {
+        match &state.state {
+            StateHandle::Full(s) => Ok(s.clone()),
+            StateHandle::Partial(_) => Err(Error::from_reason("a partial state is not the whole state")),
+        }
+    }
+
     /// `{ receiptsRoot, verification }`: the result checked against the block header.
     #[napi]
     pub fn header_checks_json(&self) -> napi::Result<String> {
         if let Some(s) = self.checks.get() {
             return Ok(s.clone());
         }
-        let (root, verification) = check_header(&self.block, &self.chain, &self.result);
+        let (root, verification) = check_header(&self.block, &self.chain, self.result()?);
         let json = serde_json::to_string(&HeaderChecks { receipts_root: root, verification })
             .map_err(|e| Error::from_reason(e.to_string()))?;
         Ok(self.checks.get_or_init(|| json).clone())
@@ -217,20 +261,20 @@ impl ExecutionOutput {
     /// `[{ name, status, expected?, actual?, note? }]`: every header check with its values. With
     /// `fullState` (the whole state before the block) the post-state root is checked too.
     #[napi(ts_return_type = "Promise<string>")]
-    pub fn check_report_json(&self, full_state: Option<&PreparedState>) -> AsyncTask<CheckReportTask> {
-        AsyncTask::new(CheckReportTask {
+    pub fn check_report_json(&self, full_state: Option<&PreparedState>) -> napi::Result<AsyncTask<CheckReportTask>> {
+        Ok(AsyncTask::new(CheckReportTask {
             block: self.block.clone(),
             chain: self.chain.clone(),
-            result: self.result.clone(),
-            state: full_state.map(|s| s.state.clone()),
-        })
+            result: self.result()?.clone(),
+            state: full_state.map(Self::full).transpose()?,
+        }))
     }
 
     /// Where this result first differs from `other` (`{ txIndex, location, expected, actual }`
     /// as JSON), or null when receipts and the state diff are the same.
     #[napi]
     pub fn first_mismatch_json(&self, other: &ExecutionOutput) -> napi::Result<Option<String>> {
-        first_mismatch(&self.result, &other.result)
+        first_mismatch(self.result()?, other.result()?)
             .map(|m| serde_json::to_string(&m).map_err(|e| Error::from_reason(e.to_string())))
             .transpose()
     }
@@ -238,25 +282,34 @@ impl ExecutionOutput {
     /// The receipts as a JSON array.
     #[napi]
     pub fn receipts_json(&self) -> napi::Result<String> {
-        serde_json::to_string(&self.result.receipts).map_err(|e| Error::from_reason(e.to_string()))
+        serde_json::to_string(&self.result()?.receipts).map_err(|e| Error::from_reason(e.to_string()))
     }
 
     /// The post-state diff as a JSON object keyed by address.
     #[napi]
     pub fn state_diff_json(&self) -> napi::Result<String> {
-        serde_json::to_string(&self.result.state_diff).map_err(|e| Error::from_reason(e.to_string()))
+        serde_json::to_string(&self.result()?.state_diff).map_err(|e| Error::from_reason(e.to_string()))
     }
 }
 
 impl Task for ExecuteTask {
-    type Output = Outcome<(String, BlockResult)>;
+    type Output = Outcome<(String, Option<BlockResult>, Option<String>)>;
     type JsValue = ExecutionOutput;
 
     fn compute(&mut self) -> napi::Result<Self::Output> {
         Ok(guarded(|| {
             let mode: ModeRequest = self.mode.parse().map_err(EngineError::InvalidInput)?;
             let options = ExecuteOptions { chain: (*self.chain).clone(), mode, threads: self.threads, receipts_root: false };
-            let result = execute_block(&self.block, &*self.state, &options)?;
+            let result = match &self.state {
+                StateHandle::Full(state) => execute_block(&self.block, &**state, &options)?,
+                StateHandle::Partial(state) => match execute_partial(&self.block, state, &options)? {
+                    PartialOutcome::Complete(result) => result,
+                    PartialOutcome::Missing(keys) => {
+                        let json = serde_json::to_string(&keys).map_err(|e| internal("the missing keys", e))?;
+                        return Ok(("null".to_owned(), None, Some(json)));
+                    }
+                },
+            };
             let summary = serde_json::to_string(&Summary {
                 number: result.number,
                 hash: &result.hash,
@@ -266,15 +319,16 @@ impl Task for ExecuteTask {
                 stats: &result.stats,
             })
             .map_err(|e| internal("the result summary", e))?;
-            Ok((summary, result))
+            Ok((summary, Some(result), None))
         }))
     }
 
     fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<Self::JsValue> {
         let (block, chain) = (self.block.clone(), self.chain.clone());
-        settle!(env, output, |(summary, result)| ExecutionOutput {
+        settle!(env, output, |(summary, result, missing): (String, Option<BlockResult>, Option<String>)| ExecutionOutput {
             summary,
-            result: Arc::new(result),
+            result: result.map(Arc::new),
+            missing,
             block,
             chain,
             checks: std::sync::OnceLock::new(),
@@ -337,8 +391,11 @@ impl Task for StateRootTask {
 
 /// The Merkle-Patricia root of a prepared state, taken as the whole state (`0x…`).
 #[napi(ts_return_type = "Promise<string>")]
-pub fn state_root(state: &PreparedState) -> AsyncTask<StateRootTask> {
-    AsyncTask::new(StateRootTask { state: state.state.clone() })
+pub fn state_root(state: &PreparedState) -> napi::Result<AsyncTask<StateRootTask>> {
+    match &state.state {
+        StateHandle::Full(s) => Ok(AsyncTask::new(StateRootTask { state: s.clone() })),
+        StateHandle::Partial(_) => Err(Error::from_reason("a partial state is not the whole state")),
+    }
 }
 
 /// Threads the engine uses when asked for 0.
