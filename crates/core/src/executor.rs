@@ -163,6 +163,11 @@ pub fn execute_block(
     let groups = if options.mode != ModeRequest::Sequential && threads >= 2 { transfers::groups(block) } else { None };
     let run_parallel = match options.mode {
         ModeRequest::Sequential => false,
+        // Nothing to spread over workers: waking them would be all the work.
+        ModeRequest::Parallel if block.txs.is_empty() => {
+            reason = Some("no transactions".into());
+            false
+        }
         ModeRequest::Parallel => true,
         ModeRequest::Auto => {
             reason = match &groups {
