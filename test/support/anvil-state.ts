@@ -2,37 +2,18 @@
 // queues several transactions and mines them into one block; `anvil_dumpState` gives the full
 // state before each block (what state-root verification needs).
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync } from 'node:fs'
-import { createRequire } from 'node:module'
-import { createServer } from 'node:net'
-import { dirname, join } from 'node:path'
 import { gunzipSync } from 'node:zlib'
 import { createPublicClient, http, type Hex, type PublicClient } from 'viem'
 import type { Prestate } from '../../dist/index.js'
-import { repoRoot } from '../helpers.js'
-
-const ARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64' }
+import { anvilBinary as shippedAnvil, freePort } from './anvil.js'
 
 /** The anvil binary shipped by the `@foundry-rs/anvil-<platform>` npm package, if installed. */
 export function anvilBinary(): string | undefined {
   try {
-    const pkg = createRequire(join(repoRoot, 'package.json')).resolve(`@foundry-rs/anvil-${process.platform}-${ARCH[process.arch] ?? process.arch}/package.json`)
-    const bin = join(dirname(pkg), 'bin', 'anvil')
-    return existsSync(bin) ? bin : undefined
+    return shippedAnvil()
   } catch {
     return undefined
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
 }
 
 export type Anvil = {

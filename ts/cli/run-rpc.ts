@@ -3,14 +3,14 @@
 import cliProgress from 'cli-progress'
 import { prepareBlock, type ChainConfig } from '../block.js'
 import { executeNativeRun, type ExecutionMode } from '../execute.js'
-import { headerChecks, sameOutcome, type ExecutionStats } from '../result.js'
 import { loadBlock } from '../rpc/block.js'
 import { StateCache } from '../rpc/cache.js'
 import { Rpc } from '../rpc/client.js'
 import { rpcState, type StateSourceKind } from '../rpc/state.js'
 import type { StateLoadStats } from '../state.js'
 import { check, fmtGas, UsageError } from './format.js'
-import { bestOf, round3 } from './timing.js'
+import { measureBlock } from './run.js'
+import { round3 } from './timing.js'
 
 export type RpcRunOptions = {
   rpc: string
@@ -76,21 +76,8 @@ export async function runRpcCommand(spec: string, options: RpcRunOptions): Promi
         const run = await executeNativeRun({ block, state: adapter, chain, threads: options.threads, mode: options.mode })
         bar?.update({ phase: 'executing', block: String(BigInt(block.number)) })
         const prepared = await prepareBlock(block, { chain })
-        const seq = await bestOf(options.repeat, prepared, run.state, 1, 'sequential')
-        const par = await bestOf(options.repeat, prepared, run.state, options.threads, options.mode)
-        const s = JSON.parse(par.output.summary) as { gasUsed: string; stats: ExecutionStats }
         const line = {
-          number: prepared.number,
-          txs: prepared.txCount,
-          gasUsed: Number(BigInt(s.gasUsed)),
-          mode: s.stats.mode,
-          threads: s.stats.threads,
-          verified: { ...headerChecks(par.output).verification, matchesSequential: sameOutcome(seq.output, par.output) },
-          seqMs: round3(seq.ms),
-          parMs: round3(par.ms),
-          speedup: round3(seq.ms / par.ms),
-          reexecutions: s.stats.reexecutions,
-          reason: s.stats.reason,
+          ...(await measureBlock(prepared, run.state, options)),
           state: summarizeState(run.stateStats!),
         }
         const v = line.verified

@@ -2,7 +2,9 @@
 import { existsSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import cliProgress from 'cli-progress'
+import type { PreparedBlock } from '../block.js'
 import type { ExecutionMode } from '../execute.js'
+import type { PreparedState } from '../state.js'
 import { prepareFixture } from '../fixture.js'
 import { headerChecks, sameOutcome, type ExecutionStats, type Verification } from '../result.js'
 import { bestOf, round3 } from './timing.js'
@@ -53,7 +55,7 @@ export async function runCommand(path: string, options: RunOptions): Promise<num
   return failed === 0 ? 0 : 1
 }
 
-type RunLine = {
+export type RunLine = {
   number: number
   txs: number
   gasUsed: number
@@ -69,6 +71,15 @@ type RunLine = {
 
 async function runOne(path: string, options: RunOptions): Promise<RunLine> {
   const { block, state } = await prepareFixture(path, { prestate: options.prestate })
+  return measureBlock(block, state, options)
+}
+
+/** Times a prepared block sequentially and in the requested mode, and checks the result. */
+export async function measureBlock(
+  block: PreparedBlock,
+  state: PreparedState,
+  options: { repeat: number; threads: number; mode: ExecutionMode },
+): Promise<RunLine> {
   const seq = await bestOf(options.repeat, block, state, 1, 'sequential')
   const par = await bestOf(options.repeat, block, state, options.threads, options.mode)
   const s = JSON.parse(par.output.summary) as { gasUsed: string; stats: ExecutionStats }
