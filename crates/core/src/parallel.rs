@@ -110,7 +110,9 @@ pub fn pool(threads: usize) -> Result<Arc<ThreadPool>, EngineError> {
     }
     let p = Arc::new(
         rayon::ThreadPoolBuilder::new()
-            .num_threads(threads.max(1))
+            // Grown to powers of two: a run of ever larger counts replaces the pool a few times,
+            // not once per count.
+            .num_threads(threads.max(1).next_power_of_two())
             .thread_name(|i| format!("parallel-evm-{i}"))
             .build()
             .map_err(|e| EngineError::Internal(format!("thread pool: {e}")))?,
