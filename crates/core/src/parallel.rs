@@ -85,17 +85,6 @@ pub fn run_on_caller_and_pool(threads: usize, work: impl Fn(usize) + Sync) -> Re
     Ok(())
 }
 
-/// Runs `a` on a pool thread while the caller runs `b`.
-pub fn join<A: Send, B>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B) -> Result<(A, B), EngineError> {
-    let mut ra = None;
-    let mut rb = None;
-    pool(1)?.in_place_scope(|s| {
-        s.spawn(|_| ra = Some(a()));
-        rb = Some(b());
-    });
-    Ok((ra.expect("the scope waited for it"), rb.expect("ran on the caller")))
-}
-
 /// The engine's own rayon pool (never the global one, so nothing else can steal work into our
 /// workers while they hold scheduler locks), grown to the largest thread count asked for so far
 /// and shared by every call. A pool per thread count kept every pool's threads alive for good:

@@ -106,7 +106,6 @@ struct Share {
     /// The first transaction of this share that was invalid, with the reason; the share stops
     /// there (later ones of its groups may depend on it, and the block is invalid anyway).
     invalid: Option<(TxIdx, String)>,
-    failure: Option<ParallelError>,
 }
 
 /// A finished run: results in block order, the overlay of the accounts still open to the
@@ -136,25 +135,29 @@ pub fn execute(
     let layered = crate::overlay::Layered { base, overlay: &pre };
     let reads_from: &dyn Storage = if pre.accounts.is_empty() { base } else { &layered };
     let is_open = |a: &Address| open.contains(a) || pre.accounts.contains_key(a);
-    let out: Vec<Mutex<Share>> = (0..shares.len()).map(|_| Mutex::new(Share::default())).collect();
+    let out: Vec<Mutex<Option<Result<Share, ParallelError>>>> = (0..shares.len()).map(|_| Mutex::new(None)).collect();
     // Set by a worker that finds a receiver with code, so the others stop early.
     let abort = AtomicBool::new(false);
     run_on_caller_and_pool(shares.len(), |w| {
         let share = run_share(block, chain, reads_from, base, &shares[w], &is_open, &abort);
-        if matches!(share.failure, Some(ParallelError::Fallback(_))) {
+        if matches!(share, Err(ParallelError::Fallback(_))) {
             abort.store(true, Relaxed);
         }
-        *out[w].lock() = share;
+        *out[w].lock() = Some(share);
     })
     .map_err(ParallelError::Fatal)?;
     drop(layered);
 
+    let out: Vec<Result<Share, ParallelError>> = out
+        .into_iter()
+        .map(|s| s.into_inner().unwrap_or_else(|| Err(ParallelError::Fatal(EngineError::Internal("a worker did not report".into())))))
+        .collect();
     // A fallback anywhere decides the run, whatever else the other workers ran into.
-    if let Some(f) = out.iter().find_map(|s| match &s.lock().failure {
-        Some(ParallelError::Fallback(why)) => Some(why.clone()),
+    if let Some(why) = out.iter().find_map(|s| match s {
+        Err(ParallelError::Fallback(why)) => Some(why.clone()),
         _ => None,
     }) {
-        return Err(ParallelError::Fallback(f));
+        return Err(ParallelError::Fallback(why));
     }
     let mut invalid: Option<(TxIdx, String)> = None;
     let mut overlay = pre;
@@ -163,10 +166,7 @@ pub fn execute(
     // Each share's results are in block order: merge them, moving each result once.
     let mut streams = Vec::with_capacity(out.len());
     for share in out {
-        let mut share = share.into_inner();
-        if let Some(f) = share.failure {
-            return Err(f);
-        }
+        let share = share?;
         if let Some((i, reason)) = share.invalid {
             if invalid.as_ref().is_none_or(|(j, _)| i < *j) {
                 invalid = Some((i, reason));
@@ -175,7 +175,7 @@ pub fn execute(
         streams.push(share.results.into_iter().peekable());
         fees = fees.saturating_add(share.fees);
         overlay.merge(share.open);
-        diff.push(std::mem::take(&mut share.diff));
+        diff.push(share.diff);
     }
     let mut results = Vec::with_capacity(block.txs.len());
     let mut cumulative = 0u64;
@@ -212,59 +212,40 @@ fn run_share(
     txs: &[TxIdx],
     is_open: &dyn Fn(&Address) -> bool,
     abort: &AtomicBool,
-) -> Share {
-    let mut share = Share { results: Vec::with_capacity(txs.len()), ..Default::default() };
+) -> Result<Share, ParallelError> {
+    let fatal = |e: EngineError| ParallelError::Fatal(e);
     // A receiver with code would run it, and code may touch any account: not this engine's.
     for &i in txs {
         let TxKind::Call(to) = block.txs[i].env.kind else { unreachable!("groups holds calls only") };
-        match reads_from.read(&Loc::Code(to)) {
-            Ok(Value::Code(None)) => {}
-            Ok(_) => {
-                share.failure = Some(ParallelError::Fallback(format!("transaction {i} calls code")));
-                return share;
-            }
-            Err(e) => {
-                share.failure = Some(ParallelError::Fatal(e.into()));
-                return share;
-            }
+        if !matches!(reads_from.read(&Loc::Code(to)).map_err(|e| fatal(e.into()))?, Value::Code(None)) {
+            return Err(ParallelError::Fallback(format!("transaction {i} calls code")));
         }
     }
+    let mut share = Share { results: Vec::with_capacity(txs.len()), ..Default::default() };
     let mut vm = BlockVm::new(block, chain, OverlayReader { base: reads_from, overlay: Overlay::default() });
     vm.reader_mut().overlay.accounts.reserve(txs.len() * 2);
     for &i in txs {
         if abort.load(Relaxed) {
-            share.failure = Some(ParallelError::Fallback("another worker found a call into code".into()));
-            return share;
+            return Err(ParallelError::Fallback("another worker found a call into code".into()));
         }
-        let outcome = match vm.execute(&block.txs[i], true) {
-            Ok(o) => o,
-            Err(ExecError::Fatal(e)) => {
-                share.failure = Some(ParallelError::Fatal(e));
-                return share;
-            }
-            Err(ExecError::Blocked(_)) => {
-                share.failure = Some(ParallelError::Fatal(EngineError::Internal("a private overlay blocked".into())));
-                return share;
-            }
-        };
+        let outcome = vm.execute(&block.txs[i], true).map_err(|e| match e {
+            ExecError::Fatal(e) => fatal(e),
+            ExecError::Blocked(_) => fatal(EngineError::Internal("a private overlay blocked".into())),
+        })?;
         if let Some(e) = outcome.fatal {
-            share.failure = Some(ParallelError::Fatal(e));
-            return share;
+            return Err(fatal(e));
         }
         if outcome.hazard {
-            share.failure = Some(ParallelError::Fallback(format!("transaction {i} defeats lazy updates")));
-            return share;
+            return Err(ParallelError::Fallback(format!("transaction {i} defeats lazy updates")));
         }
         match outcome.result {
             Some(Ok(r)) => share.results.push((i, r)),
             Some(Err(reason)) => {
+                // The block is invalid: no diff is needed.
                 share.invalid = Some((i, reason));
-                break;
+                return Ok(share);
             }
-            None => {
-                share.failure = Some(ParallelError::Fatal(EngineError::Internal(format!("transaction {i} produced no result"))));
-                return share;
-            }
+            None => return Err(fatal(EngineError::Internal(format!("transaction {i} produced no result")))),
         }
         let reader = vm.reader_mut();
         for (loc, value) in outcome.writes {
@@ -272,37 +253,21 @@ fn run_share(
                 (Loc::Basic(a), WriteValue::BalanceDelta(fee)) if a == block.beneficiary => {
                     share.fees = share.fees.saturating_add(fee);
                 }
-                (loc, value) => {
-                    if let Err(e) = reader.overlay.apply(reads_from, loc, value) {
-                        share.failure = Some(ParallelError::Fatal(e.into()));
-                        return share;
-                    }
-                }
+                (loc, value) => reader.overlay.apply(reads_from, loc, value).map_err(|e| fatal(e.into()))?,
             }
         }
-    }
-    if share.invalid.is_some() {
-        // The block is invalid: no diff is needed.
-        return share;
     }
     let overlay = std::mem::take(&mut vm.reader_mut().overlay);
     share.diff.reserve(overlay.accounts.len());
     for (address, acc) in overlay.accounts {
         if is_open(&address) {
             share.open.accounts.insert(address, acc);
-            continue;
-        }
-        match account_diff(base, &address, &acc) {
-            Ok(Some(d)) => share.diff.push((address, d)),
-            Ok(None) => {}
-            Err(e) => {
-                share.failure = Some(ParallelError::Fatal(e));
-                return share;
-            }
+        } else if let Some(d) = account_diff(base, &address, &acc).map_err(fatal)? {
+            share.diff.push((address, d));
         }
     }
     share.diff.sort_unstable_by_key(|(a, _)| *a);
-    share
+    Ok(share)
 }
 
 #[cfg(test)]

@@ -11,12 +11,7 @@ fn mainnet_fixtures_match_headers_in_every_mode() {
         println!("SKIPPED: ../shared/fixtures/mainnet not found; mainnet conformance not checked");
         return;
     };
-    let mut dirs: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.join("block.json").exists())
-        .collect();
-    dirs.sort();
+    let dirs = common::fixture_dirs(&dir);
     assert!(!dirs.is_empty(), "no fixture blocks in {}", dir.display());
     let mut byzantium_roots = 0;
     for d in &dirs {

@@ -12,13 +12,7 @@ fn fixtures() -> Vec<std::path::PathBuf> {
         println!("SKIPPED: ../shared/fixtures/mainnet not found; signatures of real blocks not checked");
         return Vec::new();
     };
-    let mut dirs: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.join("block.json").exists())
-        .collect();
-    dirs.sort();
-    dirs
+    common::fixture_dirs(&dir)
 }
 
 #[test]

@@ -23,6 +23,17 @@ pub fn mainnet_dir() -> Option<PathBuf> {
     dir.is_dir().then_some(dir)
 }
 
+/// The fixture folders (those holding a `block.json`) of `dir`, sorted.
+pub fn fixture_dirs(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut dirs: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("block.json").exists())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
 pub fn run(block: &BlockInput, state: &dyn Storage, chain: &ChainSpec, mode: ModeRequest, threads: usize) -> Result<BlockResult, EngineError> {
     execute_block(block, state, &ExecuteOptions { chain: chain.clone(), mode, threads, receipts_root: true })
 }
