@@ -28,6 +28,20 @@ impl TxInput {
             _ => None,
         }
     }
+
+    /// The receiver of a transfer that runs no code when the receiver holds none: a call with
+    /// value and without call data, access list or authorizations (legacy, EIP-2930 or EIP-1559
+    /// type) to another account outside the precompile range (the lowest 2^16 addresses).
+    pub fn simple_transfer_to(&self) -> Option<Address> {
+        let env = &self.env;
+        let to = self.is_plain_transfer_candidate()?;
+        let simple = env.tx_type <= 2
+            && env.data.is_empty()
+            && env.access_list.0.is_empty()
+            && env.authorization_list.is_empty()
+            && !to.0[..18].iter().all(|b| *b == 0);
+        simple.then_some(to)
+    }
 }
 
 /// A withdrawal (Shanghai): `amount` is in gwei.

@@ -158,7 +158,7 @@ pub fn execute_block(
     // Computed at most once, and only when needed: auto mode's choice and the parallel
     // scheduler both use them.
     let hints = std::cell::OnceCell::new();
-    let hints = || hints.get_or_init(|| parallel::dependency_hints(block)).as_slice();
+    let hints = || hints.get_or_init(|| parallel::dependency_hints(block, chain)).as_slice();
     // A block of plain transfers runs on the transfer-group engine (see `transfers`).
     let groups = if options.mode != ModeRequest::Sequential && threads >= 2 { transfers::groups(block) } else { None };
     let run_parallel = match options.mode {

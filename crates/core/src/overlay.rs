@@ -4,7 +4,7 @@
 
 use crate::{
     storage::{Storage, StorageError},
-    types::{add_balance, BasicValue, CodeValue, Loc, Value, WriteValue},
+    types::{BasicValue, CodeValue, DeltaSum, Loc, Value, WriteValue},
 };
 use alloy_primitives::{Address, B256, U256};
 use rustc_hash::FxHashMap;
@@ -68,7 +68,11 @@ impl Overlay {
             return Ok(());
         }
         let resolved = match value {
-            WriteValue::BalanceDelta(delta) => WriteValue::Basic(add_balance(self.basic(base, loc.address())?, delta)),
+            WriteValue::BalanceDelta(_) | WriteValue::SenderDelta(_) => {
+                let mut sum = DeltaSum::default();
+                sum.add(&value);
+                WriteValue::Basic(sum.apply(self.basic(base, loc.address())?))
+            }
             other => other,
         };
         let acc = self.accounts.entry(loc.address()).or_default();

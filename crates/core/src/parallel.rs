@@ -12,7 +12,7 @@ use crate::{
     scheduler::{Scheduler, Task},
     storage::Storage,
     types::{Loc, ReadValue, TxIdx, Value, WriteValue},
-    vm::{BlockVm, ExecError, ReadError, StateReader, TxOutcome, TxResult},
+    vm::{direct_transfer_to, sender_check, BlockVm, ExecError, ReadError, SimpleTransfers, StateReader, TxOutcome, TxResult},
 };
 use alloy_primitives::{Address, B256};
 use crossbeam_utils::CachePadded;
@@ -140,6 +140,7 @@ impl<'a> Shared<'a> {
             self.chain,
             MvReader { mv: &self.mv, base: self.base, tx: 0, reads: Vec::new() },
         )
+        .with_simple_transfers(SimpleTransfers::DirectDeferred)
     }
 
     fn worker(&'a self, worker: usize) {
@@ -255,14 +256,16 @@ impl<'a> Shared<'a> {
 
 /// Known dependencies before execution: a transaction waits for the previous transaction of
 /// its sender (nonce and balance) or, if later, the previous plain transfer to its sender.
-pub fn dependency_hints(block: &BlockInput) -> Vec<Option<TxIdx>> {
+/// Transfers computed directly wait for nothing: they do not read their sender (`SenderDelta`).
+pub fn dependency_hints(block: &BlockInput, chain: &ChainSpec) -> Vec<Option<TxIdx>> {
+    let (spec, basefee) = (block.spec(chain), block.base_fee.unwrap_or(0) as u128);
     let mut last_writer: FxHashMap<Address, TxIdx> = FxHashMap::default();
     block
         .txs
         .iter()
         .enumerate()
         .map(|(j, tx)| {
-            let hint = last_writer.get(&tx.env.caller).copied();
+            let hint = if direct_transfer_to(tx, block.beneficiary, basefee, spec).is_some() { None } else { last_writer.get(&tx.env.caller).copied() };
             last_writer.insert(tx.env.caller, j);
             if let Some(to) = tx.is_plain_transfer_candidate() {
                 last_writer.insert(to, j);
@@ -293,6 +296,37 @@ pub fn heaviest_chain_percent(block: &BlockInput, hints: &[Option<TxIdx>]) -> u6
     }
     let heaviest = weight.into_iter().max().unwrap_or(0);
     if total == 0 { 0 } else { (heaviest * 100 / total) as u64 }
+}
+
+/// Transaction `i`'s result as the sequential loop would take it, with the same checks and
+/// precedence; notes the transactions that did not read their sender.
+fn result_in_order(
+    block: &BlockInput,
+    i: TxIdx,
+    o: TxOutcome,
+    cumulative: &mut u64,
+    deferred: &mut FxHashMap<Address, Vec<TxIdx>>,
+) -> Result<TxResult, ParallelError> {
+    block.check_gas_available(i, *cumulative).map_err(ParallelError::Fatal)?;
+    if let Some(e) = o.fatal {
+        if matches!(e, EngineError::Internal(_)) {
+            return Err(ParallelError::Fallback(format!("transaction {i}: {e}")));
+        }
+        return Err(ParallelError::Fatal(e));
+    }
+    let r = match o.result {
+        Some(Ok(r)) => r,
+        Some(Err(reason)) => return Err(ParallelError::Fatal(block.invalid_tx(i, reason))),
+        None => return Err(ParallelError::Fatal(EngineError::Internal(format!("transaction {i} has no result")))),
+    };
+    if o.hazard {
+        return Err(ParallelError::Fallback(format!("transaction {i} defeats lazy updates")));
+    }
+    if o.deferred_sender {
+        deferred.entry(block.txs[i].env.caller).or_default().push(i);
+    }
+    *cumulative += r.gas_used;
+    Ok(r)
 }
 
 /// Result of a successful parallel run.
@@ -341,27 +375,29 @@ pub fn execute(
     // Results in block order, with the same checks and precedence as the sequential loop.
     let mut results = Vec::with_capacity(n);
     let mut cumulative = 0u64;
+    let mut deferred: FxHashMap<Address, Vec<TxIdx>> = FxHashMap::default();
     for (i, o) in outcomes.into_iter().enumerate() {
-        block.check_gas_available(i, cumulative).map_err(ParallelError::Fatal)?;
-        if let Some(e) = o.fatal {
-            if matches!(e, EngineError::Internal(_)) {
-                return Err(ParallelError::Fallback(format!("transaction {i}: {e}")));
+        let checked = result_in_order(block, i, o, &mut cumulative, &mut deferred);
+        match checked {
+            Ok(r) => results.push(r),
+            // An earlier transaction that did not read its sender may be the first invalid
+            // one: sequential execution finds out which.
+            Err(ParallelError::Fatal(e)) if !deferred.is_empty() => {
+                return Err(ParallelError::Fallback(format!("block invalid ({e}) after transactions with unchecked senders")))
             }
-            return Err(ParallelError::Fatal(e));
-        }
-        match o.result {
-            Some(Ok(r)) => {
-                cumulative += r.gas_used;
-                results.push(r);
-            }
-            Some(Err(reason)) => return Err(ParallelError::Fatal(block.invalid_tx(i, reason))),
-            None => return Err(ParallelError::Fatal(EngineError::Internal(format!("transaction {i} has no result")))),
-        }
-        if o.hazard {
-            return Err(ParallelError::Fallback(format!("transaction {i} defeats lazy updates")));
+            Err(e) => return Err(e),
         }
     }
 
+    // Transactions that did not read their sender stand only if the sender, as the block
+    // finally left it before each of them, admits them. Sequential execution then names the
+    // first that does not, with revm's own reason.
+    for (sender, txs) in &deferred {
+        let before = shared.mv.basic_before(*sender, txs, reads_from).map_err(|e| ParallelError::Fatal(e.into()))?;
+        if let Some((tx, _)) = txs.iter().zip(before).find(|(tx, b)| !sender_check(&block.txs[**tx], *b)) {
+            return Err(ParallelError::Fallback(format!("transaction {tx}: its sender cannot pay for it")));
+        }
+    }
     let finals = shared.mv.final_values(reads_from).map_err(|e| ParallelError::Fatal(e.into()))?;
     // The versions are no longer needed: free them before the overlay is built.
     let Shared { mv, .. } = shared;

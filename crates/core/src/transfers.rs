@@ -15,7 +15,7 @@ use crate::{
     storage::Storage,
     transitions::OverlayReader,
     types::{Loc, TxIdx, Value, WriteValue},
-    vm::{BlockVm, ExecError, TxResult},
+    vm::{BlockVm, ExecError, SimpleTransfers, TxResult},
 };
 use alloy_primitives::{Address, U256};
 use parking_lot::Mutex;
@@ -222,7 +222,8 @@ fn run_share(
         }
     }
     let mut share = Share { results: Vec::with_capacity(txs.len()), ..Default::default() };
-    let mut vm = BlockVm::new(block, chain, OverlayReader { base: reads_from, overlay: Overlay::default() });
+    let mut vm = BlockVm::new(block, chain, OverlayReader { base: reads_from, overlay: Overlay::default() })
+        .with_simple_transfers(SimpleTransfers::Direct);
     vm.reader_mut().overlay.accounts.reserve(txs.len() * 2);
     for &i in txs {
         if abort.load(Relaxed) {

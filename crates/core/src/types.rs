@@ -57,6 +57,11 @@ pub enum WriteValue {
     /// Balance increment applied lazily on top of whatever the account holds (fees to the
     /// beneficiary, value to a plain receiver): it does not read the account.
     BalanceDelta(U256),
+    /// A plain transfer's effect on its sender: nonce + 1 and balance minus this amount (value
+    /// and gas, net of a fee the sender earns as the beneficiary). The sender's nonce and
+    /// balance are not read, so a run of transfers from one account does not form a chain;
+    /// the parallel engine checks them once the block's final versions are known.
+    SenderDelta(U256),
     /// Boxed: code writes are rare and would otherwise bloat every version entry.
     Code(Option<Box<CodeValue>>),
     Storage(U256),
@@ -93,11 +98,46 @@ impl Value {
     }
 }
 
-/// Applies a balance delta to an account value (creating the account when absent).
-pub fn add_balance(basic: Option<BasicValue>, delta: U256) -> Option<BasicValue> {
-    let mut b = basic.unwrap_or_default();
-    b.balance = b.balance.saturating_add(delta);
-    Some(b)
+/// Balance and nonce deltas summed over several writes (they commute). Credits are added
+/// before debits are taken: a speculative sum may see a debit whose credit has not been
+/// written yet, and saturates; validation discards what it then read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DeltaSum {
+    credit: U256,
+    debit: U256,
+    nonces: u64,
+    any: bool,
+}
+
+impl DeltaSum {
+    /// Adds `write` when it is a delta; returns false for any other write.
+    pub fn add(&mut self, write: &WriteValue) -> bool {
+        match write {
+            WriteValue::BalanceDelta(c) => self.credit = self.credit.saturating_add(*c),
+            WriteValue::SenderDelta(d) => {
+                self.debit = self.debit.saturating_add(*d);
+                self.nonces = self.nonces.saturating_add(1);
+            }
+            _ => return false,
+        }
+        self.any = true;
+        true
+    }
+
+    pub fn is_empty(&self) -> bool {
+        !self.any
+    }
+
+    /// The account after the deltas (created when absent, like a credit to a new account).
+    pub fn apply(&self, basic: Option<BasicValue>) -> Option<BasicValue> {
+        if !self.any {
+            return basic;
+        }
+        let mut b = basic.unwrap_or_default();
+        b.balance = b.balance.saturating_add(self.credit).saturating_sub(self.debit);
+        b.nonce = b.nonce.saturating_add(self.nonces);
+        Some(b)
+    }
 }
 
 /// Which engine ran a block.

@@ -223,6 +223,9 @@ pub struct TxOutcome {
     pub hazard: bool,
     /// A failure that is not the transaction's fault (missing data, engine bug).
     pub fatal: Option<EngineError>,
+    /// The sender's nonce and balance were not read (`WriteValue::SenderDelta`): the
+    /// transaction stands only once `sender_check` passes on its final pre-transaction value.
+    pub deferred_sender: bool,
 }
 
 impl TxOutcome {
@@ -248,6 +251,52 @@ fn read_failure(e: ReadError) -> ExecError {
     }
 }
 
+/// How lazy execution treats simple value transfers (`TxInput::simple_transfer_to`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SimpleTransfers {
+    /// Through revm like every transaction.
+    Interpreted,
+    /// Computed directly, the sender's nonce and balance read and checked at once.
+    Direct,
+    /// Computed directly without reading the sender: it gets a `SenderDelta` and the outcome
+    /// is marked `deferred_sender`.
+    DirectDeferred,
+}
+
+/// Gas of a value transfer that runs no code (intrinsic gas, every fork so far).
+const TRANSFER_GAS: u64 = 21_000;
+
+/// The receiver of a transaction that lazy execution computes directly when neither side
+/// holds code (`BlockVm::simple_transfer`): a simple transfer (`TxInput::simple_transfer_to`)
+/// in a fork up to Osaka (later ones price transfers by what they touch, EIP-2780) that pays
+/// the beneficiary a fee or involves it (a zero reward still touches the beneficiary: created
+/// before EIP-161, removed when empty after it; revm says what that does).
+pub fn direct_transfer_to(tx: &TxInput, beneficiary: Address, basefee: u128, spec: SpecId) -> Option<Address> {
+    let to = tx.simple_transfer_to()?;
+    if spec > SpecId::OSAKA {
+        return None;
+    }
+    let involved = beneficiary == to || beneficiary == tx.env.caller;
+    (involved || coinbase_price(&tx.env, spec, basefee) > 0).then_some(to)
+}
+
+/// What the beneficiary earns per unit of gas.
+fn coinbase_price(tx: &revm::context::TxEnv, spec: SpecId, basefee: u128) -> u128 {
+    use revm::context_interface::Transaction as _;
+    let egp = tx.effective_gas_price(basefee);
+    if spec.is_enabled_in(SpecId::LONDON) { egp.saturating_sub(basefee) } else { egp }
+}
+
+/// Whether the sender's nonce, code and balance before a transaction admit it, by revm's own
+/// rules (for outcomes with `deferred_sender`).
+pub fn sender_check(tx: &TxInput, before: Option<BasicValue>) -> bool {
+    use revm::context_interface::Transaction as _;
+    let b = before.unwrap_or_default();
+    let info = AccountInfo { balance: b.balance, nonce: b.nonce, ..Default::default() };
+    revm::handler::pre_execution::validate_account_nonce_and_code(&info, tx.env.nonce, false, false).is_ok()
+        && tx.env.ensure_enough_balance(b.balance).is_ok()
+}
+
 /// A revm instance for one block, reused across transactions.
 pub struct BlockVm<R: StateReader> {
     evm: Evm<R>,
@@ -255,6 +304,7 @@ pub struct BlockVm<R: StateReader> {
     beneficiary: Address,
     basefee: u128,
     blooms: crate::bloom::BloomHasher,
+    simple_transfers: SimpleTransfers,
 }
 
 impl<R: StateReader> BlockVm<R> {
@@ -277,7 +327,14 @@ impl<R: StateReader> BlockVm<R> {
         Self { evm, spec: block.spec(chain), beneficiary: block.beneficiary,
             basefee: block.base_fee.unwrap_or(0) as u128,
             blooms: Default::default(),
+            simple_transfers: SimpleTransfers::Interpreted,
         }
+    }
+
+    /// Lazy executions take simple transfers this way.
+    pub fn with_simple_transfers(mut self, how: SimpleTransfers) -> Self {
+        self.simple_transfers = how;
+        self
     }
 
     pub fn reader_mut(&mut self) -> &mut R {
@@ -298,6 +355,11 @@ impl<R: StateReader> BlockVm<R> {
     /// Runs one transaction. With `lazy`, beneficiary fees and plain-transfer credits become
     /// balance deltas.
     pub fn execute(&mut self, tx: &TxInput, lazy: bool) -> Result<TxOutcome, ExecError> {
+        if lazy && self.simple_transfers != SimpleTransfers::Interpreted {
+            if let Some(outcome) = self.simple_transfer(tx)? {
+                return Ok(outcome);
+            }
+        }
         let lazy_receiver =
             if lazy { tx.is_plain_transfer_candidate().filter(|to| *to != self.beneficiary) } else { None };
         self.evm.ctx.journaled_state.database.begin(lazy_receiver);
@@ -318,6 +380,58 @@ impl<R: StateReader> BlockVm<R> {
             Err(EVMError::Header(e)) => Err(ExecError::Fatal(EngineError::InvalidBlock(e.to_string()))),
             Err(other) => Err(ExecError::Fatal(EngineError::Internal(other.to_string()))),
         }
+    }
+
+    /// A simple value transfer to an account without code runs no code: its effects follow
+    /// from the transaction alone (21,000 gas, value and gas off the sender, value to the
+    /// receiver, the fee to the beneficiary), without the interpreter or revm's account
+    /// loading. revm's own checks judge the transaction; `None` when anything is unusual
+    /// (receiver or sender with code, zero fee, a failing check), and revm then runs it.
+    fn simple_transfer(&mut self, tx: &TxInput) -> Result<Option<TxOutcome>, ExecError> {
+        use revm::context_interface::Transaction as _;
+        let Some(to) = direct_transfer_to(tx, self.beneficiary, self.basefee, self.spec) else { return Ok(None) };
+        let env = &tx.env;
+        self.evm.ctx.set_tx(env.clone());
+        let handler = MainnetHandler::<Evm<R>, Error, EthFrame<EthInterpreter>>::default();
+        if handler.validate_env(&mut self.evm).is_err() {
+            return Ok(None);
+        }
+        match handler.validate_initial_tx_gas(&mut self.evm) {
+            Ok(g) if g.initial_regular_gas == TRANSFER_GAS && g.initial_state_gas == 0 && g.floor_gas <= TRANSFER_GAS => {}
+            _ => return Ok(None),
+        }
+        let egp = env.effective_gas_price(self.basefee);
+        let fee = U256::from(coinbase_price(env, self.spec, self.basefee)) * U256::from(TRANSFER_GAS);
+        let Some(spent) = (U256::from(egp) * U256::from(TRANSFER_GAS)).checked_add(env.value) else { return Ok(None) };
+        let (beneficiary, deferred) = (self.beneficiary, self.simple_transfers == SimpleTransfers::DirectDeferred);
+        let reader = &mut self.evm.ctx.journaled_state.database.reader;
+        for account in [to, env.caller] {
+            if !matches!(reader.read(Loc::Code(account)).map_err(read_failure)?, Value::Code(None)) {
+                return Ok(None);
+            }
+        }
+        let own_fee = if env.caller == beneficiary { fee } else { U256::ZERO };
+        let sender = if deferred {
+            WriteValue::SenderDelta(spent - own_fee)
+        } else {
+            let Value::Basic(before) = reader.read(Loc::Basic(env.caller)).map_err(read_failure)? else {
+                unreachable!("basic location yields a basic value")
+            };
+            if !sender_check(tx, before) {
+                return Ok(None);
+            }
+            let b = before.unwrap_or_default();
+            WriteValue::Basic(Some(BasicValue { balance: b.balance - spent + own_fee, nonce: b.nonce + 1 }))
+        };
+        let mut writes = Vec::with_capacity(3);
+        writes.push((Loc::Basic(env.caller), sender));
+        let to_fee = if to == beneficiary { fee } else { U256::ZERO };
+        writes.push((Loc::Basic(to), WriteValue::BalanceDelta(env.value + to_fee)));
+        if beneficiary != env.caller && beneficiary != to && !fee.is_zero() {
+            writes.push((Loc::Basic(beneficiary), WriteValue::BalanceDelta(fee)));
+        }
+        let result = TxResult { success: true, gas_used: TRANSFER_GAS, logs: Vec::new(), logs_bloom: None, contract_address: None };
+        Ok(Some(TxOutcome { result: Some(Ok(result)), writes, deferred_sender: deferred, ..Default::default() }))
     }
 
     fn outcome(&mut self, tx: &TxInput, exec: ExecutionResult, mut state: EvmState, lazy: bool) -> TxOutcome {

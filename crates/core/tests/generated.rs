@@ -293,3 +293,60 @@ fn a_transfer_into_code_leaves_the_transfer_groups() {
     assert_eq!(r.stats.mode, parallel_evm_core::ExecutionMode::Sequential);
     assert!(r.stats.reason.as_deref().unwrap_or("").contains("calls code"), "{:?}", r.stats.reason);
 }
+
+/// A payout run (one sender, many simple transfers) among contract calls: the transfers do not
+/// read their sender, so they neither wait for each other nor abort, and the sender's nonce and
+/// balance come out as in sequential execution.
+#[test]
+fn payout_runs_do_not_chain() {
+    for (spec, sender_is_miner) in [(SpecId::CANCUN, false), (SpecId::BERLIN, true), (SpecId::SPURIOUS_DRAGON, true)] {
+        let mut b = BlockBuilder::new(31, spec);
+        let token = b.contract(generate::token_runtime());
+        let payer = if sender_is_miner { generate::BENEFICIARY } else { b.funded(1_000) };
+        b.state.insert_account(payer, U256::from(1_000u64) * U256::from(10u128.pow(18)), 0, None);
+        b.state.insert_storage(token, U256::from_be_slice(payer.as_slice()), U256::from(1_000_000u64));
+        for i in 0..300 {
+            let to = b.address();
+            if i % 50 == 49 {
+                // The sender's own contract calls read what the transfers before left.
+                b.tx(payer, TxKind::Call(token), U256::ZERO, generate::token_call(to, 1), 100_000);
+            } else {
+                b.transfer(payer, to, 1_000_000 + i);
+                if sender_is_miner {
+                    // Mining pools pay out for free.
+                    b.txs.last_mut().unwrap().env.gas_price = 0;
+                }
+            }
+        }
+        let g = b.build(format!("payout run ({spec:?}, from the miner: {sender_is_miner})"));
+        let r = common::check_all_modes(&g.name, &g.block, &g.state, &g.chain).unwrap();
+        assert!(r.receipts.iter().all(|r| r.status), "{}", g.name);
+        assert_eq!(r.state_diff[&payer].nonce, 300, "{}", g.name);
+        let r = common::run(&g.block, &g.state, &g.chain, ModeRequest::Parallel, 2).unwrap();
+        assert!(r.stats.reexecutions <= 12, "{}: {} re-executions", g.name, r.stats.reexecutions);
+    }
+}
+
+/// Transfers that do not read their sender are checked against its final balance: the first
+/// one the sender cannot pay makes the block invalid exactly as in sequential execution, even
+/// when a credit earlier in the block is what paid for the ones before it.
+#[test]
+fn a_payout_run_that_overdraws_fails_like_sequential() {
+    let mut b = BlockBuilder::new(32, SpecId::CANCUN);
+    let payer = b.address();
+    let eth = U256::from(10u128.pow(18));
+    b.state.insert_account(payer, eth, 0, None);
+    let funder = b.funded(100);
+    for i in 0..40 {
+        let to = b.address();
+        b.tx(payer, TxKind::Call(to), eth / U256::from(4), Default::default(), 21_000);
+        if i == 2 {
+            b.tx(funder, TxKind::Call(payer), eth * U256::from(5), Default::default(), 21_000);
+        }
+    }
+    let g = b.build("overdrawn payout run");
+    let err = common::check_all_modes(&g.name, &g.block, &g.state, &g.chain).unwrap_err();
+    // 1 ETH, then 5 more after the third payout: 24 payouts of 0.25 ETH (minus gas) fit.
+    assert_eq!(err.tx_index(), Some(24), "{err}");
+    assert_eq!(err.code(), "INVALID_TRANSACTION");
+}
