@@ -40,6 +40,28 @@ pub fn from_sorted_parts(parts: Vec<Vec<(Address, AccountDiff)>>) -> StateDiff {
     merged.into_iter().collect()
 }
 
+/// The diff of `overlay`'s accounts sorted by address, except those `keep_open` selects,
+/// which come back as an overlay. Sorts the addresses, not the diffs (which are large).
+pub fn sorted_diff(
+    base: &dyn Storage,
+    mut overlay: Overlay,
+    keep_open: impl Fn(&Address) -> bool,
+) -> Result<(Overlay, Vec<(Address, AccountDiff)>), EngineError> {
+    let mut addresses: Vec<Address> = overlay.accounts.keys().copied().collect();
+    addresses.sort_unstable();
+    let mut open = Overlay::default();
+    let mut diff = Vec::with_capacity(addresses.len());
+    for address in addresses {
+        let acc = overlay.accounts.remove(&address).expect("listed address");
+        if keep_open(&address) {
+            open.accounts.insert(address, acc);
+        } else if let Some(d) = account_diff(base, &address, &acc)? {
+            diff.push((address, d));
+        }
+    }
+    Ok((open, diff))
+}
+
 /// One account's change, or `None` when the block left it as it was.
 pub fn account_diff(base: &dyn Storage, address: &Address, acc: &OverlayAccount) -> Result<Option<AccountDiff>, EngineError> {
     let Value::Basic(basic_before) = base.read(&Loc::Basic(*address))? else { unreachable!() };

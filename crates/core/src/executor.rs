@@ -189,8 +189,9 @@ pub fn execute_block(
         execution_us: 0,
         total_us: 0,
     };
-    // The final diff of accounts that only plain transfers touched, built by their workers.
-    let mut transfers_diff = None;
+    // The final diff of the accounts the block's transitions leave alone, built by the
+    // parallel engines' workers.
+    let mut diff_parts = None;
     let mut run_block_stm = run_parallel;
     let transfer_run = match groups.filter(|_| run_parallel) {
         Some(groups) => {
@@ -214,7 +215,7 @@ pub fn execute_block(
     let (results, mut overlay) = if let Some(run) = transfer_run {
         stats.mode = ExecutionMode::Parallel;
         stats.threads = threads;
-        transfers_diff = Some(run.diff);
+        diff_parts = Some(run.diff);
         (run.results, run.overlay)
     } else if run_block_stm {
         match parallel::execute(block, chain, storage, pre.clone(), threads, hints()) {
@@ -225,6 +226,7 @@ pub fn execute_block(
                 stats.reexecutions = run.stats.executions.saturating_sub(block.txs.len() as u64);
                 stats.validation_aborts = run.stats.validation_aborts;
                 stats.dependency_waits = run.stats.dependency_waits;
+                diff_parts = Some(run.diff);
                 (run.results, run.overlay)
             }
             Err(ParallelError::Fatal(e)) => return Err(e),
@@ -242,10 +244,9 @@ pub fn execute_block(
     let warnings = post_block(block, chain, storage, &mut overlay)?;
     let receipts = build_receipts(block, results);
     let want_root = options.receipts_root;
-    // On one thread: building it on several measured slower (waking them costs more than it
-    // saves). After transfer groups, only the accounts they left open remain to diff here.
+    // After a parallel engine, only the accounts its workers left open remain to diff here.
     let mut state_diff = state_diff(storage, &overlay)?;
-    if let Some(mut parts) = transfers_diff {
+    if let Some(mut parts) = diff_parts {
         parts.push(std::mem::take(&mut state_diff).into_iter().collect());
         state_diff = from_sorted_parts(parts);
     }

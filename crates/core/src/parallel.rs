@@ -6,11 +6,14 @@ use crate::{
     block::BlockInput,
     chain::ChainSpec,
     chaos::pause,
+    diff::sorted_diff,
     error::EngineError,
-    mv_memory::{MvMemory, MvRead},
+    mv_memory::{DeltaSources, MvMemory, MvRead},
     overlay::Overlay,
+    result::AccountDiff,
     scheduler::{Scheduler, Task},
     storage::Storage,
+    transitions::post_block_accounts,
     types::{Loc, ReadValue, TxIdx, Value, WriteValue},
     vm::{direct_transfer_to, sender_check, BlockVm, ExecError, ReadError, SimpleTransfers, StateReader, TxOutcome, TxResult},
 };
@@ -18,11 +21,12 @@ use alloy_primitives::{Address, B256};
 use crossbeam_utils::CachePadded;
 use parking_lot::Mutex;
 use rayon::ThreadPool;
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::{
+    hash::BuildHasher,
     panic::{catch_unwind, AssertUnwindSafe},
     sync::{
-        atomic::{AtomicU64, Ordering::Relaxed},
+        atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed},
         Arc, OnceLock,
     },
 };
@@ -230,9 +234,14 @@ impl<'a> Shared<'a> {
                 }
             };
             let reads = std::mem::take(&mut vm.reader_mut().reads);
-            let (wrote_new, mut recycled) = self.mv.record(tx, &outcome.writes, reads);
-            recycled.clear();
-            vm.reader_mut().reads = recycled;
+            let (wrote_new, outcome) = match self.mv.record(tx, &outcome.writes, reads) {
+                Ok((wrote_new, mut recycled)) => {
+                    recycled.clear();
+                    vm.reader_mut().reads = recycled;
+                    (wrote_new, outcome)
+                }
+                Err(bug) => (true, TxOutcome::failed(EngineError::Internal(bug))),
+            };
             pause();
             *self.outcomes[tx].lock() = Some(outcome);
             pause();
@@ -273,6 +282,23 @@ pub fn dependency_hints(block: &BlockInput, chain: &ChainSpec) -> Vec<Option<TxI
             hint
         })
         .collect()
+}
+
+/// Which transactions may write a balance delta to which account (see `mv_memory`): the
+/// beneficiary's fee from any, a credit to the receiver of a value call (when it turns out to
+/// hold no code), and a debit to the sender of a transfer computed directly.
+pub fn delta_sources(block: &BlockInput, chain: &ChainSpec) -> DeltaSources {
+    let (spec, basefee) = (block.spec(chain), block.base_fee.unwrap_or(0) as u128);
+    let mut accounts: FxHashMap<Address, Vec<TxIdx>> = FxHashMap::default();
+    for (j, tx) in block.txs.iter().enumerate() {
+        if let Some(to) = tx.is_plain_transfer_candidate() {
+            accounts.entry(to).or_default().push(j);
+            if direct_transfer_to(tx, block.beneficiary, basefee, spec).is_some() {
+                accounts.entry(tx.env.caller).or_default().push(j);
+            }
+        }
+    }
+    DeltaSources { beneficiary: block.beneficiary, accounts }
 }
 
 /// Length of the longest chain of hinted dependencies (transactions that must run in turn).
@@ -329,15 +355,57 @@ fn result_in_order(
     Ok(r)
 }
 
-/// Result of a successful parallel run.
+/// Result of a successful parallel run: results in block order, the overlay of the accounts
+/// still open to the block's transitions (pre-block writes, the beneficiary, withdrawal and
+/// uncle accounts), and the final diff of every other written account, in parts sorted by
+/// address (see `diff::from_sorted_parts`).
 pub struct ParallelRun {
     pub results: Vec<TxResult>,
     pub overlay: Overlay,
+    pub diff: Vec<Vec<(Address, AccountDiff)>>,
     pub stats: ParallelStats,
 }
 
+/// One part of the block's final state, built by whichever worker took it: the accounts
+/// whose address hashes to the part.
+#[derive(Default)]
+struct FinalPart {
+    open: Overlay,
+    diff: Vec<(Address, AccountDiff)>,
+}
+
+fn part_of(address: &Address, parts: usize) -> usize {
+    (rustc_hash::FxBuildHasher.hash_one(address) % parts as u64) as usize
+}
+
+impl Shared<'_> {
+    /// Final values of part `part`'s accounts, gathered into per-account writes; the diff of
+    /// each against the pre-state `base`, except accounts in `open`, which are returned as
+    /// they are.
+    fn final_part(&self, part: usize, parts: usize, open: &FxHashSet<Address>, base: &dyn Storage) -> Result<FinalPart, EngineError> {
+        let finals = self.mv.final_values(self.base, |a| part_of(a, parts) == part)?;
+        let mut overlay = Overlay::default();
+        overlay.accounts.reserve(finals.len());
+        // Wipes first: the final slot values already count only writes after the destruction.
+        let (wipes, values): (Vec<_>, Vec<_>) = finals.into_iter().partition(|(_, v)| matches!(v, Value::Destroyed(_)));
+        for (loc, value) in wipes.into_iter().chain(values) {
+            let write = match value {
+                Value::Basic(b) => WriteValue::Basic(b),
+                Value::Code(c) => WriteValue::Code(c.map(Box::new)),
+                Value::Storage(v) => WriteValue::Storage(v),
+                Value::Destroyed(true) => WriteValue::Destroyed,
+                Value::Destroyed(false) => continue,
+            };
+            overlay.apply(base, loc, write)?;
+        }
+        let (open, diff) = sorted_diff(base, overlay, |a| open.contains(a))?;
+        Ok(FinalPart { open, diff })
+    }
+}
+
 /// Runs the block with Block-STM on `threads` workers, on top of `pre` (pre-block writes),
-/// scheduling with the block's `dependency_hints`.
+/// scheduling with the block's `dependency_hints`. Once the last transaction validates, the
+/// workers that are still running build the final state, a part each (see `ParallelRun`).
 pub fn execute(
     block: &BlockInput,
     chain: &ChainSpec,
@@ -355,7 +423,7 @@ pub fn execute(
         block,
         chain,
         base: reads_from,
-        mv: MvMemory::new(n),
+        mv: MvMemory::new(n, delta_sources(block, chain)),
         scheduler: Scheduler::with_hints(n, threads, hints),
         outcomes: (0..n).map(|_| CachePadded::new(Mutex::new(None))).collect(),
         stats: Mutex::new(ParallelStats::default()),
@@ -363,7 +431,26 @@ pub fn execute(
         contention_limit: 8,
         threads: threads as u64,
     };
-    run_on_caller_and_pool(threads, |w| shared.worker(w)).map_err(ParallelError::Fatal)?;
+    let mut open = post_block_accounts(block);
+    open.extend(pre.accounts.keys().copied());
+    let parts: Vec<Mutex<Option<Result<FinalPart, EngineError>>>> = (0..threads).map(|_| Mutex::new(None)).collect();
+    let next_part = AtomicUsize::new(0);
+    run_on_caller_and_pool(threads, |w| {
+        shared.worker(w);
+        // Workers that left a contended block early see it unfinished and stop here.
+        if shared.scheduler.done() {
+            loop {
+                let part = next_part.fetch_add(1, Relaxed);
+                if part >= parts.len() {
+                    break;
+                }
+                let built = catch_unwind(AssertUnwindSafe(|| shared.final_part(part, parts.len(), &open, base)))
+                    .unwrap_or_else(|p| Err(EngineError::Internal(format!("engine panic: {}", panic_message(p)))));
+                *parts[part].lock() = Some(built);
+            }
+        }
+    })
+    .map_err(ParallelError::Fatal)?;
     let stats = std::mem::take(&mut *shared.stats.lock());
     let outcomes: Vec<TxOutcome> = shared
         .outcomes
@@ -398,24 +485,20 @@ pub fn execute(
             return Err(ParallelError::Fallback(format!("transaction {tx}: its sender cannot pay for it")));
         }
     }
-    let finals = shared.mv.final_values(reads_from).map_err(|e| ParallelError::Fatal(e.into()))?;
-    // The versions are no longer needed: free them before the overlay is built.
+    // The versions are no longer needed.
     let Shared { mv, .. } = shared;
     drop(mv);
     drop(layered);
     let mut overlay = pre;
-    overlay.accounts.reserve(finals.len());
-    // Wipes first: the final slot values already count only writes after the destruction.
-    let (wipes, values): (Vec<_>, Vec<_>) = finals.into_iter().partition(|(_, v)| matches!(v, Value::Destroyed(_)));
-    for (loc, value) in wipes.into_iter().chain(values) {
-        let write = match value {
-            Value::Basic(b) => WriteValue::Basic(b),
-            Value::Code(c) => WriteValue::Code(c.map(Box::new)),
-            Value::Storage(v) => WriteValue::Storage(v),
-            Value::Destroyed(true) => WriteValue::Destroyed,
-            Value::Destroyed(false) => continue,
-        };
-        overlay.apply(base, loc, write).map_err(|e| ParallelError::Fatal(e.into()))?;
+    let mut diff = Vec::with_capacity(parts.len());
+    for part in parts {
+        let part = part.into_inner().unwrap_or_else(|| Err(EngineError::Internal("a part of the final state was not built".into())));
+        let part = part.map_err(|e| match e {
+            EngineError::Internal(_) => ParallelError::Fallback(e.to_string()),
+            e => ParallelError::Fatal(e),
+        })?;
+        overlay.merge(part.open);
+        diff.push(part.diff);
     }
-    Ok(ParallelRun { results, overlay, stats })
+    Ok(ParallelRun { results, overlay, diff, stats })
 }

@@ -6,7 +6,7 @@
 
 use crate::{
     block::BlockInput,
-    diff::account_diff,
+    diff::sorted_diff,
     result::AccountDiff,
     chain::ChainSpec,
     error::EngineError,
@@ -259,15 +259,7 @@ fn run_share(
         }
     }
     let overlay = std::mem::take(&mut vm.reader_mut().overlay);
-    share.diff.reserve(overlay.accounts.len());
-    for (address, acc) in overlay.accounts {
-        if is_open(&address) {
-            share.open.accounts.insert(address, acc);
-        } else if let Some(d) = account_diff(base, &address, &acc).map_err(fatal)? {
-            share.diff.push((address, d));
-        }
-    }
-    share.diff.sort_unstable_by_key(|(a, _)| *a);
+    (share.open, share.diff) = sorted_diff(base, overlay, is_open).map_err(fatal)?;
     Ok(share)
 }
 
