@@ -9,18 +9,13 @@ use crate::{
 };
 use alloy_primitives::{Address, B256, KECCAK256_EMPTY, U256};
 
-pub fn state_diff(base: &dyn Storage, overlay: &Overlay) -> Result<StateDiff, EngineError> {
-    let mut diff = StateDiff::new();
-    for (address, acc) in &overlay.accounts {
-        if let Some(d) = account_diff(base, address, acc)? {
-            diff.insert(*address, d);
-        }
-    }
-    Ok(diff)
+pub fn state_diff(base: &dyn Storage, overlay: Overlay) -> Result<StateDiff, EngineError> {
+    let (_, diff) = sorted_diff(base, overlay, |_| false)?;
+    Ok(StateDiff::from_sorted(diff))
 }
 
-/// Builds one diff from parts that hold disjoint accounts, each sorted by address: merged in
-/// order and bulk-built, so every account moves once (appending B-trees rebuilds them).
+/// Builds one diff from parts that hold disjoint accounts, each sorted by address, merged in
+/// order (each account moves once).
 pub fn from_sorted_parts(parts: Vec<Vec<(Address, AccountDiff)>>) -> StateDiff {
     let total = parts.iter().map(Vec::len).sum();
     let mut heads: Vec<_> = parts.into_iter().map(|p| p.into_iter().peekable()).collect();
@@ -37,7 +32,7 @@ pub fn from_sorted_parts(parts: Vec<Vec<(Address, AccountDiff)>>) -> StateDiff {
             None => break,
         }
     }
-    merged.into_iter().collect()
+    StateDiff::from_sorted(merged)
 }
 
 /// The diff of `overlay`'s accounts sorted by address, except those `keep_open` selects,

@@ -245,7 +245,7 @@ pub fn execute_block(
     let receipts = build_receipts(block, results);
     let want_root = options.receipts_root;
     // After a parallel engine, only the accounts its workers left open remain to diff here.
-    let mut state_diff = state_diff(storage, &overlay)?;
+    let mut state_diff = state_diff(storage, overlay)?;
     if let Some(mut parts) = diff_parts {
         parts.push(std::mem::take(&mut state_diff).into_iter().collect());
         state_diff = from_sorted_parts(parts);

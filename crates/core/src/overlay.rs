@@ -67,16 +67,21 @@ impl Overlay {
             self.clear_storage(loc.address());
             return Ok(());
         }
-        let resolved = match value {
-            WriteValue::BalanceDelta(_) | WriteValue::SenderDelta(_) => {
-                let mut sum = DeltaSum::default();
-                sum.add(&value);
-                WriteValue::Basic(sum.apply(self.basic(base, loc.address())?))
-            }
-            other => other,
-        };
+        // One lookup of the account, whatever the write.
         let acc = self.accounts.entry(loc.address()).or_default();
-        match (loc, resolved) {
+        match (loc, value) {
+            (Loc::Basic(address), delta @ (WriteValue::BalanceDelta(_) | WriteValue::SenderDelta(_))) => {
+                let current = match acc.basic {
+                    Some(b) => b,
+                    None => match base.read(&Loc::Basic(address))? {
+                        Value::Basic(b) => b,
+                        _ => unreachable!("basic location yields a basic value"),
+                    },
+                };
+                let mut sum = DeltaSum::default();
+                sum.add(&delta);
+                acc.basic = Some(sum.apply(current));
+            }
             (Loc::Basic(_), WriteValue::Basic(b)) => acc.basic = Some(b),
             (Loc::Code(_), WriteValue::Code(c)) => acc.code = Some(c.map(|c| *c)),
             (Loc::Storage(_, slot), WriteValue::Storage(v)) => {

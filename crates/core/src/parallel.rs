@@ -8,13 +8,13 @@ use crate::{
     chaos::pause,
     diff::sorted_diff,
     error::EngineError,
-    mv_memory::{DeltaSources, MvMemory, MvRead},
+    mv_memory::{MvMemory, MvRead},
     overlay::Overlay,
     result::AccountDiff,
     scheduler::{Scheduler, Task},
     storage::Storage,
     transitions::post_block_accounts,
-    types::{Loc, ReadValue, TxIdx, Value, WriteValue},
+    types::{Loc, ReadValue, TxIdx, Value},
     vm::{direct_transfer_to, sender_check, BlockVm, ExecError, ReadError, SimpleTransfers, StateReader, TxOutcome, TxResult},
 };
 use alloy_primitives::{Address, B256};
@@ -234,14 +234,9 @@ impl<'a> Shared<'a> {
                 }
             };
             let reads = std::mem::take(&mut vm.reader_mut().reads);
-            let (wrote_new, outcome) = match self.mv.record(tx, &outcome.writes, reads) {
-                Ok((wrote_new, mut recycled)) => {
-                    recycled.clear();
-                    vm.reader_mut().reads = recycled;
-                    (wrote_new, outcome)
-                }
-                Err(bug) => (true, TxOutcome::failed(EngineError::Internal(bug))),
-            };
+            let (wrote_new, mut recycled) = self.mv.record(tx, &outcome.writes, reads);
+            recycled.clear();
+            vm.reader_mut().reads = recycled;
             pause();
             *self.outcomes[tx].lock() = Some(outcome);
             pause();
@@ -284,23 +279,6 @@ pub fn dependency_hints(block: &BlockInput, chain: &ChainSpec) -> Vec<Option<TxI
         .collect()
 }
 
-/// Which transactions may write a balance delta to which account (see `mv_memory`): the
-/// beneficiary's fee from any, a credit to the receiver of a value call (when it turns out to
-/// hold no code), and a debit to the sender of a transfer computed directly.
-pub fn delta_sources(block: &BlockInput, chain: &ChainSpec) -> DeltaSources {
-    let (spec, basefee) = (block.spec(chain), block.base_fee.unwrap_or(0) as u128);
-    let mut accounts: FxHashMap<Address, Vec<TxIdx>> = FxHashMap::default();
-    for (j, tx) in block.txs.iter().enumerate() {
-        if let Some(to) = tx.is_plain_transfer_candidate() {
-            accounts.entry(to).or_default().push(j);
-            if direct_transfer_to(tx, block.beneficiary, basefee, spec).is_some() {
-                accounts.entry(tx.env.caller).or_default().push(j);
-            }
-        }
-    }
-    DeltaSources { beneficiary: block.beneficiary, accounts }
-}
-
 /// Length of the longest chain of hinted dependencies (transactions that must run in turn).
 pub fn longest_chain(hints: &[Option<TxIdx>]) -> usize {
     let mut depth = vec![0usize; hints.len()];
@@ -325,13 +303,13 @@ pub fn heaviest_chain_percent(block: &BlockInput, hints: &[Option<TxIdx>]) -> u6
 }
 
 /// Transaction `i`'s result as the sequential loop would take it, with the same checks and
-/// precedence; notes the transactions that did not read their sender.
+/// precedence; notes whether it did not read its sender.
 fn result_in_order(
     block: &BlockInput,
     i: TxIdx,
     o: TxOutcome,
     cumulative: &mut u64,
-    deferred: &mut FxHashMap<Address, Vec<TxIdx>>,
+    deferred: &mut bool,
 ) -> Result<TxResult, ParallelError> {
     block.check_gas_available(i, *cumulative).map_err(ParallelError::Fatal)?;
     if let Some(e) = o.fatal {
@@ -348,9 +326,7 @@ fn result_in_order(
     if o.hazard {
         return Err(ParallelError::Fallback(format!("transaction {i} defeats lazy updates")));
     }
-    if o.deferred_sender {
-        deferred.entry(block.txs[i].env.caller).or_default().push(i);
-    }
+    *deferred |= o.deferred_sender;
     *cumulative += r.gas_used;
     Ok(r)
 }
@@ -372,6 +348,8 @@ pub struct ParallelRun {
 struct FinalPart {
     open: Overlay,
     diff: Vec<(Address, AccountDiff)>,
+    /// The first transaction whose sender (not read during execution) cannot pay for it.
+    rejected: Option<TxIdx>,
 }
 
 fn part_of(address: &Address, parts: usize) -> usize {
@@ -379,27 +357,33 @@ fn part_of(address: &Address, parts: usize) -> usize {
 }
 
 impl Shared<'_> {
-    /// Final values of part `part`'s accounts, gathered into per-account writes; the diff of
-    /// each against the pre-state `base`, except accounts in `open`, which are returned as
-    /// they are.
+    /// The final state of part `part`'s accounts: balances and nonces from their final versions
+    /// (`MvMemory::final_accounts`, which also checks the transfers that did not read their
+    /// sender), then every validated outcome's code and storage writes to them, in block order
+    /// (what sequential execution applies); diffed against the pre-state `base`, except the
+    /// accounts in `open`, which are returned as they are.
     fn final_part(&self, part: usize, parts: usize, open: &FxHashSet<Address>, base: &dyn Storage) -> Result<FinalPart, EngineError> {
-        let finals = self.mv.final_values(self.base, |a| part_of(a, parts) == part)?;
+        let mine = |a: &Address| part_of(a, parts) == part;
+        let admits = |tx: TxIdx, before| sender_check(&self.block.txs[tx], before);
+        let (accounts, rejected) = self.mv.final_accounts(self.base, mine, admits)?;
         let mut overlay = Overlay::default();
-        overlay.accounts.reserve(finals.len());
-        // Wipes first: the final slot values already count only writes after the destruction.
-        let (wipes, values): (Vec<_>, Vec<_>) = finals.into_iter().partition(|(_, v)| matches!(v, Value::Destroyed(_)));
-        for (loc, value) in wipes.into_iter().chain(values) {
-            let write = match value {
-                Value::Basic(b) => WriteValue::Basic(b),
-                Value::Code(c) => WriteValue::Code(c.map(Box::new)),
-                Value::Storage(v) => WriteValue::Storage(v),
-                Value::Destroyed(true) => WriteValue::Destroyed,
-                Value::Destroyed(false) => continue,
+        overlay.accounts.reserve(accounts.len() + 16);
+        for (address, basic) in accounts {
+            overlay.accounts.entry(address).or_default().basic = Some(basic);
+        }
+        for (tx, slot) in self.outcomes.iter().enumerate() {
+            let outcome = slot.lock();
+            let Some(outcome) = outcome.as_ref() else {
+                return Err(EngineError::Internal(format!("transaction {tx} never executed")));
             };
-            overlay.apply(base, loc, write)?;
+            for (loc, write) in &outcome.writes {
+                if !matches!(loc, Loc::Basic(_)) && mine(&loc.address()) {
+                    overlay.apply(self.base, *loc, write.clone())?;
+                }
+            }
         }
         let (open, diff) = sorted_diff(base, overlay, |a| open.contains(a))?;
-        Ok(FinalPart { open, diff })
+        Ok(FinalPart { open, diff, rejected })
     }
 }
 
@@ -423,7 +407,7 @@ pub fn execute(
         block,
         chain,
         base: reads_from,
-        mv: MvMemory::new(n, delta_sources(block, chain)),
+        mv: MvMemory::new(n),
         scheduler: Scheduler::with_hints(n, threads, hints),
         outcomes: (0..n).map(|_| CachePadded::new(Mutex::new(None))).collect(),
         stats: Mutex::new(ParallelStats::default()),
@@ -462,27 +446,17 @@ pub fn execute(
     // Results in block order, with the same checks and precedence as the sequential loop.
     let mut results = Vec::with_capacity(n);
     let mut cumulative = 0u64;
-    let mut deferred: FxHashMap<Address, Vec<TxIdx>> = FxHashMap::default();
+    let mut deferred = false;
     for (i, o) in outcomes.into_iter().enumerate() {
         let checked = result_in_order(block, i, o, &mut cumulative, &mut deferred);
         match checked {
             Ok(r) => results.push(r),
             // An earlier transaction that did not read its sender may be the first invalid
             // one: sequential execution finds out which.
-            Err(ParallelError::Fatal(e)) if !deferred.is_empty() => {
+            Err(ParallelError::Fatal(e)) if deferred => {
                 return Err(ParallelError::Fallback(format!("block invalid ({e}) after transactions with unchecked senders")))
             }
             Err(e) => return Err(e),
-        }
-    }
-
-    // Transactions that did not read their sender stand only if the sender, as the block
-    // finally left it before each of them, admits them. Sequential execution then names the
-    // first that does not, with revm's own reason.
-    for (sender, txs) in &deferred {
-        let before = shared.mv.basic_before(*sender, txs, reads_from).map_err(|e| ParallelError::Fatal(e.into()))?;
-        if let Some((tx, _)) = txs.iter().zip(before).find(|(tx, b)| !sender_check(&block.txs[**tx], *b)) {
-            return Err(ParallelError::Fallback(format!("transaction {tx}: its sender cannot pay for it")));
         }
     }
     // The versions are no longer needed.
@@ -497,6 +471,11 @@ pub fn execute(
             EngineError::Internal(_) => ParallelError::Fallback(e.to_string()),
             e => ParallelError::Fatal(e),
         })?;
+        // A transaction whose sender, as the block finally left it, cannot pay for it:
+        // sequential execution names the first such one, with revm's own reason.
+        if let Some(tx) = part.rejected {
+            return Err(ParallelError::Fallback(format!("transaction {tx}: its sender cannot pay for it")));
+        }
         overlay.merge(part.open);
         diff.push(part.diff);
     }
