@@ -152,6 +152,9 @@ pub fn execute_block(
     let started = Instant::now();
     let chain = &options.chain;
     let threads = if options.threads == 0 { available_threads() } else { options.threads };
+    // Wakes the workers while the block is prepared; released once a parallel run queues its
+    // work, or when this guard drops (sequential execution, an early error).
+    let warm = (options.mode != ModeRequest::Sequential && !block.txs.is_empty()).then(|| parallel::warm_up(threads)).flatten();
     let pre = pre_block(block, chain, storage)?;
 
     let mut reason = None;
@@ -177,6 +180,9 @@ pub fn execute_block(
             reason.is_none()
         }
     };
+    if !run_parallel {
+        drop(warm);
+    }
     let exec_started = Instant::now();
     let mut stats = Stats {
         mode: ExecutionMode::Sequential,
