@@ -220,14 +220,16 @@ fn action<R: Rng + ?Sized>(r: &mut R, ctx: &Ctx, a: &mut Asm) {
 /// A CALL-family instruction to `to`, forwarding the calldata word kept at memory 0. Its
 /// success flag is dropped or stored.
 fn call<R: Rng + ?Sized>(r: &mut R, ctx: &Ctx, a: &mut Asm, to: Option<Address>) {
-    let kind = match r.random_range(0..6) {
+    let kind = match r.random_range(0..7) {
         0 if ctx.has(SpecId::HOMESTEAD) => op::DELEGATECALL,
         1 if ctx.has(SpecId::BYZANTIUM) => op::STATICCALL,
+        2 => op::CALLCODE,
         _ => op::CALL,
     };
     a.push(0u64).push(0u64).push(32u64).push(0u64);
-    if kind == op::CALL {
-        a.push(pick(r, &[0u64, 0, 1, 1_000_000_000]));
+    if kind == op::CALL || kind == op::CALLCODE {
+        // Up to most of a rich contract's balance: two such payments overdraw it.
+        a.push_word(U256::from(pick(r, &[0u128, 0, 1, 1_000_000_000, 700 * ETH])));
     }
     match to {
         Some(t) => a.push_addr(t),
@@ -277,12 +279,13 @@ fn contract_code<R: Rng + ?Sized>(r: &mut R, ctx: &Ctx, self_destructs: bool) ->
             }
             64..=70 => {
                 let who = target(r, ctx);
-                match r.random_range(0..3) {
-                    0 => a.op(op::COINBASE),
-                    1 => a.op(op::ADDRESS),
-                    _ => a.push_addr(who),
+                match r.random_range(0..4) {
+                    0 => a.op(op::COINBASE).op(op::BALANCE),
+                    1 => a.op(op::ADDRESS).op(op::BALANCE),
+                    2 if ctx.has(SpecId::ISTANBUL) => a.op(op::SELFBALANCE),
+                    _ => a.push_addr(who).op(op::BALANCE),
                 };
-                a.op(op::BALANCE).push(slot(r)).op(op::SSTORE);
+                a.push(slot(r)).op(op::SSTORE);
             }
             71..=75 => {
                 a.push(slot(r)).op(op::SLOAD).push(32u64).op(op::MSTORE);
@@ -407,7 +410,8 @@ fn generate<R: Rng + ?Sized>(r: &mut R, seed: u64, name: String) -> Generated {
     for c in &contracts {
         let destructs = r.random_bool(0.15);
         let code = contract_code(r, &ctx, destructs);
-        let balance = U256::from(pick(r, &[0u64, 0, 1_000_000_000_000_000]));
+        // Some hold enough ether for lazy balances (`lazy_balance`), and pay out of them.
+        let balance = U256::from(pick(r, &[0u128, 0, 1_000_000_000_000_000, 1_200 * ETH]));
         b.state.insert_account(*c, balance, 1, Some(code.into()));
         for s in 0..5u64 {
             if r.random_bool(0.4) {

@@ -20,6 +20,7 @@ pub mod executor;
 pub mod fixture;
 pub mod fuzz;
 pub mod generate;
+pub mod lazy_balance;
 pub mod mv_memory;
 pub mod overlay;
 pub mod parallel;

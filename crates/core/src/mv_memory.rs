@@ -2,6 +2,7 @@
 //! incarnation, or an ESTIMATE where that incarnation was aborted and will probably write again.
 
 use crate::{
+    lazy_balance::AddressCounts,
     storage::{Storage, StorageError},
     types::{BasicValue, DeltaSum, Loc, ReadValue, TxIdx, Value, WriteValue},
 };
@@ -11,7 +12,7 @@ use dashmap::DashMap;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 use parking_lot::Mutex;
-use rustc_hash::FxBuildHasher;
+use rustc_hash::{FxBuildHasher, FxHashMap};
 
 #[derive(Clone, Debug)]
 enum Entry {
@@ -72,6 +73,10 @@ pub struct MvMemory {
     written: Vec<AtomicU64>,
     /// Per transaction, one cache line apart: neighbouring transactions run on different cores.
     sets: Vec<CachePadded<TxSets>>,
+    /// How often an account's balance and nonce made an execution fail validation.
+    pub contended: AddressCounts,
+    /// How often an execution looked at an account's balance while it was handled lazily.
+    pub balance_seen: AddressCounts,
 }
 
 #[derive(Default)]
@@ -87,6 +92,8 @@ impl MvMemory {
             data: DashMap::with_capacity_and_hasher_and_shard_amount(block_size * 2, FxBuildHasher, 64),
             sets: (0..block_size).map(|_| CachePadded::new(TxSets::default())).collect(),
             written: (0..FILTER_BITS / 64).map(|_| AtomicU64::new(0)).collect(),
+            contended: AddressCounts::new(),
+            balance_seen: AddressCounts::new(),
         }
     }
 
@@ -136,7 +143,7 @@ impl MvMemory {
                 }
                 match entry {
                     Entry::Estimate => return Ok(MvRead::Blocked(*idx)),
-                    Entry::Write(w @ (WriteValue::BalanceDelta(_) | WriteValue::SenderDelta(_))) => {
+                    Entry::Write(w @ (WriteValue::BalanceDelta(_) | WriteValue::SenderDelta(_) | WriteValue::BalanceDebit(_))) => {
                         deltas.add(w);
                     }
                     Entry::Write(WriteValue::Basic(b)) => return Ok(MvRead::Value(Value::Basic(deltas.apply(*b)))),
@@ -205,15 +212,20 @@ impl MvMemory {
     /// Whether every value `tx` read is still what it would read now.
     pub fn validate_read_set(&self, tx: TxIdx, base: &dyn Storage) -> bool {
         let reads = self.sets[tx].last_read.lock();
-        reads.iter().all(|(loc, seen)| {
+        let ok = reads.iter().all(|(loc, seen)| {
             // No transaction has ever written there: the value read was, and still is, the
             // pre-state's (filter bits are never cleared).
-            self.never_written(loc)
+            let valid = self.never_written(loc)
                 || match self.read(loc, tx, base) {
                     Ok(MvRead::Value(v)) => v.to_read() == *seen,
                     Ok(MvRead::Blocked(_)) | Err(_) => false,
-                }
-        })
+                };
+            if let (false, Loc::Basic(address)) = (valid, loc) {
+                self.contended.add(address);
+            }
+            valid
+        });
+        ok
     }
 
     /// Whether no version can exist that a read of `loc` would consult.
@@ -226,17 +238,26 @@ impl MvMemory {
     }
 
     /// The final balance and nonce of every account written in the block that `keep` selects,
-    /// each from one walk over its versions in block order; on the way, each `SenderDelta`
-    /// meets its sender's value right before that transaction (`admits`), and the first
-    /// transaction rejected is returned. Workers call it for disjoint sets of accounts.
+    /// each from one walk over its versions in block order; workers call it for disjoint sets
+    /// of accounts. On the way, each `SenderDelta` meets its sender's value right before that
+    /// transaction (`admits`), as does each transaction `checks` lists for an account
+    /// (ascending; `admits` again, with the account), and the first transaction rejected is
+    /// returned.
     pub fn final_accounts(
         &self,
         base: &dyn Storage,
         keep: impl Fn(&Address) -> bool,
-        admits: impl Fn(TxIdx, Option<BasicValue>) -> bool,
+        checks: &FxHashMap<Address, Vec<TxIdx>>,
+        admits: impl Fn(&Address, TxIdx, Option<BasicValue>) -> bool,
     ) -> Result<(Vec<(Address, Option<BasicValue>)>, Option<TxIdx>), StorageError> {
         let mut out = Vec::new();
         let mut rejected: Option<TxIdx> = None;
+        let mut reject = |tx: TxIdx| {
+            if rejected.is_none_or(|r| tx < r) {
+                rejected = Some(tx);
+            }
+        };
+        let mut walked = 0;
         for item in self.data.iter() {
             let Loc::Basic(address) = *item.key() else { continue };
             if item.value().0.is_empty() || !keep(&address) {
@@ -245,12 +266,19 @@ impl MvMemory {
             let Value::Basic(mut value) = base.read(item.key())? else {
                 unreachable!("basic location yields a basic value")
             };
+            let mut pending = checks.get(&address).map(|c| c.as_slice()).unwrap_or_default().iter().peekable();
+            walked += usize::from(checks.contains_key(&address));
             for (tx, entry) in &item.value().0 {
+                while let Some(j) = pending.next_if(|j| **j <= *tx) {
+                    if !admits(&address, *j, value) {
+                        reject(*j);
+                    }
+                }
                 value = match entry {
                     Entry::Write(WriteValue::Basic(b)) => *b,
-                    Entry::Write(w @ (WriteValue::BalanceDelta(_) | WriteValue::SenderDelta(_))) => {
-                        if matches!(w, WriteValue::SenderDelta(_)) && rejected.is_none_or(|r| *tx < r) && !admits(*tx, value) {
-                            rejected = Some(*tx);
+                    Entry::Write(w @ (WriteValue::BalanceDelta(_) | WriteValue::SenderDelta(_) | WriteValue::BalanceDebit(_))) => {
+                        if matches!(w, WriteValue::SenderDelta(_)) && !admits(&address, *tx, value) {
+                            reject(*tx);
                         }
                         let mut sum = DeltaSum::default();
                         sum.add(w);
@@ -261,7 +289,28 @@ impl MvMemory {
                     }
                 };
             }
+            for j in pending {
+                if !admits(&address, *j, value) {
+                    reject(*j);
+                }
+            }
             out.push((address, value));
+        }
+        // Checked accounts that no transaction wrote: their pre-block value throughout.
+        if walked < checks.len() {
+            for (address, txs) in checks {
+                if self.data.get(&Loc::Basic(*address)).is_some_and(|v| !v.0.is_empty()) {
+                    continue;
+                }
+                let Value::Basic(value) = base.read(&Loc::Basic(*address))? else {
+                    unreachable!("basic location yields a basic value")
+                };
+                for j in txs {
+                    if !admits(address, *j, value) {
+                        reject(*j);
+                    }
+                }
+            }
         }
         Ok((out, rejected))
     }

@@ -70,7 +70,7 @@ impl Overlay {
         // One lookup of the account, whatever the write.
         let acc = self.accounts.entry(loc.address()).or_default();
         match (loc, value) {
-            (Loc::Basic(address), delta @ (WriteValue::BalanceDelta(_) | WriteValue::SenderDelta(_))) => {
+            (Loc::Basic(address), delta @ (WriteValue::BalanceDelta(_) | WriteValue::SenderDelta(_) | WriteValue::BalanceDebit(_))) => {
                 let current = match acc.basic {
                     Some(b) => b,
                     None => match base.read(&Loc::Basic(address))? {

@@ -8,13 +8,14 @@ use crate::{
     chaos::pause,
     diff::sorted_diff,
     error::EngineError,
+    lazy_balance,
     mv_memory::{MvMemory, MvRead},
     overlay::Overlay,
     result::AccountDiff,
     scheduler::{Scheduler, Task},
     storage::Storage,
     transitions::post_block_accounts,
-    types::{Loc, ReadValue, TxIdx, Value},
+    types::{BasicValue, Loc, ReadValue, TxIdx, Value},
     vm::{direct_transfer_to, sender_check, BlockVm, ExecError, ReadError, SimpleTransfers, StateReader, TxOutcome, TxResult},
 };
 use alloy_primitives::{Address, B256};
@@ -56,6 +57,24 @@ struct MvReader<'a> {
 }
 
 impl StateReader for MvReader<'_> {
+    fn lazy_candidate(&mut self, address: Address) -> Option<Option<BasicValue>> {
+        if self.mv.contended.get(&address) == 0 || self.mv.balance_seen.get(&address) >= lazy_balance::MAX_SEEN {
+            return None;
+        }
+        match self.base.read(&Loc::Basic(address)) {
+            Ok(Value::Basic(b)) => Some(b),
+            _ => None,
+        }
+    }
+
+    fn lazy_balance_seen(&mut self, address: Address) {
+        self.mv.balance_seen.add(&address);
+    }
+
+    fn discard_reads(&mut self) {
+        self.reads.clear();
+    }
+
     fn read(&mut self, loc: Loc) -> Result<Value, ReadError> {
         match self.mv.read(&loc, self.tx, self.base)? {
             MvRead::Value(v) => {
@@ -186,6 +205,7 @@ impl<'a> Shared<'a> {
             MvReader { mv: &self.mv, base: self.base, tx: 0, reads: Vec::new() },
         )
         .with_simple_transfers(SimpleTransfers::DirectDeferred)
+        .with_lazy_balances()
     }
 
     fn worker(&'a self, worker: usize) {
@@ -405,8 +425,25 @@ impl Shared<'_> {
     /// accounts in `open`, which are returned as they are.
     fn final_part(&self, part: usize, parts: usize, open: &FxHashSet<Address>, base: &dyn Storage) -> Result<FinalPart, EngineError> {
         let mine = |a: &Address| part_of(a, parts) == part;
-        let admits = |tx: TxIdx, before| sender_check(&self.block.txs[tx], before);
-        let (accounts, rejected) = self.mv.final_accounts(self.base, mine, admits)?;
+        // Contracts whose balance transactions handled lazily, with those transactions.
+        let mut lazy: FxHashMap<Address, Vec<TxIdx>> = FxHashMap::default();
+        for (tx, slot) in self.outcomes.iter().enumerate() {
+            if let Some(o) = slot.lock().as_ref() {
+                for u in o.lazy_balances.iter().filter(|u| mine(&u.address)) {
+                    lazy.entry(u.address).or_default().push(tx);
+                }
+            }
+        }
+        let admits = |address: &Address, tx: TxIdx, before| {
+            let outcome = self.outcomes[tx].lock();
+            let lazy_use = outcome.as_ref().and_then(|o| o.lazy_balances.iter().find(|u| u.address == *address).copied());
+            drop(outcome);
+            match lazy_use {
+                Some(u) => u.admits(before),
+                None => sender_check(&self.block.txs[tx], before),
+            }
+        };
+        let (accounts, rejected) = self.mv.final_accounts(self.base, mine, &lazy, admits)?;
         let mut overlay = Overlay::default();
         overlay.accounts.reserve(accounts.len() + 16);
         for (address, basic) in accounts {

@@ -62,6 +62,9 @@ pub enum WriteValue {
     /// balance are not read, so a run of transfers from one account does not form a chain;
     /// the parallel engine checks them once the block's final versions are known.
     SenderDelta(U256),
+    /// Balance minus this, nonce unchanged: ether paid out of a contract whose balance was
+    /// handled lazily (`lazy_balance`).
+    BalanceDebit(U256),
     /// Boxed: code writes are rare and would otherwise bloat every version entry.
     Code(Option<Box<CodeValue>>),
     Storage(U256),
@@ -118,6 +121,7 @@ impl DeltaSum {
                 self.debit = self.debit.saturating_add(*d);
                 self.nonces = self.nonces.saturating_add(1);
             }
+            WriteValue::BalanceDebit(d) => self.debit = self.debit.saturating_add(*d),
             _ => return false,
         }
         self.any = true;

@@ -9,6 +9,7 @@
 
 use crate::{
     block::{BlockInput, TxInput},
+    lazy_balance::{self, LazyState, LazyUse},
     chain::ChainSpec,
     error::EngineError,
     storage::StorageError,
@@ -51,6 +52,15 @@ impl DBErrorMarker for ReadError {}
 pub trait StateReader {
     fn read(&mut self, loc: Loc) -> Result<Value, ReadError>;
     fn block_hash(&mut self, number: u64) -> Result<B256, ReadError>;
+    /// For an account worth handling lazily (`lazy_balance`), its value before the block's
+    /// transactions (not recorded as a read); `None` otherwise or where the reader cannot say.
+    fn lazy_candidate(&mut self, _address: Address) -> Option<Option<BasicValue>> {
+        None
+    }
+    /// An execution looked at the balance of `address`, handled lazily: stop doing so.
+    fn lazy_balance_seen(&mut self, _address: Address) {}
+    /// Forgets the reads recorded since the execution started (it is run again).
+    fn discard_reads(&mut self) {}
 }
 
 /// revm `Database` over a `StateReader`.
@@ -72,6 +82,10 @@ pub struct VmDb<R> {
     /// (BLOCKHASH, for one, carries on with a zero hash), so the outcome of an execution that
     /// saw one is discarded whatever revm returned.
     failure: Option<ReadError>,
+    /// Contracts whose balance this execution handles lazily (see `lazy_balance`).
+    pub lazy: LazyState,
+    /// The transaction's sender and the block's beneficiary are never handled lazily.
+    not_lazy: [Address; 2],
 }
 
 impl<R: StateReader> VmDb<R> {
@@ -98,11 +112,35 @@ impl<R: StateReader> VmDb<R> {
     }
 
     /// Resets the per-execution state before revm runs.
-    fn begin(&mut self, lazy_receiver: Option<Address>) {
+    fn begin(&mut self, lazy_receiver: Option<Address>, lazy_balances: bool, caller: Address) {
         self.basic_reads.clear();
         self.failure = None;
         self.lazy_receiver = lazy_receiver;
         self.lazy_receiver_applied = false;
+        self.lazy.begin(lazy_balances);
+        self.not_lazy[0] = caller;
+    }
+
+    /// A contract holding enough ether before the block, handed to revm with a synthetic
+    /// balance instead of being read (see `lazy_balance`).
+    fn lazy_contract(&mut self, address: Address, code: &Option<CodeValue>) -> Option<AccountInfo> {
+        let code = code.as_ref()?;
+        if !self.lazy.enabled || self.not_lazy.contains(&address) || code.code.is_eip7702() {
+            return None;
+        }
+        let before = self.reader.lazy_candidate(address)??;
+        if before.balance < lazy_balance::MIN_BALANCE {
+            return None;
+        }
+        self.lazy.uses.push(LazyUse { address, nonce: before.nonce, paid_out: U256::ZERO });
+        let synthetic = BasicValue { balance: lazy_balance::SYNTHETIC_BALANCE, nonce: before.nonce };
+        Some(self.account_info(synthetic, Some(code.clone())))
+    }
+}
+
+impl<R: StateReader> lazy_balance::LazyHost for Ctx<R> {
+    fn lazy(&mut self) -> &mut LazyState {
+        &mut self.journaled_state.database.lazy
     }
 }
 
@@ -150,6 +188,9 @@ impl<R: StateReader> Database for VmDb<R> {
             // Balance and nonce are neither read nor needed: only the credit is recorded.
             self.lazy_receiver_applied = true;
             return Ok(Some(self.account_info(BasicValue::default(), None)));
+        }
+        if let Some(info) = self.lazy_contract(address, &code) {
+            return Ok(Some(info));
         }
         let Value::Basic(basic) = self.read(Loc::Basic(address))? else { unreachable!() };
         self.basic_reads.insert(address, basic);
@@ -226,6 +267,9 @@ pub struct TxOutcome {
     /// The sender's nonce and balance were not read (`WriteValue::SenderDelta`): the
     /// transaction stands only once `sender_check` passes on its final pre-transaction value.
     pub deferred_sender: bool,
+    /// Contracts whose balance was handled lazily: the transaction stands only if each admits
+    /// it (`LazyUse::admits`) with its final pre-transaction value.
+    pub lazy_balances: Vec<LazyUse>,
 }
 
 impl TxOutcome {
@@ -305,6 +349,7 @@ pub struct BlockVm<R: StateReader> {
     basefee: u128,
     blooms: crate::bloom::BloomHasher,
     simple_transfers: SimpleTransfers,
+    lazy_balances: bool,
 }
 
 impl<R: StateReader> BlockVm<R> {
@@ -318,6 +363,8 @@ impl<R: StateReader> BlockVm<R> {
             empty_code: own_empty_code(),
             code_copies: FxHashMap::default(),
             failure: None,
+            lazy: LazyState::default(),
+            not_lazy: [Address::ZERO, block.beneficiary],
         };
         let evm = Context::mainnet()
             .with_db(db)
@@ -328,7 +375,15 @@ impl<R: StateReader> BlockVm<R> {
             basefee: block.base_fee.unwrap_or(0) as u128,
             blooms: Default::default(),
             simple_transfers: SimpleTransfers::Interpreted,
+            lazy_balances: false,
         }
+    }
+
+    /// Lazy executions handle rich contracts' balances lazily (see `lazy_balance`).
+    pub fn with_lazy_balances(mut self) -> Self {
+        lazy_balance::install(self.evm.instruction.instruction_table_mut());
+        self.lazy_balances = true;
+        self
     }
 
     /// Lazy executions take simple transfers this way.
@@ -362,17 +417,36 @@ impl<R: StateReader> BlockVm<R> {
         }
         let lazy_receiver =
             if lazy { tx.is_plain_transfer_candidate().filter(|to| *to != self.beneficiary) } else { None };
-        self.evm.ctx.journaled_state.database.begin(lazy_receiver);
-        self.evm.ctx.set_tx(tx.env.clone());
-        let result = if lazy {
-            LazyRewardHandler(MainnetHandler::default()).run(&mut self.evm)
-        } else {
-            MainnetHandler::default().run(&mut self.evm)
+        let mut lazy_balances = lazy && self.lazy_balances;
+        let (result, state) = loop {
+            self.evm.ctx.journaled_state.database.begin(lazy_receiver, lazy_balances, tx.env.caller);
+            self.evm.ctx.set_tx(tx.env.clone());
+            let result = if lazy {
+                LazyRewardHandler(MainnetHandler::default()).run(&mut self.evm)
+            } else {
+                MainnetHandler::default().run(&mut self.evm)
+            };
+            let state = self.evm.finalize();
+            if let Some(failure) = self.take_failure() {
+                return Err(failure);
+            }
+            let db = &mut self.evm.ctx.journaled_state.database;
+            // A lazy balance was looked at, or its nonce moved: run again reading the accounts.
+            for u in &db.lazy.uses {
+                if state.get(&u.address).is_some_and(|a| a.info.nonce != u.nonce) && !db.lazy.observed.contains(&u.address) {
+                    db.lazy.observed.push(u.address);
+                }
+            }
+            if lazy_balances && !db.lazy.observed.is_empty() {
+                for address in std::mem::take(&mut db.lazy.observed) {
+                    db.reader.lazy_balance_seen(address);
+                }
+                db.reader.discard_reads();
+                lazy_balances = false;
+                continue;
+            }
+            break (result, state);
         };
-        let state = self.evm.finalize();
-        if let Some(failure) = self.take_failure() {
-            return Err(failure);
-        }
         match result {
             Ok(exec) => Ok(self.outcome(tx, exec, state, lazy)),
             Err(EVMError::Transaction(e)) => Ok(TxOutcome { result: Some(Err(e.to_string())), ..Default::default() }),
@@ -479,7 +553,23 @@ impl<R: StateReader> BlockVm<R> {
             }
         }
         let state_clear = self.spec.is_enabled_in(SpecId::SPURIOUS_DRAGON);
+        out.lazy_balances = db.lazy.uses.clone();
         for (address, acc) in state {
+            if db.lazy.is_lazy(&address) {
+                // Only the change to the synthetic balance is written; storage as usual.
+                let balance = acc.info.balance;
+                if balance > lazy_balance::SYNTHETIC_BALANCE {
+                    out.writes.push((Loc::Basic(address), WriteValue::BalanceDelta(balance - lazy_balance::SYNTHETIC_BALANCE)));
+                } else if balance < lazy_balance::SYNTHETIC_BALANCE {
+                    out.writes.push((Loc::Basic(address), WriteValue::BalanceDebit(lazy_balance::SYNTHETIC_BALANCE - balance)));
+                }
+                for (slot, value) in acc.storage.iter() {
+                    if value.is_changed() {
+                        out.writes.push((Loc::Storage(address, *slot), WriteValue::Storage(value.present_value)));
+                    }
+                }
+                continue;
+            }
             if db.lazy_receiver_applied && db.lazy_receiver == Some(address) {
                 if acc.is_selfdestructed() || !acc.storage.is_empty() {
                     out.hazard = true;
@@ -539,7 +629,7 @@ impl<R: StateReader> BlockVm<R> {
     /// Runs a system call (EIP-4788 beacon roots) and returns the storage it wrote.
     pub fn system_call(&mut self, contract: Address, data: alloy_primitives::Bytes) -> Result<TxOutcome, ExecError> {
         use revm::SystemCallEvm;
-        self.evm.ctx.journaled_state.database.begin(None);
+        self.evm.ctx.journaled_state.database.begin(None, false, revm::handler::SYSTEM_ADDRESS);
         let result = self.evm.system_call_one(contract, data);
         let state = self.evm.finalize();
         if let Some(failure) = self.take_failure() {

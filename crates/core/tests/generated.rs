@@ -350,3 +350,63 @@ fn a_payout_run_that_overdraws_fails_like_sequential() {
     assert_eq!(err.tx_index(), Some(24), "{err}");
     assert_eq!(err.code(), "INVALID_TRANSACTION");
 }
+
+/// A rich contract (like WETH) taking deposits and paying out withdrawals: its balance is
+/// handled lazily in parallel execution, yet every mode gives the sequential result, also when
+/// a transaction reads the balance (it is re-run exactly) and when payouts overdraw it (the
+/// block falls back to sequential execution).
+#[test]
+fn rich_contract_balances_are_lazy_and_exact() {
+    // byte 0 of calldata: 1 = pay calldata[1..33] wei to the caller, 2 = store SELFBALANCE,
+    // anything else = accept the value sent.
+    let bank_code: Vec<u8> = vec![
+        0x60, 0, 0x35, 0x60, 0xf8, 0x1c, 0x80, 0x60, 1, 0x14, 0x60, 21, 0x57, 0x80, 0x60, 2, 0x14, 0x60, 39, 0x57, 0x00,
+        0x5b, 0x50, 0x60, 0, 0x60, 0, 0x60, 0, 0x60, 0, 0x60, 1, 0x35, 0x33, 0x5a, 0xf1, 0x50, 0x00,
+        0x5b, 0x50, 0x47, 0x60, 0, 0x55, 0x00,
+    ];
+    let eth = U256::from(10u128.pow(18));
+    let pay = |amount: U256| {
+        let mut data = vec![1u8];
+        data.extend_from_slice(&amount.to_be_bytes::<32>());
+        alloy_primitives::Bytes::from(data)
+    };
+    for (overdraw, name) in [(false, "deposits and withdrawals"), (true, "withdrawals that overdraw")] {
+        let mut b = BlockBuilder::new(41, SpecId::CANCUN);
+        let bank = b.contract(bank_code.clone().into());
+        b.state.insert_account(bank, eth * U256::from(1_500u64), 1, Some(bank_code.clone().into()));
+        for i in 0..200u64 {
+            let user = b.funded(100);
+            match i % 4 {
+                0 | 1 => {
+                    b.tx(user, TxKind::Call(bank), eth * U256::from(i % 7 + 1), Default::default(), 60_000);
+                }
+                2 => {
+                    b.tx(user, TxKind::Call(bank), U256::ZERO, pay(eth * U256::from(i % 5 + 1)), 80_000);
+                }
+                _ if i == 103 => {
+                    b.tx(user, TxKind::Call(bank), U256::ZERO, vec![2u8].into(), 60_000);
+                }
+                _ => {
+                    b.tx(user, TxKind::Call(bank), U256::from(1), Default::default(), 60_000);
+                }
+            }
+        }
+        if overdraw {
+            for _ in 0..2 {
+                let whale = b.funded(1);
+                b.tx(whale, TxKind::Call(bank), U256::ZERO, pay(eth * U256::from(1_200u64)), 80_000);
+            }
+        }
+        let g = b.build(name);
+        let r = common::check_all_modes(name, &g.block, &g.state, &g.chain).unwrap();
+        assert!(r.receipts.iter().all(|r| r.status), "{name}");
+        assert!(r.state_diff[&bank].storage.values().next().is_some(), "{name}: the balance was stored");
+        let par = common::run(&g.block, &g.state, &g.chain, ModeRequest::Parallel, 2).unwrap();
+        // Overdrawing payouts are exact either way: read from the account, or handled lazily
+        // and caught by the check after the block (which falls back to sequential execution).
+        if !overdraw {
+            assert_eq!(par.stats.mode, parallel_evm_core::ExecutionMode::Parallel, "{name}: {:?}", par.stats.reason);
+            assert!(par.stats.reexecutions < 30, "{name}: {} re-executions", par.stats.reexecutions);
+        }
+    }
+}
