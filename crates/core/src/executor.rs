@@ -42,14 +42,11 @@ impl Default for ExecuteOptions {
 
 /// Below these, parallel execution costs more than it saves. Measured on the mainnet fixture
 /// blocks with 2 threads: blocks under ~3M gas take well under a millisecond on one core, and
-/// waking workers and merging their results cost more than the parallel part saved
-/// (0.54–0.80x for five of the eight such blocks); blocks averaging under ~30k gas per
-/// transaction (mostly plain transfers) ran at 0.4–0.98x, those above at 1.0–1.5x; blocks
-/// where one dependency chain (a payout run from one sender) held half the transactions ran
-/// at ~0.5x.
+/// waking workers and merging their results cost more than the parallel part saved. (Blocks
+/// of cheap transactions, payout runs above all, no longer count: simple transfers skip the
+/// interpreter and do not chain on their sender.)
 pub const MIN_PARALLEL_TXS: usize = 8;
 pub const MIN_PARALLEL_GAS: u64 = 3_000_000;
-pub const MIN_AVG_GAS_PER_TX: u64 = 30_000;
 /// Plain transfers run on workers that share nothing (`transfers`), so what parallel work
 /// must amortise is only waking the workers and merging: 500 generated transfers already ran
 /// 1.38x faster on 2 threads.
@@ -120,12 +117,6 @@ pub fn sequential_reason<'h>(
     let gas = if block.gas_used > 0 { block.gas_used } else { block.txs.iter().map(|t| t.env.gas_limit).sum() };
     if gas < MIN_PARALLEL_GAS {
         return Ok(Some(format!("{gas} gas (< {MIN_PARALLEL_GAS})")));
-    }
-    let avg = gas / block.txs.len() as u64;
-    if avg < MIN_AVG_GAS_PER_TX {
-        return Ok(Some(format!(
-            "transactions average {avg} gas (< {MIN_AVG_GAS_PER_TX}): per-transaction overhead would dominate"
-        )));
     }
     let hints = hints();
     let chain = parallel::longest_chain(hints);
