@@ -7,7 +7,7 @@ import type { ExecutionMode } from '../execute.js'
 import type { PreparedState } from '../state.js'
 import { prepareFixture } from '../fixture.js'
 import { headerChecks, sameOutcome, type ExecutionStats, type Verification } from '../result.js'
-import { bestOf, round3 } from './timing.js'
+import { compareWithSequential, round3 } from './timing.js'
 import { check, fmtGas, UsageError } from './format.js'
 
 export type RunOptions = { prestate?: string; threads: number; mode: ExecutionMode; json: boolean; repeat: number }
@@ -80,8 +80,7 @@ export async function measureBlock(
   state: PreparedState,
   options: { repeat: number; threads: number; mode: ExecutionMode },
 ): Promise<RunLine> {
-  const seq = await bestOf(options.repeat, block, state, 1, 'sequential')
-  const par = await bestOf(options.repeat, block, state, options.threads, options.mode)
+  const { seq, par } = await compareWithSequential(options.repeat, block, state, options.threads, options.mode)
   const s = JSON.parse(par.output.summary) as { gasUsed: string; stats: ExecutionStats }
   return {
     number: block.number,
