@@ -324,7 +324,7 @@ impl<'a> Shared<'a> {
 /// Transfers computed directly wait for nothing: they do not read their sender (`SenderDelta`).
 pub fn dependency_hints(block: &BlockInput, chain: &ChainSpec) -> Vec<Option<TxIdx>> {
     let (spec, basefee) = (block.spec(chain), block.base_fee.unwrap_or(0) as u128);
-    let mut last_writer: FxHashMap<Address, TxIdx> = FxHashMap::default();
+    let mut last_writer: FxHashMap<Address, TxIdx> = FxHashMap::with_capacity_and_hasher(block.txs.len() * 2, Default::default());
     block
         .txs
         .iter()
