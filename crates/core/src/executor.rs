@@ -113,22 +113,29 @@ pub fn sequential_reason<'h>(
 /// The part of auto mode's choice that needs no dependency hints: made before any worker is
 /// woken, so that a block run sequentially pays neither for waking one nor for the hints.
 pub fn early_sequential_reason(block: &BlockInput, storage: &dyn Storage, threads: usize) -> Result<Option<String>, EngineError> {
-    if threads < 2 {
-        return Ok(Some("one thread".into()));
-    }
-    if block.txs.len() < MIN_PARALLEL_TXS {
-        return Ok(Some(format!("{} transactions (< {MIN_PARALLEL_TXS})", block.txs.len())));
-    }
-    // The header's gas used when known (real blocks), else what the transactions may use.
-    let gas = if block.gas_used > 0 { block.gas_used } else { block.txs.iter().map(|t| t.env.gas_limit).sum() };
-    if gas < MIN_PARALLEL_GAS {
-        return Ok(Some(format!("{gas} gas (< {MIN_PARALLEL_GAS})")));
+    if let Some(reason) = size_sequential_reason(block, threads) {
+        return Ok(Some(reason));
     }
     let hot = hottest_entry_point(block, storage)?;
     if hot * 100 >= block.txs.len() * MAX_ENTRY_POINT_PERCENT {
         return Ok(Some(format!("{hot} of {} transactions call one contract entry point", block.txs.len())));
     }
     Ok(None)
+}
+
+/// Too little work to spread over workers (also for a block of plain transfers: under 3M gas
+/// it holds fewer than `MIN_PARALLEL_TRANSFERS`). Checked first: on a block of a few
+/// microseconds, even grouping its transfers shows in the ratio.
+pub fn size_sequential_reason(block: &BlockInput, threads: usize) -> Option<String> {
+    if threads < 2 {
+        return Some("one thread".into());
+    }
+    if block.txs.len() < MIN_PARALLEL_TXS {
+        return Some(format!("{} transactions (< {MIN_PARALLEL_TXS})", block.txs.len()));
+    }
+    // The header's gas used when known (real blocks), else what the transactions may use.
+    let gas = if block.gas_used > 0 { block.gas_used } else { block.txs.iter().map(|t| t.env.gas_limit).sum() };
+    (gas < MIN_PARALLEL_GAS).then(|| format!("{gas} gas (< {MIN_PARALLEL_GAS})"))
 }
 
 /// The part of auto mode's choice made from the block's dependency hints.
@@ -153,11 +160,13 @@ pub fn execute_block(
     let started = Instant::now();
     let chain = &options.chain;
     let threads = if options.threads == 0 { available_threads() } else { options.threads };
+    let small = if options.mode == ModeRequest::Auto { size_sequential_reason(block, threads) } else { None };
     // A block of plain transfers runs on the transfer-group engine (see `transfers`).
-    let groups = if options.mode != ModeRequest::Sequential && threads >= 2 { transfers::groups(block) } else { None };
+    let groups = if options.mode != ModeRequest::Sequential && threads >= 2 && small.is_none() { transfers::groups(block) } else { None };
     // Auto mode's checks that need no dependency hints come first: a block they send to
     // sequential execution wakes no worker (that cost ~4% of a 0.8 ms block).
     let mut reason = match (options.mode, &groups) {
+        _ if small.is_some() => small,
         (ModeRequest::Auto, Some(g)) => transfers_sequential_reason(block, g),
         (ModeRequest::Auto, None) => early_sequential_reason(block, storage, threads)?,
         _ => None,
