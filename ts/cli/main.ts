@@ -47,7 +47,7 @@ program
   .option('--chain-id <n>', "with --rpc: the node's chain id (default: asked with eth_chainId)", (v) => Number(v))
   .option('--threads <n>', 'engine worker threads', positiveInt, availableParallelism())
   .addOption(new Option('--mode <mode>', 'execution mode').choices(['auto', 'parallel', 'sequential']).default('auto'))
-  .option('--repeat <n>', 'runs per configuration (best time is reported)', positiveInt, 3)
+  .option('--repeat <n>', 'timed runs per mode, after one untimed run, alternating sequential and the requested mode (best time is reported)', positiveInt, 3)
   .option('--json', 'one JSON object per block', false)
   .action(async (target: string, opts) => {
     if (opts.rpc) {
