@@ -520,6 +520,13 @@ pub fn execute(
         .map(|(i, o)| CachePadded::into_inner(o).into_inner().ok_or_else(|| ParallelError::Fatal(EngineError::Internal(format!("transaction {i} never executed")))))
         .collect::<Result<_, _>>()?;
 
+    // A transaction whose sender or lazily handled contract, as the block finally left it,
+    // cannot admit it: its outcome, and with it every error reported after it (the gas left
+    // for a later transaction, say), may not be what sequential execution gives. Sequential
+    // execution decides, before any error in order is believed.
+    if let Some(tx) = parts.iter().filter_map(|p| p.lock().as_ref().and_then(|r| r.as_ref().ok()).and_then(|p| p.rejected)).min() {
+        return Err(ParallelError::Fallback(format!("transaction {tx}: its sender or a lazily handled balance cannot admit it")));
+    }
     // Results in block order, with the same checks and precedence as the sequential loop.
     let mut results = Vec::with_capacity(n);
     let mut cumulative = 0u64;
@@ -548,11 +555,6 @@ pub fn execute(
             EngineError::Internal(_) => ParallelError::Fallback(e.to_string()),
             e => ParallelError::Fatal(e),
         })?;
-        // A transaction whose sender, as the block finally left it, cannot pay for it:
-        // sequential execution names the first such one, with revm's own reason.
-        if let Some(tx) = part.rejected {
-            return Err(ParallelError::Fallback(format!("transaction {tx}: its sender cannot pay for it")));
-        }
         overlay.merge(part.open);
         diff.push(part.diff);
     }
