@@ -82,7 +82,7 @@ fn hottest_entry_point(block: &BlockInput, storage: &dyn Storage) -> Result<usiz
         }
     }
     let mut ranked: Vec<((Address, [u8; 4]), usize)> = calls.into_iter().collect();
-    ranked.sort_unstable_by(|a, b| b.1.cmp(&a.1));
+    ranked.sort_unstable_by_key(|(_, count)| std::cmp::Reverse(*count));
     for ((to, _), count) in ranked {
         if matches!(storage.read(&Loc::Code(to))?, Value::Code(Some(_))) {
             return Ok(count);
@@ -95,38 +95,15 @@ pub fn available_threads() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 
-/// Auto mode's choice: `Some(reason)` when the block should run sequentially.
-/// `hints` yields the block's known dependencies (`parallel::dependency_hints`); it is only
-/// called once the cheaper checks have passed.
-pub fn sequential_reason<'h>(
-    block: &BlockInput,
-    storage: &dyn Storage,
-    threads: usize,
-    hints: impl FnOnce() -> &'h [Option<TxIdx>],
-) -> Result<Option<String>, EngineError> {
-    Ok(match early_sequential_reason(block, storage, threads)? {
-        Some(reason) => Some(reason),
-        None => chain_sequential_reason(block, hints()),
-    })
-}
-
-/// The part of auto mode's choice that needs no dependency hints: made before any worker is
-/// woken, so that a block run sequentially pays neither for waking one nor for the hints.
-pub fn early_sequential_reason(block: &BlockInput, storage: &dyn Storage, threads: usize) -> Result<Option<String>, EngineError> {
-    if let Some(reason) = size_sequential_reason(block, threads) {
-        return Ok(Some(reason));
-    }
-    let hot = hottest_entry_point(block, storage)?;
-    if hot * 100 >= block.txs.len() * MAX_ENTRY_POINT_PERCENT {
-        return Ok(Some(format!("{hot} of {} transactions call one contract entry point", block.txs.len())));
-    }
-    Ok(None)
-}
+// Auto mode's choice is made in three parts, cheapest first (see `execute_block`): the
+// block's size, then its hottest entry point (for blocks not made only of plain transfers),
+// both before any worker is woken, then its dependency chains. Each gives `Some(reason)`
+// when the block should run sequentially.
 
 /// Too little work to spread over workers (also for a block of plain transfers: under 3M gas
 /// it holds fewer than `MIN_PARALLEL_TRANSFERS`). Checked first: on a block of a few
 /// microseconds, even grouping its transfers shows in the ratio.
-pub fn size_sequential_reason(block: &BlockInput, threads: usize) -> Option<String> {
+fn size_sequential_reason(block: &BlockInput, threads: usize) -> Option<String> {
     if threads < 2 {
         return Some("one thread".into());
     }
@@ -138,8 +115,15 @@ pub fn size_sequential_reason(block: &BlockInput, threads: usize) -> Option<Stri
     (gas < MIN_PARALLEL_GAS).then(|| format!("{gas} gas (< {MIN_PARALLEL_GAS})"))
 }
 
+/// Many transactions calling one contract entry point.
+fn entry_point_sequential_reason(block: &BlockInput, storage: &dyn Storage) -> Result<Option<String>, EngineError> {
+    let hot = hottest_entry_point(block, storage)?;
+    Ok((hot * 100 >= block.txs.len() * MAX_ENTRY_POINT_PERCENT)
+        .then(|| format!("{hot} of {} transactions call one contract entry point", block.txs.len())))
+}
+
 /// The part of auto mode's choice made from the block's dependency hints.
-pub fn chain_sequential_reason(block: &BlockInput, hints: &[Option<TxIdx>]) -> Option<String> {
+fn chain_sequential_reason(block: &BlockInput, hints: &[Option<TxIdx>]) -> Option<String> {
     let chain = parallel::longest_chain(hints);
     if chain * 100 >= block.txs.len() * MAX_CHAIN_PERCENT {
         return Some(format!("{chain} of {} transactions form one dependency chain", block.txs.len()));
@@ -160,17 +144,18 @@ pub fn execute_block(
     let started = Instant::now();
     let chain = &options.chain;
     let threads = if options.threads == 0 { available_threads() } else { options.threads };
-    let small = if options.mode == ModeRequest::Auto { size_sequential_reason(block, threads) } else { None };
+    let auto = options.mode == ModeRequest::Auto;
+    let mut reason = if auto { size_sequential_reason(block, threads) } else { None };
     // A block of plain transfers runs on the transfer-group engine (see `transfers`).
-    let groups = if options.mode != ModeRequest::Sequential && threads >= 2 && small.is_none() { transfers::groups(block) } else { None };
+    let groups = if options.mode != ModeRequest::Sequential && threads >= 2 && reason.is_none() { transfers::groups(block) } else { None };
     // Auto mode's checks that need no dependency hints come first: a block they send to
     // sequential execution wakes no worker (that cost ~4% of a 0.8 ms block).
-    let mut reason = match (options.mode, &groups) {
-        _ if small.is_some() => small,
-        (ModeRequest::Auto, Some(g)) => transfers_sequential_reason(block, g),
-        (ModeRequest::Auto, None) => early_sequential_reason(block, storage, threads)?,
-        _ => None,
-    };
+    if auto && reason.is_none() {
+        reason = match &groups {
+            Some(g) => transfers_sequential_reason(block, g),
+            None => entry_point_sequential_reason(block, storage)?,
+        };
+    }
     // Wakes the workers while the block is prepared; released once a parallel run queues its
     // work, or when this guard drops (sequential execution, an early error).
     let warm = (options.mode != ModeRequest::Sequential && !block.txs.is_empty() && reason.is_none())
