@@ -9,7 +9,7 @@ use parallel_evm_core::{
     fixture::Fixture,
     result::BlockResult,
     verify::verify_header,
-    ModeRequest,
+    EngineError, ModeRequest,
 };
 use std::{path::PathBuf, process::ExitCode, time::Instant};
 
@@ -42,15 +42,15 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
-type Run = Result<parallel_evm_core::result::BlockResult, parallel_evm_core::EngineError>;
+type Run = Result<BlockResult, EngineError>;
+/// A best time in milliseconds, and the last result.
+type Timed = (f64, BlockResult);
 
 /// Best of 3 times of `seq` and of `par`, in milliseconds, and their last results. One untimed
 /// run of each comes first (a process's first parallel runs pay for starting pool threads and
 /// faulting in fresh memory, up to several times the block's own time on a 2-core VM); the
 /// timed runs alternate the two, so that both see the same noisy stretches of a shared machine.
-#[allow(clippy::type_complexity)]
-fn best_of_3(seq: impl Fn() -> Run, par: impl Fn() -> Run)
-    -> Result<((f64, BlockResult), (f64, BlockResult)), parallel_evm_core::EngineError> {
+fn best_of_3(seq: impl Fn() -> Run, par: impl Fn() -> Run) -> Result<(Timed, Timed), EngineError> {
     let (mut best_seq, mut best_par) = (f64::MAX, f64::MAX);
     let (mut last_seq, mut last_par) = (seq()?, par()?);
     for _ in 0..3 {

@@ -59,7 +59,7 @@ pub fn sorted_diff(
 
 /// One account's change, or `None` when the block left it as it was.
 pub fn account_diff(base: &dyn Storage, address: &Address, acc: &OverlayAccount) -> Result<Option<AccountDiff>, EngineError> {
-    let Value::Basic(basic_before) = base.read(&Loc::Basic(*address))? else { unreachable!() };
+    let basic_before = base.basic(*address)?;
     let Value::Code(code_before) = base.read(&Loc::Code(*address))? else { unreachable!() };
     let basic_after = acc.basic.unwrap_or(basic_before);
     let code_after = acc.code.clone().unwrap_or_else(|| code_before.clone());

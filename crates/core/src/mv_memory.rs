@@ -65,6 +65,10 @@ pub enum MvRead {
 /// Bits of the written-location filter (a power of two).
 const FILTER_BITS: usize = 1 << 16;
 
+/// Each account's final balance and nonce, and the first transaction an account rejected
+/// (`MvMemory::final_accounts`).
+pub type FinalAccounts = (Vec<(Address, Option<BasicValue>)>, Option<TxIdx>);
+
 pub struct MvMemory {
     data: DashMap<Loc, Versions, FxBuildHasher>,
     /// One bit per hash bucket, set before a location's first version is stored. A read whose
@@ -212,7 +216,7 @@ impl MvMemory {
     /// Whether every value `tx` read is still what it would read now.
     pub fn validate_read_set(&self, tx: TxIdx, base: &dyn Storage) -> bool {
         let reads = self.sets[tx].last_read.lock();
-        let ok = reads.iter().all(|(loc, seen)| {
+        reads.iter().all(|(loc, seen)| {
             // No transaction has ever written there: the value read was, and still is, the
             // pre-state's (filter bits are never cleared).
             let valid = self.never_written(loc)
@@ -224,8 +228,7 @@ impl MvMemory {
                 self.contended.add(address);
             }
             valid
-        });
-        ok
+        })
     }
 
     /// Whether no version can exist that a read of `loc` would consult.
@@ -249,7 +252,7 @@ impl MvMemory {
         keep: impl Fn(&Address) -> bool,
         checks: &FxHashMap<Address, Vec<TxIdx>>,
         admits: impl Fn(&Address, TxIdx, Option<BasicValue>) -> bool,
-    ) -> Result<(Vec<(Address, Option<BasicValue>)>, Option<TxIdx>), StorageError> {
+    ) -> Result<FinalAccounts, StorageError> {
         let mut out = Vec::new();
         let mut rejected: Option<TxIdx> = None;
         let mut reject = |tx: TxIdx| {
@@ -263,9 +266,7 @@ impl MvMemory {
             if item.value().0.is_empty() || !keep(&address) {
                 continue;
             }
-            let Value::Basic(mut value) = base.read(item.key())? else {
-                unreachable!("basic location yields a basic value")
-            };
+            let mut value = base.basic(address)?;
             let mut pending = checks.get(&address).map(|c| c.as_slice()).unwrap_or_default().iter().peekable();
             walked += usize::from(checks.contains_key(&address));
             for (tx, entry) in &item.value().0 {
@@ -276,13 +277,11 @@ impl MvMemory {
                 }
                 value = match entry {
                     Entry::Write(WriteValue::Basic(b)) => *b,
-                    Entry::Write(w @ (WriteValue::BalanceDelta(_) | WriteValue::SenderDelta(_) | WriteValue::BalanceDebit(_))) => {
+                    Entry::Write(w) if w.is_delta() => {
                         if matches!(w, WriteValue::SenderDelta(_)) && !admits(&address, *tx, value) {
                             reject(*tx);
                         }
-                        let mut sum = DeltaSum::default();
-                        sum.add(w);
-                        sum.apply(value)
+                        DeltaSum::of(w).apply(value)
                     }
                     other => {
                         return Err(StorageError::Other(format!("transaction {tx} left {other:?} at {:?}", item.key())))
@@ -302,9 +301,7 @@ impl MvMemory {
                 if self.data.get(&Loc::Basic(*address)).is_some_and(|v| !v.0.is_empty()) {
                     continue;
                 }
-                let Value::Basic(value) = base.read(&Loc::Basic(*address))? else {
-                    unreachable!("basic location yields a basic value")
-                };
+                let value = base.basic(*address)?;
                 for j in txs {
                     if !admits(address, *j, value) {
                         reject(*j);

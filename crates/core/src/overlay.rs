@@ -70,17 +70,12 @@ impl Overlay {
         // One lookup of the account, whatever the write.
         let acc = self.accounts.entry(loc.address()).or_default();
         match (loc, value) {
-            (Loc::Basic(address), delta @ (WriteValue::BalanceDelta(_) | WriteValue::SenderDelta(_) | WriteValue::BalanceDebit(_))) => {
+            (Loc::Basic(address), delta) if delta.is_delta() => {
                 let current = match acc.basic {
                     Some(b) => b,
-                    None => match base.read(&Loc::Basic(address))? {
-                        Value::Basic(b) => b,
-                        _ => unreachable!("basic location yields a basic value"),
-                    },
+                    None => base.basic(address)?,
                 };
-                let mut sum = DeltaSum::default();
-                sum.add(&delta);
-                acc.basic = Some(sum.apply(current));
+                acc.basic = Some(DeltaSum::of(&delta).apply(current));
             }
             (Loc::Basic(_), WriteValue::Basic(b)) => acc.basic = Some(b),
             (Loc::Code(_), WriteValue::Code(c)) => acc.code = Some(c.map(|c| *c)),

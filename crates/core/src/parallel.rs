@@ -61,10 +61,7 @@ impl StateReader for MvReader<'_> {
         if self.mv.contended.get(&address) == 0 || self.mv.balance_seen.get(&address) >= lazy_balance::MAX_SEEN {
             return None;
         }
-        match self.base.read(&Loc::Basic(address)) {
-            Ok(Value::Basic(b)) => Some(b),
-            _ => None,
-        }
+        self.base.basic(address).ok()
     }
 
     fn lazy_balance_seen(&mut self, address: Address) {
@@ -409,7 +406,9 @@ pub struct ParallelRun {
 struct FinalPart {
     open: Overlay,
     diff: Vec<(Address, AccountDiff)>,
-    /// The first transaction whose sender (not read during execution) cannot pay for it.
+    /// The first transaction that the account, as the block left it right before the
+    /// transaction, does not admit: a sender not read during execution that cannot pay, or a
+    /// contract whose balance was handled lazily and does not cover what it paid out.
     rejected: Option<TxIdx>,
 }
 

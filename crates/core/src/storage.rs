@@ -33,6 +33,13 @@ pub trait Storage: Send + Sync {
     fn read(&self, loc: &Loc) -> Result<Value, StorageError>;
     /// Hash of an earlier block (BLOCKHASH); `None` when unknown.
     fn block_hash(&self, number: u64) -> Option<B256>;
+    /// An account's balance and nonce before the block (`None`: it does not exist).
+    fn basic(&self, address: Address) -> Result<Option<BasicValue>, StorageError> {
+        match self.read(&Loc::Basic(address))? {
+            Value::Basic(b) => Ok(b),
+            _ => unreachable!("basic location yields a basic value"),
+        }
+    }
 }
 
 /// One account of the in-memory pre-state.

@@ -71,6 +71,13 @@ pub enum WriteValue {
     Destroyed,
 }
 
+impl WriteValue {
+    /// A change to an account's balance or nonce rather than a value (`DeltaSum` adds it).
+    pub fn is_delta(&self) -> bool {
+        matches!(self, Self::BalanceDelta(_) | Self::SenderDelta(_) | Self::BalanceDebit(_))
+    }
+}
+
 /// The value a transaction observed at a location; compared during validation.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ReadValue {
@@ -113,6 +120,13 @@ pub struct DeltaSum {
 }
 
 impl DeltaSum {
+    /// One write's delta (empty for a write that is not one).
+    pub fn of(write: &WriteValue) -> Self {
+        let mut sum = Self::default();
+        sum.add(write);
+        sum
+    }
+
     /// Adds `write` when it is a delta; returns false for any other write.
     pub fn add(&mut self, write: &WriteValue) -> bool {
         match write {

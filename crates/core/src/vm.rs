@@ -310,6 +310,14 @@ pub enum SimpleTransfers {
 /// Gas of a value transfer that runs no code (intrinsic gas, every fork so far).
 const TRANSFER_GAS: u64 = 21_000;
 
+/// The slots an execution changed in `address`'s storage, as writes.
+fn storage_writes<'a>(address: Address, acc: &'a revm::state::Account) -> impl Iterator<Item = (Loc, WriteValue)> + 'a {
+    acc.storage
+        .iter()
+        .filter(|(_, value)| value.is_changed())
+        .map(move |(slot, value)| (Loc::Storage(address, *slot), WriteValue::Storage(value.present_value)))
+}
+
 /// The receiver of a transaction that lazy execution computes directly when neither side
 /// holds code (`BlockVm::simple_transfer`): a simple transfer (`TxInput::simple_transfer_to`)
 /// in a fork up to Osaka (later ones price transfers by what they touch, EIP-2780) that pays
@@ -563,11 +571,7 @@ impl<R: StateReader> BlockVm<R> {
                 } else if balance < lazy_balance::SYNTHETIC_BALANCE {
                     out.writes.push((Loc::Basic(address), WriteValue::BalanceDebit(lazy_balance::SYNTHETIC_BALANCE - balance)));
                 }
-                for (slot, value) in acc.storage.iter() {
-                    if value.is_changed() {
-                        out.writes.push((Loc::Storage(address, *slot), WriteValue::Storage(value.present_value)));
-                    }
-                }
+                out.writes.extend(storage_writes(address, &acc));
                 continue;
             }
             if db.lazy_receiver_applied && db.lazy_receiver == Some(address) {
@@ -616,11 +620,7 @@ impl<R: StateReader> BlockVm<R> {
                     }
                 }
             }
-            for (slot, value) in acc.storage.iter() {
-                if value.is_changed() {
-                    out.writes.push((Loc::Storage(address, *slot), WriteValue::Storage(value.present_value)));
-                }
-            }
+            out.writes.extend(storage_writes(address, &acc));
         }
         out.result = Some(Ok(result));
         out
@@ -642,11 +642,7 @@ impl<R: StateReader> BlockVm<R> {
                     if address == revm::handler::SYSTEM_ADDRESS {
                         continue;
                     }
-                    for (slot, value) in acc.storage.iter() {
-                        if value.is_changed() {
-                            out.writes.push((Loc::Storage(address, *slot), WriteValue::Storage(value.present_value)));
-                        }
-                    }
+                    out.writes.extend(storage_writes(address, &acc));
                 }
                 Ok(out)
             }
