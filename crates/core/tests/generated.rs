@@ -23,6 +23,18 @@ fn standard_workloads_match_sequential() {
 }
 
 #[test]
+fn auto_mode_runs_unbalanced_transfer_blocks_on_transfer_groups() {
+    // One group each: every transfer shares its receiver, or its sender's chain. Computed
+    // directly on one worker they still beat the interpreter.
+    for g in [generate::transfers_to_one(3, 400), generate::same_sender(3, 400), generate::transfer_chains(3, 2, 200)] {
+        let r = common::check_all_modes(&g.name, &g.block, &g.state, &g.chain).unwrap();
+        assert!(r.receipts.iter().all(|r| r.status), "{}", g.name);
+        let auto = common::run(&g.block, &g.state, &g.chain, ModeRequest::Auto, 2).unwrap();
+        assert_eq!(auto.stats.mode, parallel_evm_core::ExecutionMode::Parallel, "{}: {:?}", g.name, auto.stats.reason);
+    }
+}
+
+#[test]
 fn mixed_block_has_reverts_out_of_gas_creations_and_self_destructs() {
     let g = generate::mixed(3, 400, SpecId::SHANGHAI);
     let r = common::check_all_modes(&g.name, &g.block, &g.state, &g.chain).unwrap();
