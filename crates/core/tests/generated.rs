@@ -26,7 +26,7 @@ fn standard_workloads_match_sequential() {
 fn auto_mode_runs_unbalanced_transfer_blocks_on_transfer_groups() {
     // One group each: every transfer shares its receiver, or its sender's chain. Computed
     // directly on one worker they still beat the interpreter.
-    for g in [generate::transfers_to_one(3, 400), generate::same_sender(3, 400), generate::transfer_chains(3, 2, 200)] {
+    for g in [generate::transfers_to_one(3, 200), generate::same_sender(3, 200), generate::transfer_chains(3, 2, 100)] {
         let r = common::check_all_modes(&g.name, &g.block, &g.state, &g.chain).unwrap();
         assert!(r.receipts.iter().all(|r| r.status), "{}", g.name);
         let auto = common::run(&g.block, &g.state, &g.chain, ModeRequest::Auto, 2).unwrap();
@@ -111,9 +111,12 @@ fn auto_mode_runs_small_blocks_sequentially_and_big_ones_in_parallel() {
     let r = common::run(&small.block, &small.state, &small.chain, ModeRequest::Auto, 4).unwrap();
     assert_eq!(r.stats.mode, parallel_evm_core::ExecutionMode::Sequential);
     assert!(r.stats.reason.is_some());
-    let transfers = generate::independent_transfers(1, 200);
+    let transfers = generate::independent_transfers(1, 100);
     let r = common::run(&transfers.block, &transfers.state, &transfers.chain, ModeRequest::Auto, 4).unwrap();
-    assert_eq!(r.stats.mode, parallel_evm_core::ExecutionMode::Sequential, "200 plain transfers are too few to pay");
+    assert_eq!(r.stats.mode, parallel_evm_core::ExecutionMode::Sequential, "100 plain transfers (2.1M gas) are too few to pay");
+    let transfers = generate::independent_transfers(1, 150);
+    let r = common::run(&transfers.block, &transfers.state, &transfers.chain, ModeRequest::Auto, 4).unwrap();
+    assert_eq!(r.stats.mode, parallel_evm_core::ExecutionMode::Parallel, "150 transfers: {:?}", r.stats.reason);
     let transfers = generate::independent_transfers(1, 2_000);
     let r = common::run(&transfers.block, &transfers.state, &transfers.chain, ModeRequest::Auto, 4).unwrap();
     assert_eq!(r.stats.mode, parallel_evm_core::ExecutionMode::Parallel, "transfer groups: {:?}", r.stats.reason);
