@@ -107,6 +107,16 @@ pub fn run_on_caller_and_pool(threads: usize, work: impl Fn(usize) + Sync) -> Re
     Ok(())
 }
 
+/// Drops `value` on a pool thread, off the caller's path. A block's multi-version memory holds
+/// an allocation per location written: freeing it took 0.12-0.13 ms of a 2.4 ms,
+/// 1,400-transaction block, while the pool's threads sat idle once the block was done.
+fn release_later<T: Send + 'static>(threads: usize, value: T) {
+    match (threads >= 2).then(|| pool(threads - 1)) {
+        Some(Ok(p)) => p.spawn(move || drop(value)),
+        _ => drop(value),
+    }
+}
+
 /// Bumped to release the threads `warm_up` keeps spinning.
 static WARM_EPOCH: AtomicU64 = AtomicU64::new(0);
 
@@ -542,9 +552,10 @@ pub fn execute(
             Err(e) => return Err(e),
         }
     }
-    // The versions are no longer needed.
-    let Shared { mv, .. } = shared;
-    drop(mv);
+    // The versions are no longer needed; freeing them is left to a pool thread (see
+    // `release_later`).
+    let Shared { mv, scheduler, .. } = shared;
+    release_later(threads, (mv, scheduler));
     drop(layered);
     let mut overlay = pre;
     let mut diff = Vec::with_capacity(parts.len());
