@@ -26,6 +26,7 @@ pub mod overlay;
 pub mod parallel;
 pub mod partial;
 pub mod result;
+pub mod runner;
 pub mod scheduler;
 pub mod sequential;
 pub mod state_root;

@@ -1,5 +1,6 @@
 //! The unwind boundary: napi-rs runs `Task::compute` without `catch_unwind`, so a panic there
-//! would abort Node. Every computation goes through `guarded`.
+//! would abort Node, and a runner job that panicked would never settle its promise. Every
+//! computation goes through `guarded`.
 
 use parallel_evm_core::EngineError;
 use std::panic::{catch_unwind, AssertUnwindSafe};

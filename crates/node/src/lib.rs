@@ -1,12 +1,13 @@
 //! Node.js binding of parallel-evm. Thin on purpose: it parses bulk inputs with the core's parsers,
-//! runs the core off the JavaScript thread, and turns every failure (panics included) into a JS
-//! Error whose `code` is the engine's stable error code. No engine logic lives here.
+//! runs the core off the JavaScript thread (parsing on libuv's pool, executions on the core's
+//! runner threads), and turns every failure (panics included) into a JS Error whose `code` is the
+//! engine's stable error code. No engine logic lives here.
 
 mod guard;
 
 use guard::{guarded, Failure, Outcome};
 use napi::bindgen_prelude::{AsyncTask, Buffer};
-use napi::{Env, Error, JsValue, Status, Task};
+use napi::{bindgen_prelude::Object, Env, Error, JsValue, Status, Task};
 use napi_derive::napi;
 use parallel_evm_core::{
     block::BlockInput,
@@ -14,13 +15,14 @@ use parallel_evm_core::{
     executor::{available_threads, execute_block, ExecuteOptions},
     partial::{execute_partial, PartialOutcome, PartialStorage},
     result::BlockResult,
+    runner,
     state_root::pre_state_root,
     storage::InMemoryStorage,
     crosscheck::first_mismatch,
     verify::{check_header, check_report, Verification},
     EngineError, ModeRequest,
 };
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -171,6 +173,7 @@ pub fn prepare_state(prestate: Buffer, block_hashes: Option<Buffer>, knowledge: 
     AsyncTask::new(PrepareStateTask { prestate, block_hashes, knowledge })
 }
 
+/// One execution's inputs, run on a runner thread (`run`) and settled on the JS thread.
 pub struct ExecuteTask {
     block: Arc<BlockInput>,
     chain: Arc<ChainSpec>,
@@ -322,12 +325,13 @@ impl ExecutionOutput {
     }
 }
 
-impl Task for ExecuteTask {
-    type Output = Outcome<(String, Option<BlockResult>, Option<String>)>;
-    type JsValue = ExecutionOutput;
+/// What an execution hands back to the JS thread: the summary, the result (absent when a partial
+/// state missed keys, then their JSON), and the native bytes it holds (see `held_bytes`).
+type Executed = (String, Option<BlockResult>, Option<String>, i64);
 
-    fn compute(&mut self) -> napi::Result<Self::Output> {
-        Ok(guarded(|| {
+impl ExecuteTask {
+    fn run(&self) -> Outcome<Executed> {
+        guarded(|| {
             let mode: ModeRequest = self.mode.parse().map_err(EngineError::InvalidInput)?;
             let options = ExecuteOptions { chain: (*self.chain).clone(), mode, threads: self.threads, receipts_root: false };
             let result = match &self.state {
@@ -336,7 +340,7 @@ impl Task for ExecuteTask {
                     PartialOutcome::Complete(result) => result,
                     PartialOutcome::Missing(keys) => {
                         let json = serde_json::to_string(&keys).map_err(|e| internal("the missing keys", e))?;
-                        return Ok(("null".to_owned(), None, Some(json)));
+                        return Ok(("null".to_owned(), None, Some(json), 0));
                     }
                 },
             };
@@ -349,15 +353,17 @@ impl Task for ExecuteTask {
                 stats: &result.stats,
             })
             .map_err(|e| internal("the result summary", e))?;
-            Ok((summary, Some(result), None))
-        }))
+            let held = held_bytes(Some(&result));
+            Ok((summary, Some(result), None, held))
+        })
     }
 
-    fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<Self::JsValue> {
-        let (block, chain) = (self.block.clone(), self.chain.clone());
-        settle!(env, output, |(summary, result, missing): (String, Option<BlockResult>, Option<String>)| {
+    /// The output object, built on the JS thread.
+    fn settle(self, env: Env, outcome: Outcome<Executed>) -> napi::Result<ExecutionOutput> {
+        let ExecuteTask { block, chain, .. } = self;
+        settle!(env, outcome, |(summary, result, missing, held): Executed| {
             // Only what V8 accepted is given back on finalize.
-            let external = match held_bytes(result.as_ref()) {
+            let external = match held {
                 0 => 0,
                 n => env.adjust_external_memory(n).map_or(0, |_| n),
             };
@@ -397,17 +403,52 @@ impl Task for CheckReportTask {
     }
 }
 
+/// Runs `work` on one of the engine's runner threads rather than libuv's pool (see
+/// `parallel_evm_core::runner`) and settles the returned promise with `settle` on the JS thread.
+/// `work` must not panic (wrap it in `guarded`): a job that ends without settling would leave
+/// its promise pending and the event loop alive for good.
+fn spawn_settled<'env, T, V>(
+    env: &'env Env,
+    work: impl FnOnce() -> T + Send + 'static,
+    settle: impl FnOnce(Env, T) -> napi::Result<V> + Send + 'static,
+) -> napi::Result<Object<'env>>
+where
+    T: Send + 'static,
+    V: napi::bindgen_prelude::ToNapiValue + 'static,
+{
+    let (deferred, promise) = env.create_deferred()?;
+    // Taken out exactly once: by the job, or here when no thread could be started for it.
+    let slot = Arc::new(Mutex::new(Some(deferred)));
+    let job_slot = slot.clone();
+    let started = runner::spawn(move || {
+        let out = work();
+        if let Some(deferred) = job_slot.lock().ok().and_then(|mut d| d.take()) {
+            deferred.resolve(move |env| settle(env, out));
+        }
+    });
+    if let Err(e) = started {
+        if let Some(deferred) = slot.lock().ok().and_then(|mut d| d.take()) {
+            deferred.reject(Error::from_reason(format!("cannot start a thread for the execution: {e}")));
+        }
+    }
+    Ok(promise)
+}
+
 /// Executes a prepared block on a prepared state. `threads` 0 means all cores; `mode` is
 /// `auto`, `sequential` or `parallel`.
 #[napi(ts_return_type = "Promise<ExecutionOutput>")]
-pub fn execute(block: &PreparedBlock, state: &PreparedState, threads: u32, mode: String) -> AsyncTask<ExecuteTask> {
-    AsyncTask::new(ExecuteTask {
+pub fn execute<'env>(env: &'env Env, block: &PreparedBlock, state: &PreparedState, threads: u32, mode: String) -> napi::Result<Object<'env>> {
+    let task = ExecuteTask {
         block: block.block.clone(),
         chain: block.chain.clone(),
         state: state.state.clone(),
         threads: threads as usize,
         mode,
-    })
+    };
+    spawn_settled(env, move || {
+        let outcome = task.run();
+        (task, outcome)
+    }, |env, (task, outcome)| task.settle(env, outcome))
 }
 
 pub struct StateRootTask {
@@ -442,24 +483,9 @@ pub fn available_parallelism() -> u32 {
     available_threads() as u32
 }
 
-pub struct PanicTask;
-
-impl Task for PanicTask {
-    type Output = Outcome<()>;
-    type JsValue = ();
-
-    fn compute(&mut self) -> napi::Result<Self::Output> {
-        Ok(guarded(|| panic!("forced panic (debug hook)")))
-    }
-
-    fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<Self::JsValue> {
-        settle!(env, output, |_| ())
-    }
-}
-
-/// Debug hook: panics inside the same guarded worker path that `execute` uses, so tests can
-/// prove that a panic rejects with an Error instead of aborting the process.
+/// Debug hook: panics inside the same guarded runner-thread path that `execute` uses, so tests
+/// can prove that a panic rejects with an Error instead of aborting the process.
 #[napi(js_name = "__debugPanic", ts_return_type = "Promise<void>")]
-pub fn debug_panic() -> AsyncTask<PanicTask> {
-    AsyncTask::new(PanicTask)
+pub fn debug_panic(env: &Env) -> napi::Result<Object<'_>> {
+    spawn_settled(env, || guarded(|| -> Result<(), EngineError> { panic!("forced panic (debug hook)") }), |env, outcome| settle!(env, outcome, |_| ()))
 }
