@@ -405,8 +405,8 @@ impl Task for CheckReportTask {
 
 /// Runs `work` on one of the engine's runner threads rather than libuv's pool (see
 /// `parallel_evm_core::runner`) and settles the returned promise with `settle` on the JS thread.
-/// `work` must not panic (wrap it in `guarded`): a job that ends without settling would leave
-/// its promise pending and the event loop alive for good.
+/// `work` reports its failures through `guarded`; a panic that escapes it still rejects, as a
+/// promise left pending would keep the event loop alive for good.
 fn spawn_settled<'env, T, V>(
     env: &'env Env,
     work: impl FnOnce() -> T + Send + 'static,
@@ -421,9 +421,12 @@ where
     let slot = Arc::new(Mutex::new(Some(deferred)));
     let job_slot = slot.clone();
     let started = runner::spawn(move || {
-        let out = work();
+        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
         if let Some(deferred) = job_slot.lock().ok().and_then(|mut d| d.take()) {
-            deferred.resolve(move |env| settle(env, out));
+            match out {
+                Ok(out) => deferred.resolve(move |env| settle(env, out)),
+                Err(_) => deferred.reject(Error::from_reason("panic in the engine outside its guard")),
+            }
         }
     });
     if let Err(e) = started {
