@@ -1,5 +1,5 @@
 // Bounds concurrent executions by threads: each call holds as many slots as engine workers it
-// may start, so concurrent calls queue instead of oversubscribing the CPU (and libuv's pool).
+// may start, so concurrent calls queue instead of oversubscribing the CPU (each running call also holds one of the engine's runner threads).
 
 export class ThreadBudget {
   private used = 0
