@@ -1,6 +1,8 @@
-// The native boundary: panics become Errors, memory stays bounded over many executions, and
-// concurrent calls give the results of serial ones.
+// The native boundary: panics become Errors, memory stays bounded over many executions, worker
+// threads can load and drop the addon, and concurrent calls give the results of serial ones.
 import { spawnSync } from 'node:child_process'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { generateBlock, InternalError, prepareBlock, prepareState, type ExecutionMode } from '../dist/index.js'
@@ -88,6 +90,46 @@ describe('native boundary', () => {
     console.log(`OS threads: ${before} -> ${after} after runs with 2..32 threads`)
     // The pool grows to 32 threads (powers of two); the smaller pools it replaced are gone.
     expect(after - before).toBeLessThanOrEqual(32 + 3)
+  }, 90_000)
+
+  it('worker threads load and use the addon one after another, terminated mid-execution or not', () => {
+    // Regression: with only workers loading the addon, the second worker to load it (after the
+    // first was terminated) crashed the process with SIGSEGV: mimalloc v3 took the first
+    // loading thread for its main thread and tore its state down when that thread exited.
+    const index = JSON.stringify(join(repoRoot, 'dist', 'index.js'))
+    const script = `
+      const { Worker, isMainThread, parentPort, workerData } = require('node:worker_threads')
+      if (isMainThread) {
+        ;(async () => {
+          for (let i = 0; i < 3; i++) {
+            const w = new Worker(__filename, { workerData: { stopAfter: i === 2 ? 2 : Infinity } })
+            const first = await new Promise((resolve, reject) => { w.once('message', resolve); w.once('error', reject) })
+            if (first !== '0x100590') throw new Error('worker ' + i + ' gas ' + first)
+            // Terminated while its next executions run (the last worker stops by itself).
+            if (i < 2) await w.terminate(); else await new Promise((r) => w.once('exit', r))
+          }
+          const { executeBlock, generateBlock } = require(${index})
+          const g = await generateBlock('hot-receiver', 50)
+          const r = await executeBlock({ block: g.block, state: g.prestate, chain: g.chain, threads: 2 })
+          console.log(JSON.stringify({ gasUsed: String(r.gasUsed) }))
+        })().catch((e) => { console.error(e); process.exit(1) })
+      } else {
+        const { executeBlock, generateBlock } = require(${index})
+        ;(async () => {
+          const g = await generateBlock('hot-receiver', 50)
+          for (let n = 0; n < workerData.stopAfter; n++) {
+            const r = await executeBlock({ block: g.block, state: g.prestate, chain: g.chain, threads: 2 })
+            if (n === 0) parentPort.postMessage('0x' + r.gasUsed.toString(16))
+          }
+        })()
+      }
+    `
+    const file = join(mkdtempSync(join(tmpdir(), 'parallel-evm-workers-')), 'workers.cjs')
+    writeFileSync(file, script)
+    const out = spawnSync(process.execPath, [file], { encoding: 'utf8', timeout: 60_000 })
+    expect(out.signal, out.stderr).toBeNull()
+    expect(out.status, out.stderr).toBe(0)
+    expect(JSON.parse(out.stdout.trim().split('\n').pop()!)).toEqual({ gasUsed: String(50 * 21_000) })
   }, 90_000)
 
   it('concurrent executeBlock calls give the same results as serial calls', async () => {

@@ -4,6 +4,7 @@
 //! engine's stable error code. No engine logic lives here.
 
 mod guard;
+mod pin;
 
 use guard::{guarded, Failure, Outcome};
 use napi::bindgen_prelude::{AsyncTask, Buffer};
@@ -26,6 +27,11 @@ use std::sync::{Arc, Mutex};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[napi_derive::module_init]
+fn init() {
+    pin::keep_loaded();
+}
 
 /// A block parsed once by the engine (with its chain rules), reusable across executions.
 #[napi]
