@@ -67,7 +67,7 @@ const PER_HOLDER_SELECTORS: [[u8; 4]; 3] = [[0xa9, 0x05, 0x9c, 0xbb], [0x23, 0xb
 /// data; none for plain value) that at least `threshold` transactions call, busiest first,
 /// with their counts. Only targets counted above the threshold are looked up in the pre-state
 /// (at most two at 40%): reading every target's code cost ~0.1 ms on a block of 1,400
-/// transactions, and ranking them all showed in auto mode's time against parallel mode's.
+/// transactions.
 fn hot_entry_points(block: &BlockInput, storage: &dyn Storage, threshold: usize) -> Result<Vec<usize>, EngineError> {
     let mut calls: FxHashMap<(Address, [u8; 4]), usize> = FxHashMap::default();
     for tx in &block.txs {
