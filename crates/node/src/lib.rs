@@ -28,9 +28,17 @@ use std::sync::{Arc, Mutex};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc 2's `purge_delay` option (its place in `mi_option_e`; not named by the Rust bindings).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
 #[napi_derive::module_init]
 fn init() {
     pin::keep_loaded();
+    // mimalloc 2 returns freed pages to the OS after 10 ms (mimalloc 3: 1 s). A host that pauses
+    // between blocks (fetching the next one) would then fault a run's memory back in every time,
+    // 2 MiB zeroed per fault under transparent huge pages. Keep mimalloc 3's second.
+    // SAFETY: sets an option value; mimalloc reads options atomically.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 1000) };
 }
 
 /// A block parsed once by the engine (with its chain rules), reusable across executions.
