@@ -63,12 +63,11 @@ pub const MAX_ENTRY_POINT_PERCENT: usize = 40;
 /// token rarely conflict, so they do not count as one entry point.
 const PER_HOLDER_SELECTORS: [[u8; 4]; 3] = [[0xa9, 0x05, 0x9c, 0xbb], [0x23, 0xb8, 0x72, 0xdd], [0x09, 0x5e, 0xa7, 0xb3]];
 
-/// The entry points (a contract with code before the block, and the first four bytes of call
-/// data; none for plain value) that at least `threshold` transactions call, busiest first,
-/// with their counts. Only targets counted above the threshold are looked up in the pre-state
-/// (at most two at 40%): reading every target's code cost ~0.1 ms on a block of 1,400
-/// transactions.
-fn hot_entry_points(block: &BlockInput, storage: &dyn Storage, threshold: usize) -> Result<Vec<usize>, EngineError> {
+/// How many transactions call the busiest entry point (a contract with code before the block,
+/// and the first four bytes of call data; none for plain value) that at least `threshold` of
+/// them call. Only targets counted above the threshold are looked up in the pre-state (at most
+/// two at 40%): reading every target's code cost ~0.1 ms on a block of 1,400 transactions.
+fn hottest_entry_point(block: &BlockInput, storage: &dyn Storage, threshold: usize) -> Result<Option<usize>, EngineError> {
     let mut calls: FxHashMap<(Address, [u8; 4]), usize> = FxHashMap::default();
     for tx in &block.txs {
         let TxKind::Call(to) = tx.env.kind else { continue };
@@ -80,13 +79,12 @@ fn hot_entry_points(block: &BlockInput, storage: &dyn Storage, threshold: usize)
     }
     let mut hot: Vec<((Address, [u8; 4]), usize)> = calls.into_iter().filter(|(_, count)| *count >= threshold).collect();
     hot.sort_unstable_by_key(|(_, count)| std::cmp::Reverse(*count));
-    let mut counts = Vec::with_capacity(hot.len());
     for ((to, _), count) in hot {
         if matches!(storage.read(&Loc::Code(to))?, Value::Code(Some(_))) {
-            counts.push(count);
+            return Ok(Some(count));
         }
     }
-    Ok(counts)
+    Ok(None)
 }
 
 pub fn available_threads() -> usize {
@@ -115,8 +113,8 @@ fn size_sequential_reason(block: &BlockInput, threads: usize) -> Option<String> 
 /// Many transactions calling one contract entry point.
 fn entry_point_sequential_reason(block: &BlockInput, storage: &dyn Storage) -> Result<Option<String>, EngineError> {
     let threshold = (block.txs.len() * MAX_ENTRY_POINT_PERCENT).div_ceil(100).max(1);
-    let hot = hot_entry_points(block, storage, threshold)?;
-    Ok(hot.first().map(|hot| format!("{hot} of {} transactions call one contract entry point", block.txs.len())))
+    let hot = hottest_entry_point(block, storage, threshold)?;
+    Ok(hot.map(|hot| format!("{hot} of {} transactions call one contract entry point", block.txs.len())))
 }
 
 /// The part of auto mode's choice made from the block's dependency hints.

@@ -241,8 +241,7 @@ pub struct ExecutionOutput {
 /// Tells V8 how much native memory an output holds. Without it V8 sees a small object, collects
 /// results late, and the process keeps mapping fresh pages for new blocks while old results
 /// wait: page faults were 40% of a loop of `executeBlock` calls.
-fn held_bytes(result: Option<&BlockResult>) -> i64 {
-    let Some(r) = result else { return 0 };
+fn held_bytes(r: &BlockResult) -> i64 {
     let logs: usize = r
         .receipts
         .iter()
@@ -367,7 +366,7 @@ impl ExecuteTask {
                 stats: &result.stats,
             })
             .map_err(|e| internal("the result summary", e))?;
-            let held = held_bytes(Some(&result));
+            let held = held_bytes(&result);
             Ok((summary, Some(result), None, held))
         })
     }
