@@ -33,6 +33,7 @@ fn main() -> Result<(), String> {
     let deadline = began + Duration::from_secs(seconds);
     let mut last_report = began;
     let (mut blocks, mut txs, mut invalid, mut reexecutions, mut fallbacks) = (0u64, 0u64, 0u64, 0u64, 0u64);
+    let (mut guesses_kept, mut guesses_rejected) = (0u64, 0u64);
     let mut failures = Vec::new();
     let mut seed = start;
     while Instant::now() < deadline && seed - start < count {
@@ -47,6 +48,8 @@ fn main() -> Result<(), String> {
                 invalid += c.error.is_some() as u64;
                 reexecutions += c.reexecutions;
                 fallbacks += c.fallbacks as u64;
+                guesses_kept += c.guesses_kept as u64;
+                guesses_rejected += c.guesses_rejected as u64;
             }
             Err(e) => {
                 eprintln!("MISMATCH seed {seed}: {e}");
@@ -61,7 +64,7 @@ fn main() -> Result<(), String> {
         }
     }
     println!(
-        "{{\"seeds\":\"{start}..{seed}\",\"blocks\":{blocks},\"txs\":{txs},\"invalidBlocks\":{invalid},\"reexecutions\":{reexecutions},\"fallbacks\":{fallbacks},\"seconds\":{:.1},\"mismatches\":{:?}}}",
+        "{{\"seeds\":\"{start}..{seed}\",\"blocks\":{blocks},\"txs\":{txs},\"invalidBlocks\":{invalid},\"reexecutions\":{reexecutions},\"fallbacks\":{fallbacks},\"guessesKept\":{guesses_kept},\"guessesRejected\":{guesses_rejected},\"seconds\":{:.1},\"mismatches\":{:?}}}",
         began.elapsed().as_secs_f64(),
         failures
     );

@@ -7,6 +7,7 @@ use crate::{
     diff::{from_sorted_parts, state_diff},
     error::EngineError,
     parallel::{self, ParallelError},
+    predicted,
     result::{BlockResult, Receipt, Stats},
     sequential,
     storage::Storage,
@@ -61,7 +62,7 @@ pub const MAX_CHAIN_GAS_PERCENT: u64 = 45;
 pub const MAX_ENTRY_POINT_PERCENT: usize = 40;
 /// ERC-20 `transfer`, `transferFrom` and `approve` touch per-holder slots: many calls into one
 /// token rarely conflict, so they do not count as one entry point.
-const PER_HOLDER_SELECTORS: [[u8; 4]; 3] = [[0xa9, 0x05, 0x9c, 0xbb], [0x23, 0xb8, 0x72, 0xdd], [0x09, 0x5e, 0xa7, 0xb3]];
+pub(crate) const PER_HOLDER_SELECTORS: [[u8; 4]; 3] = [[0xa9, 0x05, 0x9c, 0xbb], [0x23, 0xb8, 0x72, 0xdd], [0x09, 0x5e, 0xa7, 0xb3]];
 
 /// How many transactions call the busiest entry point (a contract with code before the block,
 /// and the first four bytes of call data; none for plain value) that at least `threshold` of
@@ -198,16 +199,24 @@ pub fn execute_block(
     // parallel engines' workers.
     let mut diff_parts = None;
     let mut run_block_stm = run_parallel;
+    // Blocks whose transactions' accounts can be guessed from their call data run as groups
+    // too (`predicted`), checked once they are done; Block-STM takes them otherwise.
+    let groups = match groups {
+        Some(g) => Some((g, transfers::Grouping::Known)),
+        None if run_parallel => predicted::groups(block, threads).map(|g| (g, transfers::Grouping::Guessed)),
+        None => None,
+    };
     let transfer_run = match groups.filter(|_| run_parallel) {
-        Some(groups) => {
+        Some((groups, grouping)) => {
             let open = transitions::post_block_accounts(block);
-            match transfers::execute(block, chain, storage, pre.clone(), groups, threads, &open) {
+            match transfers::execute(block, chain, storage, pre.clone(), groups, grouping, threads, &open) {
                 Ok(run) => Some(run),
                 Err(ParallelError::Fatal(e)) => return Err(e),
                 Err(ParallelError::Fallback(why)) => {
                     // Not only plain transfers after all: Block-STM takes the block when it was
-                    // asked for; auto mode chose parallel for transfers only.
-                    if options.mode == ModeRequest::Auto {
+                    // asked for; auto mode chose parallel for transfers only. Guessed groups
+                    // were auto mode's choice of engine, not of parallel execution.
+                    if options.mode == ModeRequest::Auto && grouping == transfers::Grouping::Known {
                         run_block_stm = false;
                         reason = Some(format!("fell back to sequential: {why}"));
                     }
@@ -217,7 +226,7 @@ pub fn execute_block(
         }
         None => None,
     };
-    let (results, mut overlay) = if let Some(run) = transfer_run {
+    let (results, overlay) = if let Some(run) = transfer_run {
         stats.mode = ExecutionMode::Parallel;
         stats.threads = threads;
         diff_parts = Some(run.diff);
@@ -245,10 +254,25 @@ pub fn execute_block(
     };
     stats.execution_us = exec_started.elapsed().as_micros() as u64;
     stats.reason = reason;
+    finish(block, chain, storage, results, overlay, diff_parts, stats, options.receipts_root, started)
+}
 
+/// Post-block transitions, receipts, the state diff (joining a parallel engine's parts) and
+/// the header's checks, after an engine produced `results` and `overlay`.
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    block: &BlockInput,
+    chain: &ChainSpec,
+    storage: &dyn Storage,
+    results: Vec<TxResult>,
+    mut overlay: crate::overlay::Overlay,
+    diff_parts: Option<Vec<Vec<(Address, crate::result::AccountDiff)>>>,
+    mut stats: Stats,
+    want_root: bool,
+    started: Instant,
+) -> Result<BlockResult, EngineError> {
     let warnings = post_block(block, chain, storage, &mut overlay)?;
     let receipts = build_receipts(block, results);
-    let want_root = options.receipts_root;
     // After a parallel engine, only the accounts its workers left open remain to diff here.
     let mut state_diff = state_diff(storage, overlay)?;
     if let Some(mut parts) = diff_parts {
@@ -269,6 +293,39 @@ pub fn execute_block(
         warnings,
         stats,
     })
+}
+
+/// Runs `block` on the group engine with `groups` taken as guesses, checked after the run as
+/// `predicted::groups`' are: the result when the check passed, `None` when the run fell back.
+/// For tests that hand the check wrong guesses on purpose.
+pub fn execute_guessed_groups(
+    block: &BlockInput,
+    storage: &dyn Storage,
+    chain: &ChainSpec,
+    groups: Vec<Vec<TxIdx>>,
+    threads: usize,
+    receipts_root: bool,
+) -> Result<Option<BlockResult>, EngineError> {
+    let started = Instant::now();
+    let pre = pre_block(block, chain, storage)?;
+    let open = transitions::post_block_accounts(block);
+    let run = match transfers::execute(block, chain, storage, pre, groups, transfers::Grouping::Guessed, threads, &open) {
+        Ok(run) => run,
+        Err(ParallelError::Fallback(_)) => return Ok(None),
+        Err(ParallelError::Fatal(e)) => return Err(e),
+    };
+    let stats = Stats {
+        mode: ExecutionMode::Parallel,
+        threads,
+        reason: None,
+        executions: block.txs.len() as u64,
+        reexecutions: 0,
+        validation_aborts: 0,
+        dependency_waits: 0,
+        execution_us: 0,
+        total_us: 0,
+    };
+    finish(block, chain, storage, run.results, run.overlay, Some(run.diff), stats, receipts_root, started).map(Some)
 }
 
 fn build_receipts(block: &BlockInput, results: Vec<TxResult>) -> Vec<Receipt> {

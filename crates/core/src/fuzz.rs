@@ -15,6 +15,7 @@ use crate::{
     executor::{execute_block, ExecuteOptions},
     generate::{BlockBuilder, Generated, BENEFICIARY},
     result::BlockResult,
+    types::TxIdx,
     EngineError, ExecutionMode, ModeRequest,
 };
 use alloy_primitives::{keccak256, Address, Bytes, TxKind, B256, U256};
@@ -587,6 +588,10 @@ pub struct Checked {
     pub reexecutions: u64,
     /// Parallel runs that fell back to sequential execution.
     pub fallbacks: usize,
+    /// Runs of the group engine on deliberately wrong guesses whose check passed (their results
+    /// matched sequential execution), and that fell back.
+    pub guesses_kept: usize,
+    pub guesses_rejected: usize,
 }
 
 /// Thread counts a block is run with in parallel mode (always 1, 2 and 16, plus one more that
@@ -647,6 +652,36 @@ pub fn check(g: &Generated, threads: &[usize]) -> Result<Checked, String> {
                     checked.fallbacks += 1;
                 }
             }
+        }
+    }
+    // The group engine's check, handed wrong guesses: every transaction a group of its own
+    // (spread round-robin) and the block cut in halves. A run it keeps must equal sequential
+    // execution; block-level errors must be the same.
+    let n = g.block.txs.len();
+    let guesses: [(&str, Vec<Vec<TxIdx>>); 2] =
+        [("singletons", (0..n).map(|i| vec![i]).collect()), ("halves", vec![(0..n / 2).collect(), (n / 2..n).collect()])];
+    for (name, groups) in guesses {
+        let got = crate::executor::execute_guessed_groups(&g.block, &g.state, &g.chain, groups, 2, true);
+        let same = match (&expected, &got) {
+            (_, Ok(None)) => {
+                checked.guesses_rejected += 1;
+                true
+            }
+            (Ok(a), Ok(Some(b))) => {
+                checked.guesses_kept += 1;
+                *a == canonical(b)
+            }
+            (Err(a), Err(b)) => *a == b,
+            _ => false,
+        };
+        if !same {
+            let got = match &got {
+                Ok(Some(r)) => crate::crosscheck::first_mismatch(reference.as_ref().expect("compared with a result"), r)
+                    .map_or_else(|| "a result".to_string(), |m| format!("{m:?}")),
+                Ok(None) => "a fallback".into(),
+                Err(e) => format!("error {e}"),
+            };
+            return Err(format!("{}: guessed groups ({name}) kept a run that differs from sequential: {got}", g.name));
         }
     }
     Ok(checked)

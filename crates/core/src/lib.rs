@@ -25,6 +25,7 @@ pub mod mv_memory;
 pub mod overlay;
 pub mod parallel;
 pub mod partial;
+pub mod predicted;
 pub mod result;
 pub mod runner;
 pub mod scheduler;

@@ -2,7 +2,9 @@
 //! (sender and receiver, both without code) are known before it runs. Transactions that share an
 //! account form a group; groups share nothing but the beneficiary, whose fees are kept apart and
 //! summed. Workers therefore run whole groups, in block order, on private overlays: no
-//! multi-version memory, no validation, and nothing shared while they run.
+//! multi-version memory, no validation, and nothing shared while they run. The same workers run
+//! groups that are only guessed (`predicted`), recording what they read and write so that the
+//! run can be checked once they are done.
 
 use crate::{
     block::BlockInput,
@@ -12,12 +14,13 @@ use crate::{
     error::EngineError,
     overlay::Overlay,
     parallel::{run_on_caller_and_pool, ParallelError},
+    predicted::Footprint,
     storage::Storage,
     transitions::OverlayReader,
     types::{Loc, TxIdx, Value, WriteValue},
-    vm::{BlockVm, ExecError, SimpleTransfers, TxResult},
+    vm::{BlockVm, ExecError, ReadError, SimpleTransfers, StateReader, TxResult},
 };
-use alloy_primitives::{Address, U256};
+use alloy_primitives::{Address, B256, U256};
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use revm::primitives::TxKind;
@@ -47,20 +50,23 @@ pub fn groups(block: &BlockInput) -> Option<Vec<Vec<TxIdx>>> {
     if !block.txs.iter().all(|tx| plain_transfer_shape(block, tx)) {
         return None;
     }
-    let mut index: FxHashMap<Address, usize> = FxHashMap::default();
-    index.reserve(block.txs.len() * 2);
-    let mut parent: Vec<usize> = Vec::with_capacity(block.txs.len() * 2);
-    let mut node = |a: Address, parent: &mut Vec<usize>| {
-        *index.entry(a).or_insert_with(|| {
-            parent.push(parent.len());
-            parent.len() - 1
+    let keys: Vec<[Address; 2]> = block
+        .txs
+        .iter()
+        .map(|tx| match tx.env.kind {
+            TxKind::Call(to) => Some([tx.env.caller, to]),
+            TxKind::Create => None,
         })
-    };
-    let mut nodes = Vec::with_capacity(block.txs.len());
-    for tx in &block.txs {
-        let TxKind::Call(to) = tx.env.kind else { return None };
-        nodes.push((node(tx.env.caller, &mut parent), node(to, &mut parent)));
-    }
+        .collect::<Option<_>>()?;
+    Some(union_groups(&keys))
+}
+
+/// Transactions that share a key (an account), directly or through others, in one group; each
+/// group in block order, groups in the order of their first transaction.
+pub fn union_groups<K: AsRef<[Address]>>(keys: &[K]) -> Vec<Vec<TxIdx>> {
+    let mut index: FxHashMap<Address, usize> = FxHashMap::default();
+    index.reserve(keys.len() * 2);
+    let mut parent: Vec<usize> = Vec::with_capacity(keys.len() * 2);
     fn root(parent: &mut [usize], mut x: usize) -> usize {
         while parent[x] != x {
             parent[x] = parent[parent[x]];
@@ -68,23 +74,31 @@ pub fn groups(block: &BlockInput) -> Option<Vec<Vec<TxIdx>>> {
         }
         x
     }
-    for (a, b) in &nodes {
-        let (ra, rb) = (root(&mut parent, *a), root(&mut parent, *b));
-        if ra != rb {
-            parent[ra] = rb;
+    // Each transaction is a node of its own, joined to the node of each of its keys.
+    parent.extend(0..keys.len());
+    for (tx, ks) in keys.iter().enumerate() {
+        for k in ks.as_ref() {
+            let node = *index.entry(*k).or_insert_with(|| {
+                parent.push(parent.len());
+                parent.len() - 1
+            });
+            let (ra, rb) = (root(&mut parent, tx), root(&mut parent, node));
+            if ra != rb {
+                parent[ra] = rb;
+            }
         }
     }
     let mut group_of: Vec<usize> = vec![usize::MAX; parent.len()];
     let mut groups: Vec<Vec<TxIdx>> = Vec::new();
-    for (tx, (a, _)) in nodes.iter().enumerate() {
-        let r = root(&mut parent, *a);
+    for tx in 0..keys.len() {
+        let r = root(&mut parent, tx);
         if group_of[r] == usize::MAX {
             group_of[r] = groups.len();
             groups.push(Vec::new());
         }
         groups[group_of[r]].push(tx);
     }
-    Some(groups)
+    groups
 }
 
 /// Splits groups between `workers`, heaviest first onto the least loaded, and returns each
@@ -115,6 +129,8 @@ struct Share {
     /// The first transaction of this share that was invalid, with the reason; the share stops
     /// there (later ones of its groups may depend on it, and the block is invalid anyway).
     invalid: Option<(TxIdx, String)>,
+    /// What the share read and wrote, for guessed groups.
+    footprint: Option<Footprint>,
 }
 
 /// A finished run: results in block order, the overlay of the accounts still open to the
@@ -127,16 +143,28 @@ pub struct TransferRun {
     pub diff: Vec<Vec<(Address, AccountDiff)>>,
 }
 
+/// How the groups were found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Grouping {
+    /// Plain transfers: the accounts are known, nothing to check (`groups`).
+    Known,
+    /// Guessed from call data (`predicted::groups`): the run stands only if no worker read or
+    /// wrote what another wrote, and falls back otherwise.
+    Guessed,
+}
+
 /// Runs the groups on `threads` workers on top of `pre`. Each worker also builds the diff of
 /// its accounts, except those in `open` (which post-block transitions may credit) and those
 /// `pre` wrote, which return in the overlay. Results come back in block order with the same
 /// checks and precedence as the sequential loop.
+#[allow(clippy::too_many_arguments)]
 pub fn execute(
     block: &BlockInput,
     chain: &ChainSpec,
     base: &dyn Storage,
     pre: Overlay,
     groups: Vec<Vec<TxIdx>>,
+    grouping: Grouping,
     threads: usize,
     open: &FxHashSet<Address>,
 ) -> Result<TransferRun, ParallelError> {
@@ -148,7 +176,7 @@ pub fn execute(
     // Set by a worker that finds a receiver with code, so the others stop early.
     let abort = AtomicBool::new(false);
     run_on_caller_and_pool(shares.len(), |w| {
-        let share = run_share(block, chain, reads_from, base, &shares[w], &is_open, &abort);
+        let share = run_share(block, chain, reads_from, base, &shares[w], grouping, &is_open, &abort);
         if matches!(share, Err(ParallelError::Fallback(_))) {
             abort.store(true, Relaxed);
         }
@@ -168,14 +196,21 @@ pub fn execute(
     }) {
         return Err(ParallelError::Fallback(why));
     }
+    let mut out = out.into_iter().collect::<Result<Vec<Share>, ParallelError>>()?;
+    if grouping == Grouping::Guessed {
+        check_footprints(&out, block.beneficiary)?;
+    }
     let mut invalid: Option<(TxIdx, String)> = None;
     let mut overlay = pre;
-    let mut diff = Vec::with_capacity(out.len());
     let mut fees = U256::ZERO;
+    let diff = match grouping {
+        Grouping::Known => out.iter_mut().map(|s| std::mem::take(&mut s.diff)).collect(),
+        // Guessed groups may write different slots of one account (a token's balances).
+        Grouping::Guessed => vec![merge_diffs(base, out.iter_mut().map(|s| std::mem::take(&mut s.diff)).collect()).map_err(ParallelError::Fatal)?],
+    };
     // Each share's results are in block order: merge them, moving each result once.
     let mut streams = Vec::with_capacity(out.len());
     for share in out {
-        let share = share?;
         if let Some((i, reason)) = share.invalid {
             if invalid.as_ref().is_none_or(|(j, _)| i < *j) {
                 invalid = Some((i, reason));
@@ -184,7 +219,6 @@ pub fn execute(
         streams.push(share.results.into_iter().peekable());
         fees = fees.saturating_add(share.fees);
         overlay.merge(share.open);
-        diff.push(share.diff);
     }
     let mut results = Vec::with_capacity(block.txs.len());
     let mut cumulative = 0u64;
@@ -213,43 +247,109 @@ pub fn execute(
     Ok(TransferRun { results, overlay, diff })
 }
 
+/// Falls back unless no share read or wrote a location that another share wrote; the shares
+/// check each other in parallel.
+fn check_footprints(shares: &[Share], beneficiary: Address) -> Result<(), ParallelError> {
+    let prints: Vec<&Footprint> = shares.iter().filter_map(|s| s.footprint.as_ref()).collect();
+    let found: Vec<Mutex<Option<Loc>>> = prints.iter().map(|_| Mutex::new(None)).collect();
+    run_on_caller_and_pool(prints.len(), |w| {
+        let conflict = prints.iter().enumerate().filter(|(o, _)| *o != w).find_map(|(_, other)| prints[w].conflict(other, beneficiary));
+        *found[w].lock() = conflict;
+    })
+    .map_err(ParallelError::Fatal)?;
+    match found.into_iter().find_map(|f| f.into_inner()) {
+        Some(loc) => Err(ParallelError::Fallback(format!("guessed groups share {loc:?}"))),
+        None => Ok(()),
+    }
+}
+
+/// One diff from the shares' sorted diffs, where an account may appear in several (each wrote
+/// other slots of it; at most one changed its balance, nonce or code, as the footprints show).
+fn merge_diffs(base: &dyn Storage, parts: Vec<Vec<(Address, AccountDiff)>>) -> Result<Vec<(Address, AccountDiff)>, EngineError> {
+    let mut out: Vec<(Address, AccountDiff)> = Vec::with_capacity(parts.iter().map(Vec::len).sum());
+    let mut heads: Vec<_> = parts.into_iter().map(|p| p.into_iter().peekable()).collect();
+    // Merged in order, each diff moved once (they are large).
+    while let Some(i) = heads.iter_mut().enumerate().filter_map(|(i, h)| h.peek().map(|(a, _)| (*a, i))).min().map(|(_, i)| i) {
+        let (address, d) = heads[i].next().expect("peeked");
+        match out.last_mut() {
+            Some((last, prev)) if *last == address => {
+                let before = base.basic(address)?.unwrap_or_default();
+                let changed = d.balance != before.balance || d.nonce != before.nonce || d.code.is_some() || d.created || d.deleted;
+                let mut other = if changed { std::mem::replace(prev, d) } else { d };
+                // Disjoint slots: appending merges the two sorted trees in linear time.
+                prev.storage.append(&mut other.storage);
+            }
+            _ => out.push((address, d)),
+        }
+    }
+    Ok(out)
+}
+
+/// Reads through the worker's overlay, remembering every location when groups are guessed.
+struct ShareReader<'a> {
+    inner: OverlayReader<'a>,
+    /// Each location once: every transaction of a share reads the contract it calls.
+    reads: Option<FxHashSet<Loc>>,
+}
+
+impl StateReader for ShareReader<'_> {
+    fn read(&mut self, loc: Loc) -> Result<Value, ReadError> {
+        if let Some(r) = &mut self.reads {
+            r.insert(loc);
+        }
+        self.inner.read(loc)
+    }
+    fn block_hash(&mut self, number: u64) -> Result<B256, ReadError> {
+        self.inner.block_hash(number)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 fn run_share(
     block: &BlockInput,
     chain: &ChainSpec,
     reads_from: &dyn Storage,
     base: &dyn Storage,
     txs: &[TxIdx],
+    grouping: Grouping,
     is_open: &dyn Fn(&Address) -> bool,
     abort: &AtomicBool,
 ) -> Result<Share, ParallelError> {
     let fatal = |e: EngineError| ParallelError::Fatal(e);
-    // A receiver with code would run it, and code may touch any account: not this engine's.
-    for &i in txs {
-        let TxKind::Call(to) = block.txs[i].env.kind else { unreachable!("groups holds calls only") };
-        if !matches!(reads_from.read(&Loc::Code(to)).map_err(|e| fatal(e.into()))?, Value::Code(None)) {
-            return Err(ParallelError::Fallback(format!("transaction {i} calls code")));
+    let guessed = grouping == Grouping::Guessed;
+    if !guessed {
+        // A receiver with code would run it, and code may touch any account: not this engine's.
+        for &i in txs {
+            let TxKind::Call(to) = block.txs[i].env.kind else { unreachable!("groups holds calls only") };
+            if !matches!(reads_from.read(&Loc::Code(to)).map_err(|e| fatal(e.into()))?, Value::Code(None)) {
+                return Err(ParallelError::Fallback(format!("transaction {i} calls code")));
+            }
         }
     }
     let mut share = Share { results: Vec::with_capacity(txs.len()), ..Default::default() };
-    let mut vm = BlockVm::new(block, chain, OverlayReader { base: reads_from, overlay: Overlay::default() })
-        .with_simple_transfers(SimpleTransfers::Direct);
-    vm.reader_mut().overlay.accounts.reserve(txs.len() * 2);
+    let mut footprint = guessed.then(Footprint::default);
+    let reader = ShareReader { inner: OverlayReader { base: reads_from, overlay: Overlay::default() }, reads: guessed.then(FxHashSet::default) };
+    let mut vm = BlockVm::new(block, chain, reader).with_simple_transfers(SimpleTransfers::Direct);
+    vm.reader_mut().inner.overlay.accounts.reserve(txs.len() * 2);
     for &i in txs {
         if abort.load(Relaxed) {
-            return Err(ParallelError::Fallback("another worker found a call into code".into()));
+            return Err(ParallelError::Fallback("another worker fell back".into()));
         }
         let outcome = vm.execute(&block.txs[i], true).map_err(|e| match e {
+            // What a guessed group read may be wrong: only Block-STM can tell.
+            ExecError::Fatal(e) if guessed => ParallelError::Fallback(format!("transaction {i}: {e}")),
             ExecError::Fatal(e) => fatal(e),
             ExecError::Blocked(_) => fatal(EngineError::Internal("a private overlay blocked".into())),
         })?;
         if let Some(e) = outcome.fatal {
-            return Err(fatal(e));
+            return Err(if guessed { ParallelError::Fallback(format!("transaction {i}: {e}")) } else { fatal(e) });
         }
         if outcome.hazard {
             return Err(ParallelError::Fallback(format!("transaction {i} defeats lazy updates")));
         }
         match outcome.result {
             Some(Ok(r)) => share.results.push((i, r)),
+            Some(Err(reason)) if guessed => return Err(ParallelError::Fallback(format!("transaction {i} is invalid here: {reason}"))),
             Some(Err(reason)) => {
                 // The block is invalid: no diff is needed.
                 share.invalid = Some((i, reason));
@@ -263,11 +363,20 @@ fn run_share(
                 (Loc::Basic(a), WriteValue::BalanceDelta(fee)) if a == block.beneficiary => {
                     share.fees = share.fees.saturating_add(fee);
                 }
-                (loc, value) => reader.overlay.apply(reads_from, loc, value).map_err(|e| fatal(e.into()))?,
+                (loc, value) => {
+                    if let Some(f) = &mut footprint {
+                        f.write(loc, &value);
+                    }
+                    reader.inner.overlay.apply(reads_from, loc, value).map_err(|e| fatal(e.into()))?
+                }
             }
         }
     }
-    let overlay = std::mem::take(&mut vm.reader_mut().overlay);
+    if let Some(f) = &mut footprint {
+        f.reads = vm.reader_mut().reads.take().unwrap_or_default();
+    }
+    share.footprint = footprint;
+    let overlay = std::mem::take(&mut vm.reader_mut().inner.overlay);
     (share.open, share.diff) = sorted_diff(base, overlay, is_open).map_err(fatal)?;
     Ok(share)
 }
