@@ -184,17 +184,7 @@ pub fn execute_block(
         drop(warm);
     }
     let exec_started = Instant::now();
-    let mut stats = Stats {
-        mode: ExecutionMode::Sequential,
-        threads: 1,
-        reason: None,
-        executions: block.txs.len() as u64,
-        reexecutions: 0,
-        validation_aborts: 0,
-        dependency_waits: 0,
-        execution_us: 0,
-        total_us: 0,
-    };
+    let mut stats = sequential_stats(block);
     // The final diff of the accounts the block's transitions leave alone, built by the
     // parallel engines' workers.
     let mut diff_parts = None;
@@ -257,6 +247,21 @@ pub fn execute_block(
     finish(block, chain, storage, results, overlay, diff_parts, stats, options.receipts_root, started)
 }
 
+/// Statistics of a run that executed every transaction once, on one thread.
+fn sequential_stats(block: &BlockInput) -> Stats {
+    Stats {
+        mode: ExecutionMode::Sequential,
+        threads: 1,
+        reason: None,
+        executions: block.txs.len() as u64,
+        reexecutions: 0,
+        validation_aborts: 0,
+        dependency_waits: 0,
+        execution_us: 0,
+        total_us: 0,
+    }
+}
+
 /// Post-block transitions, receipts, the state diff (joining a parallel engine's parts) and
 /// the header's checks, after an engine produced `results` and `overlay`.
 #[allow(clippy::too_many_arguments)]
@@ -314,17 +319,7 @@ pub fn execute_guessed_groups(
         Err(ParallelError::Fallback(_)) => return Ok(None),
         Err(ParallelError::Fatal(e)) => return Err(e),
     };
-    let stats = Stats {
-        mode: ExecutionMode::Parallel,
-        threads,
-        reason: None,
-        executions: block.txs.len() as u64,
-        reexecutions: 0,
-        validation_aborts: 0,
-        dependency_waits: 0,
-        execution_us: 0,
-        total_us: 0,
-    };
+    let stats = Stats { mode: ExecutionMode::Parallel, threads, ..sequential_stats(block) };
     finish(block, chain, storage, run.results, run.overlay, Some(run.diff), stats, receipts_root, started).map(Some)
 }
 
