@@ -16,6 +16,7 @@ describe('cli', () => {
     expect(line).toMatchObject({ number: 4370000, txs: 97, gasUsed: 6609719, threads: expect.any(Number) })
     expect(line.verified).toEqual({ gasUsed: true, receiptsRoot: true, logsBloom: true, matchesSequential: true })
     for (const k of ['mode', 'seqMs', 'parMs', 'speedup', 'reexecutions', 'reason']) expect(line).toHaveProperty(k)
+    expect(line).toMatchObject({ mode: 'parallel', engine: 'blockStm' })
   })
 
   it.skipIf(!haveMainnet)('run prints a readable summary for a block.json with --prestate', () => {

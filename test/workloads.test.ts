@@ -6,17 +6,20 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { decodeEventLog, hexToBigInt, type Abi, type Address, type Hex } from 'viem'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { executeBlock, loadFixture, type ExecutionResult } from '../dist/index.js'
+import { executeBlock, loadFixture, type ExecutionEngine, type ExecutionResult } from '../dist/index.js'
 import { haveMainnet, mainnetDir } from './helpers.js'
 import { benchToken, mappingSlot, HOT_ACCOUNTS } from '../dist/bench/erc20.js'
 import { amountOut, uniswapBlocks } from '../dist/bench/uniswap.js'
 import { buildWorkload } from '../dist/bench/workloads.js'
 import type { GeneratedBlock } from '../dist/generate.js'
 
-async function bothModes(g: GeneratedBlock): Promise<ExecutionResult> {
+async function bothModes(g: GeneratedBlock, engine: ExecutionEngine): Promise<ExecutionResult> {
   const seq = await executeBlock({ block: g.block, state: g.prestate, chain: g.chain, mode: 'sequential', threads: 1 })
   const par = await executeBlock({ block: g.block, state: g.prestate, chain: g.chain, mode: 'parallel', threads: 2 })
   expect(par.stats.mode).toBe('parallel')
+  expect(seq.stats.engine).toBe('sequential')
+  // Which parallel engine took the block: token blocks pass the guessed-groups check.
+  expect(par.stats.engine).toBe(engine)
   expect(par.receipts).toEqual(seq.receipts)
   expect(par.stateDiff).toEqual(seq.stateDiff)
   expect(seq.receipts.map((r) => r.status)).toEqual(g.block.transactions.map(() => 'success'))
@@ -32,7 +35,7 @@ describe('generated workloads', () => {
   it('erc20: each holder sent its amount to its own receiver', async () => {
     const g = await buildWorkload('erc20', 24, 7)
     expect(g.block.transactions).toHaveLength(24)
-    const result = await bothModes(g)
+    const result = await bothModes(g, 'guessedGroups')
     const token = g.block.transactions[0]!.to as Address
     const balances = BigInt(benchToken().storageLayout.find((s) => s.label === '_balances')!.slot)
     // Each transfer logs Transfer(from, to, amount); the receiver's balance slot holds the amount.
@@ -47,7 +50,7 @@ describe('generated workloads', () => {
 
   it('mixed: hot accounts receive ETH and tokens, and send tokens in nonce order', async () => {
     const g = await buildWorkload('mixed', 40, 7)
-    const result = await bothModes(g)
+    const result = await bothModes(g, 'guessedGroups')
     const hot = new Set(g.block.transactions.filter((_, i) => i % 4 === 0).map((t) => (t.to as string).toLowerCase()))
     expect(hot.size).toBeGreaterThan(1)
     expect(hot.size).toBeLessThanOrEqual(HOT_ACCOUNTS)
@@ -58,7 +61,7 @@ describe('generated workloads', () => {
     const { setup, bench, pairs } = await uniswapBlocks(6, 7)
     expect(new Set(pairs).size).toBe(6)
     expect(setup.block.transactions.length).toBeGreaterThan(6 * 5)
-    const result = await bothModes(bench)
+    const result = await bothModes(bench, 'blockStm')
     const pairAbi = createRequire(__filename)('@uniswap/v2-core/build/UniswapV2Pair.json').abi as Abi
     const R = 10n ** 24n
     const S = 10n ** 18n
@@ -81,7 +84,7 @@ describe('generated workloads', () => {
     for (const w of ['independent', 'hot-receiver', 'chain'] as const) {
       const g = await buildWorkload(w, 10, 7)
       expect(g.name).toBe(`${w} ×10`)
-      await bothModes(g)
+      await bothModes(g, 'transferGroups')
     }
   })
 })

@@ -15,7 +15,7 @@ export {
   type StateLike,
   type StateSource,
 } from './state.js'
-export type { AccountDiff, ExecutionResult, ExecutionStats, Log, Receipt, StateDiff, Verification } from './result.js'
+export type { AccountDiff, ExecutionEngine, ExecutionResult, ExecutionStats, Log, Receipt, StateDiff, Verification } from './result.js'
 export {
   ParallelEvmError,
   InvalidInputError,

@@ -45,8 +45,17 @@ export type AccountDiff = {
 
 export type StateDiff = Record<Address, AccountDiff>
 
+/**
+ * The engine that ran a block: `sequential`, `blockStm` (Block-STM), `transferGroups` (a block of
+ * plain transfers in groups that share no account) or `guessedGroups` (a block of ERC-20
+ * transfers in groups guessed from their call data, checked after the run).
+ */
+export type ExecutionEngine = 'sequential' | 'blockStm' | 'transferGroups' | 'guessedGroups'
+
 export type ExecutionStats = {
   mode: 'sequential' | 'parallel'
+  /** Which engine ran the block (which parallel one, when `mode` is `parallel`). */
+  engine: ExecutionEngine
   threads: number
   /** Why auto mode ran sequentially, or why a parallel run fell back. */
   reason: string | null

@@ -60,6 +60,7 @@ export type RunLine = {
   txs: number
   gasUsed: number
   mode: ExecutionStats['mode']
+  engine: ExecutionStats['engine']
   threads: number
   verified: Verification & { matchesSequential: boolean }
   seqMs: number
@@ -87,6 +88,7 @@ export async function measureBlock(
     txs: block.txCount,
     gasUsed: Number(BigInt(s.gasUsed)),
     mode: s.stats.mode,
+    engine: s.stats.engine,
     threads: s.stats.threads,
     verified: { ...headerChecks(par.output).verification, matchesSequential: sameOutcome(seq.output, par.output) },
     seqMs: round3(seq.ms),
@@ -97,10 +99,17 @@ export async function measureBlock(
   }
 }
 
+const ENGINE_LABELS: Record<ExecutionStats['engine'], string> = {
+  sequential: 'sequential',
+  blockStm: 'Block-STM',
+  transferGroups: 'transfer groups',
+  guessedGroups: 'guessed groups',
+}
+
 function describe(l: RunLine): string {
   const v = l.verified
   return (
-    `block ${l.number}: ${l.txs} txs, ${fmtGas(l.gasUsed)} gas, ${l.mode} on ${l.threads} thread${l.threads === 1 ? '' : 's'}` +
+    `block ${l.number}: ${l.txs} txs, ${fmtGas(l.gasUsed)} gas, ${l.mode}${l.mode === 'parallel' ? ` (${ENGINE_LABELS[l.engine]})` : ''} on ${l.threads} thread${l.threads === 1 ? '' : 's'}` +
     `${l.reason ? ` (${l.reason})` : ''}\n` +
     `  time ${l.parMs.toFixed(2)} ms vs sequential ${l.seqMs.toFixed(2)} ms: ${l.speedup.toFixed(2)}x, ${l.reexecutions} re-executions\n` +
     `  header: gasUsed ${check(v.gasUsed)} receiptsRoot ${check(v.receiptsRoot)} logsBloom ${check(v.logsBloom)}; matches sequential ${check(v.matchesSequential)}`

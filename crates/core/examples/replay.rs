@@ -97,6 +97,7 @@ fn main() -> ExitCode {
                     "txs": fx.block.txs.len(),
                     "gasUsed": par.gas_used,
                     "mode": par.stats.mode,
+                    "engine": par.stats.engine,
                     "threads": par.stats.threads,
                     "verified": { "gasUsed": v.gas_used, "receiptsRoot": v.receipts_root, "logsBloom": v.logs_bloom, "matchesSequential": same },
                     "seqMs": (seq_ms * 1000.0).round() / 1000.0,

@@ -138,6 +138,7 @@ mod tests {
             warnings: vec![],
             stats: Stats {
                 mode: ExecutionMode::Sequential,
+                engine: crate::types::Engine::Sequential,
                 threads: 1,
                 reason: None,
                 executions: 3,

@@ -13,7 +13,7 @@ use crate::{
     storage::Storage,
     transfers,
     transitions::{self, post_block, pre_block},
-    types::{ExecutionMode, Loc, ModeRequest, TxIdx, Value},
+    types::{Engine, ExecutionMode, Loc, ModeRequest, TxIdx, Value},
     verify::{block_bloom, receipts_root},
     vm::TxResult,
 };
@@ -200,7 +200,7 @@ pub fn execute_block(
         Some((groups, grouping)) => {
             let open = transitions::post_block_accounts(block);
             match transfers::execute(block, chain, storage, pre.clone(), groups, grouping, threads, &open) {
-                Ok(run) => Some(run),
+                Ok(run) => Some((run, grouping)),
                 Err(ParallelError::Fatal(e)) => return Err(e),
                 Err(ParallelError::Fallback(why)) => {
                     // Not only plain transfers after all: Block-STM takes the block when it was
@@ -216,8 +216,12 @@ pub fn execute_block(
         }
         None => None,
     };
-    let (results, overlay) = if let Some(run) = transfer_run {
+    let (results, overlay) = if let Some((run, grouping)) = transfer_run {
         stats.mode = ExecutionMode::Parallel;
+        stats.engine = match grouping {
+            transfers::Grouping::Known => Engine::TransferGroups,
+            transfers::Grouping::Guessed => Engine::GuessedGroups,
+        };
         stats.threads = threads;
         diff_parts = Some(run.diff);
         (run.results, run.overlay)
@@ -225,6 +229,7 @@ pub fn execute_block(
         match parallel::execute(block, chain, storage, pre.clone(), threads, hints()) {
             Ok(run) => {
                 stats.mode = ExecutionMode::Parallel;
+                stats.engine = Engine::BlockStm;
                 stats.threads = threads;
                 stats.executions = run.stats.executions;
                 stats.reexecutions = run.stats.executions.saturating_sub(block.txs.len() as u64);
@@ -251,6 +256,7 @@ pub fn execute_block(
 fn sequential_stats(block: &BlockInput) -> Stats {
     Stats {
         mode: ExecutionMode::Sequential,
+        engine: Engine::Sequential,
         threads: 1,
         reason: None,
         executions: block.txs.len() as u64,
@@ -319,7 +325,7 @@ pub fn execute_guessed_groups(
         Err(ParallelError::Fallback(_)) => return Ok(None),
         Err(ParallelError::Fatal(e)) => return Err(e),
     };
-    let stats = Stats { mode: ExecutionMode::Parallel, threads, ..sequential_stats(block) };
+    let stats = Stats { mode: ExecutionMode::Parallel, engine: Engine::GuessedGroups, threads, ..sequential_stats(block) };
     finish(block, chain, storage, run.results, run.overlay, Some(run.diff), stats, receipts_root, started).map(Some)
 }
 

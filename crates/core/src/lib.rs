@@ -40,4 +40,4 @@ pub mod vm;
 
 pub use error::EngineError;
 pub use executor::{execute_block, ExecuteOptions};
-pub use types::{ExecutionMode, ModeRequest};
+pub use types::{Engine, ExecutionMode, ModeRequest};

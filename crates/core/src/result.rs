@@ -1,6 +1,6 @@
 //! What executing a block returns: receipts, the post-state diff and statistics.
 
-use crate::types::ExecutionMode;
+use crate::types::{Engine, ExecutionMode};
 use alloy_primitives::{Address, Bloom, Bytes, Log, B256, U256};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -157,6 +157,8 @@ impl<'de> Deserialize<'de> for StateDiff {
 #[serde(rename_all = "camelCase")]
 pub struct Stats {
     pub mode: ExecutionMode,
+    /// Which engine ran the block (which parallel one, when `mode` is parallel).
+    pub engine: Engine,
     pub threads: usize,
     /// Why auto mode chose sequential, or why a parallel run fell back.
     pub reason: Option<String>,

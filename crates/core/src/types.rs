@@ -166,6 +166,20 @@ pub enum ExecutionMode {
     Parallel,
 }
 
+/// The engine that produced a block's result (`Stats::engine`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Engine {
+    /// One transaction after the other (auto mode's choice, or a fallback).
+    Sequential,
+    /// Block-STM (`parallel`).
+    BlockStm,
+    /// Plain transfers in groups that share no account (`transfers`).
+    TransferGroups,
+    /// Token transfers in guessed groups, checked after the run (`predicted`).
+    GuessedGroups,
+}
+
 /// What the caller asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
