@@ -67,6 +67,12 @@ pub fn union_groups<K: AsRef<[Address]>>(keys: &[K]) -> Vec<Vec<TxIdx>> {
     let mut index: FxHashMap<Address, usize> = FxHashMap::default();
     index.reserve(keys.len() * 2);
     let mut parent: Vec<usize> = Vec::with_capacity(keys.len() * 2);
+    let mut node = |a: Address, parent: &mut Vec<usize>| {
+        *index.entry(a).or_insert_with(|| {
+            parent.push(parent.len());
+            parent.len() - 1
+        })
+    };
     fn root(parent: &mut [usize], mut x: usize) -> usize {
         while parent[x] != x {
             parent[x] = parent[parent[x]];
@@ -74,15 +80,19 @@ pub fn union_groups<K: AsRef<[Address]>>(keys: &[K]) -> Vec<Vec<TxIdx>> {
         }
         x
     }
-    // Each transaction is a node of its own, joined to the node of each of its keys.
-    parent.extend(0..keys.len());
-    for (tx, ks) in keys.iter().enumerate() {
-        for k in ks.as_ref() {
-            let node = *index.entry(*k).or_insert_with(|| {
-                parent.push(parent.len());
-                parent.len() - 1
-            });
-            let (ra, rb) = (root(&mut parent, tx), root(&mut parent, node));
+    // Each transaction joins its keys' nodes; it belongs to its first key's group.
+    let mut first = Vec::with_capacity(keys.len());
+    for ks in keys {
+        let ks = ks.as_ref();
+        let a = node(*ks.first().expect("every transaction has a key"), &mut parent);
+        first.push(a);
+        for (j, k) in ks.iter().enumerate().skip(1) {
+            // Keys repeat (a sender named again): skip them before hashing.
+            if ks[..j].contains(k) {
+                continue;
+            }
+            let b = node(*k, &mut parent);
+            let (ra, rb) = (root(&mut parent, a), root(&mut parent, b));
             if ra != rb {
                 parent[ra] = rb;
             }
@@ -90,8 +100,8 @@ pub fn union_groups<K: AsRef<[Address]>>(keys: &[K]) -> Vec<Vec<TxIdx>> {
     }
     let mut group_of: Vec<usize> = vec![usize::MAX; parent.len()];
     let mut groups: Vec<Vec<TxIdx>> = Vec::new();
-    for tx in 0..keys.len() {
-        let r = root(&mut parent, tx);
+    for (tx, a) in first.into_iter().enumerate() {
+        let r = root(&mut parent, a);
         if group_of[r] == usize::MAX {
             group_of[r] = groups.len();
             groups.push(Vec::new());
@@ -384,6 +394,13 @@ fn run_share(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn transactions_sharing_keys_directly_or_through_others_group_together() {
+        let a = |b: u8| Address::repeat_byte(b);
+        let keys = [vec![a(1), a(2)], vec![a(3), a(3)], vec![a(2), a(4)], vec![a(5)], vec![a(4), a(3)]];
+        assert_eq!(union_groups(&keys), vec![vec![0, 1, 2, 4], vec![3]]);
+    }
 
     #[test]
     fn heaviest_groups_spread_over_workers_in_block_order() {
