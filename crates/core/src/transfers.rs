@@ -22,7 +22,7 @@ use crate::{
 };
 use alloy_primitives::{Address, B256, U256};
 use parking_lot::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use revm::primitives::TxKind;
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -185,8 +185,15 @@ pub fn execute(
     let out: Vec<Mutex<Option<Result<Share, ParallelError>>>> = (0..shares.len()).map(|_| Mutex::new(None)).collect();
     // Set by a worker that finds a receiver with code, so the others stop early.
     let abort = AtomicBool::new(false);
-    run_on_caller_and_pool(shares.len(), |w| {
-        let share = run_share(block, chain, reads_from, base, &shares[w], grouping, &is_open, &abort);
+    // Workers take shares in turn rather than one each: a pool thread that wakes late (1.8-5.8
+    // ms on this 2-core VM, against a 2.7 ms share of a 1,000-transaction ERC20 block) finds
+    // its share already run by the caller instead of making the caller wait for it. A share is
+    // still run whole, in block order, by one worker.
+    let next = AtomicUsize::new(0);
+    run_on_caller_and_pool(shares.len(), |_| loop {
+        let w = next.fetch_add(1, Relaxed);
+        let Some(txs) = shares.get(w) else { break };
+        let share = run_share(block, chain, reads_from, base, txs, grouping, &is_open, &abort);
         if matches!(share, Err(ParallelError::Fallback(_))) {
             abort.store(true, Relaxed);
         }
