@@ -14,25 +14,19 @@ pub fn state_diff(base: &dyn Storage, overlay: Overlay) -> Result<StateDiff, Eng
     Ok(StateDiff::from_sorted(diff))
 }
 
-/// Builds one diff from parts that hold disjoint accounts, each sorted by address, merged in
-/// order (each account moves once).
+/// Builds one diff from parts that hold disjoint accounts, each sorted by address.
 pub fn from_sorted_parts(parts: Vec<Vec<(Address, AccountDiff)>>) -> StateDiff {
-    let total = parts.iter().map(Vec::len).sum();
+    StateDiff::from_sorted(merge_sorted(parts).collect())
+}
+
+/// The entries of parts each sorted by address, in address order, each moved once (diffs are
+/// large); entries of one address in several parts come out one after the other.
+pub fn merge_sorted(parts: Vec<Vec<(Address, AccountDiff)>>) -> impl Iterator<Item = (Address, AccountDiff)> {
     let mut heads: Vec<_> = parts.into_iter().map(|p| p.into_iter().peekable()).collect();
-    let mut merged = Vec::with_capacity(total);
-    loop {
-        let next = heads
-            .iter_mut()
-            .enumerate()
-            .filter_map(|(i, h)| h.peek().map(|(a, _)| (*a, i)))
-            .min()
-            .map(|(_, i)| i);
-        match next {
-            Some(i) => merged.push(heads[i].next().expect("peeked")),
-            None => break,
-        }
-    }
-    StateDiff::from_sorted(merged)
+    std::iter::from_fn(move || {
+        let i = heads.iter_mut().enumerate().filter_map(|(i, h)| h.peek().map(|(a, _)| (*a, i))).min()?.1;
+        heads[i].next()
+    })
 }
 
 /// The diff of `overlay`'s accounts sorted by address, except those `keep_open` selects,

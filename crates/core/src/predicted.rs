@@ -12,7 +12,7 @@
 use crate::{
     block::BlockInput,
     executor::PER_HOLDER_SELECTORS,
-    transfers::union_groups,
+    transfers::{spread, union_groups},
     types::{Loc, TxIdx, WriteValue},
 };
 use alloy_primitives::Address;
@@ -60,16 +60,6 @@ fn guessed_accounts(block: &BlockInput, index: TxIdx) -> Option<[Address; 4]> {
     Some(keys)
 }
 
-/// The busiest worker's transaction count once `assign` spreads groups of these sizes.
-fn heaviest_share(mut sizes: Vec<usize>, workers: usize) -> usize {
-    sizes.sort_unstable_by(|a, b| b.cmp(a));
-    let mut shares = vec![0usize; workers];
-    for size in sizes {
-        *shares.iter_mut().min().expect("at least one worker") += size;
-    }
-    shares.into_iter().max().unwrap_or(0)
-}
-
 /// The block's transactions in groups that share no guessed account, or `None` when some
 /// transaction is outside this engine or the groups would leave a worker with far more than
 /// its share.
@@ -80,7 +70,8 @@ pub fn groups(block: &BlockInput, threads: usize) -> Option<Vec<Vec<TxIdx>>> {
     let keys = (0..block.txs.len()).map(|i| guessed_accounts(block, i)).collect::<Option<Vec<_>>>()?;
     let groups = union_groups(&keys);
     let even = block.txs.len().div_ceil(threads);
-    let heaviest = heaviest_share(groups.iter().map(Vec::len).collect(), threads);
+    let (_, load) = spread(&groups.iter().map(Vec::len).collect::<Vec<_>>(), threads);
+    let heaviest = load.into_iter().max().unwrap_or(0);
     (heaviest * 100 <= even * (100 + MAX_IMBALANCE_PERCENT)).then_some(groups)
 }
 
@@ -109,12 +100,9 @@ impl Footprint {
     /// A location this worker read or wrote that `other` wrote, if any (the beneficiary's
     /// balance counts as written by every worker: each credits its fees).
     pub fn conflict(&self, other: &Footprint, beneficiary: Address) -> Option<Loc> {
-        let touched = |loc: &Loc| {
-            *loc == Loc::Basic(beneficiary) || other.writes.contains(loc) || other.whole.contains(&loc.address())
-        };
         // Accounts in `whole` have a written location of theirs in `writes` too.
-        let overwritten = |loc: &&Loc| other.writes.contains(*loc) || other.whole.contains(&loc.address());
-        self.reads.iter().find(|l| touched(l)).or_else(|| self.writes.iter().find(overwritten)).copied()
+        let overwritten = |loc: &Loc| other.writes.contains(loc) || other.whole.contains(&loc.address());
+        self.reads.iter().find(|l| **l == Loc::Basic(beneficiary) || overwritten(l)).or_else(|| self.writes.iter().find(|l| overwritten(l))).copied()
     }
 }
 

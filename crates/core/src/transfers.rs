@@ -111,15 +111,27 @@ pub fn union_groups<K: AsRef<[Address]>>(keys: &[K]) -> Vec<Vec<TxIdx>> {
     groups
 }
 
-/// Splits groups between `workers`, heaviest first onto the least loaded, and returns each
-/// worker's transactions in block order.
+/// For groups of these sizes, the worker each goes to (heaviest first onto the least loaded)
+/// and each worker's load.
+pub fn spread(sizes: &[usize], workers: usize) -> (Vec<usize>, Vec<usize>) {
+    let mut order: Vec<usize> = (0..sizes.len()).collect();
+    order.sort_by_key(|g| std::cmp::Reverse(sizes[*g]));
+    let (mut to, mut load) = (vec![0; sizes.len()], vec![0; workers]);
+    for g in order {
+        let lightest = (0..workers).min_by_key(|w| load[*w]).expect("at least one worker");
+        to[g] = lightest;
+        load[lightest] += sizes[g];
+    }
+    (to, load)
+}
+
+/// Splits groups between `workers` as `spread` does, and returns each worker's transactions
+/// in block order.
 fn assign(groups: Vec<Vec<TxIdx>>, workers: usize) -> Vec<Vec<TxIdx>> {
-    let mut groups = groups;
-    groups.sort_by_key(|g| std::cmp::Reverse(g.len()));
+    let (to, _) = spread(&groups.iter().map(Vec::len).collect::<Vec<_>>(), workers);
     let mut shares: Vec<Vec<TxIdx>> = vec![Vec::new(); workers];
-    for g in groups {
-        let lightest = (0..workers).min_by_key(|w| shares[*w].len()).expect("at least one worker");
-        shares[lightest].extend(g);
+    for (g, w) in groups.into_iter().zip(to) {
+        shares[w].extend(g);
     }
     for s in &mut shares {
         s.sort_unstable();
@@ -284,10 +296,7 @@ fn check_footprints(shares: &[Share], beneficiary: Address) -> Result<(), Parall
 /// other slots of it; at most one changed its balance, nonce or code, as the footprints show).
 fn merge_diffs(base: &dyn Storage, parts: Vec<Vec<(Address, AccountDiff)>>) -> Result<Vec<(Address, AccountDiff)>, EngineError> {
     let mut out: Vec<(Address, AccountDiff)> = Vec::with_capacity(parts.iter().map(Vec::len).sum());
-    let mut heads: Vec<_> = parts.into_iter().map(|p| p.into_iter().peekable()).collect();
-    // Merged in order, each diff moved once (they are large).
-    while let Some(i) = heads.iter_mut().enumerate().filter_map(|(i, h)| h.peek().map(|(a, _)| (*a, i))).min().map(|(_, i)| i) {
-        let (address, d) = heads[i].next().expect("peeked");
+    for (address, d) in crate::diff::merge_sorted(parts) {
         match out.last_mut() {
             Some((last, prev)) if *last == address => {
                 let before = base.basic(address)?.unwrap_or_default();
@@ -302,17 +311,16 @@ fn merge_diffs(base: &dyn Storage, parts: Vec<Vec<(Address, AccountDiff)>>) -> R
     Ok(out)
 }
 
-/// Reads through the worker's overlay, remembering every location when groups are guessed.
+/// Reads through the worker's overlay, keeping the share's footprint when groups are guessed.
 struct ShareReader<'a> {
     inner: OverlayReader<'a>,
-    /// Each location once: every transaction of a share reads the contract it calls.
-    reads: Option<FxHashSet<Loc>>,
+    footprint: Option<Footprint>,
 }
 
 impl StateReader for ShareReader<'_> {
     fn read(&mut self, loc: Loc) -> Result<Value, ReadError> {
-        if let Some(r) = &mut self.reads {
-            r.insert(loc);
+        if let Some(f) = &mut self.footprint {
+            f.reads.insert(loc);
         }
         self.inner.read(loc)
     }
@@ -344,8 +352,7 @@ fn run_share(
         }
     }
     let mut share = Share { results: Vec::with_capacity(txs.len()), ..Default::default() };
-    let mut footprint = guessed.then(Footprint::default);
-    let reader = ShareReader { inner: OverlayReader { base: reads_from, overlay: Overlay::default() }, reads: guessed.then(FxHashSet::default) };
+    let reader = ShareReader { inner: OverlayReader { base: reads_from, overlay: Overlay::default() }, footprint: guessed.then(Footprint::default) };
     let mut vm = BlockVm::new(block, chain, reader).with_simple_transfers(SimpleTransfers::Direct);
     vm.reader_mut().inner.overlay.accounts.reserve(txs.len() * 2);
     for &i in txs {
@@ -381,7 +388,7 @@ fn run_share(
                     share.fees = share.fees.saturating_add(fee);
                 }
                 (loc, value) => {
-                    if let Some(f) = &mut footprint {
+                    if let Some(f) = &mut reader.footprint {
                         f.write(loc, &value);
                     }
                     reader.inner.overlay.apply(reads_from, loc, value).map_err(|e| fatal(e.into()))?
@@ -389,10 +396,7 @@ fn run_share(
             }
         }
     }
-    if let Some(f) = &mut footprint {
-        f.reads = vm.reader_mut().reads.take().unwrap_or_default();
-    }
-    share.footprint = footprint;
+    share.footprint = vm.reader_mut().footprint.take();
     let overlay = std::mem::take(&mut vm.reader_mut().inner.overlay);
     (share.open, share.diff) = sorted_diff(base, overlay, is_open).map_err(fatal)?;
     Ok(share)
