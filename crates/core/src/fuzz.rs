@@ -655,7 +655,8 @@ pub fn check(g: &Generated, threads: &[usize]) -> Result<Checked, String> {
         }
     }
     // The group engine's check, handed wrong guesses: every transaction a group of its own
-    // (spread round-robin) and the block cut in halves. A run it keeps must equal sequential
+    // (claimed in batches by both workers, so that wrong groups meet on one worker and on two)
+    // and the block cut in halves. A run it keeps must equal sequential
     // execution; block-level errors must be the same.
     let n = g.block.txs.len();
     let guesses: [(&str, Vec<Vec<TxIdx>>); 2] =

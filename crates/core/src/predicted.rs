@@ -1,13 +1,14 @@
 //! Blocks of ERC-20 transfers (and plain value transfers) whose accounts can be guessed from the
 //! transactions alone: `transfer`, `transferFrom` and `approve` touch the token's entries for
 //! the sender and the holders they name rather than the token as a whole, so the guess is the
-//! sender and those holders. Transactions that
-//! share a guessed account form a group, and the group engine (`transfers::execute`) runs the
-//! groups on private overlays, as it runs plain transfers. A guess can be wrong (a token that
-//! keeps a global counter, a contract that calls another), so each worker also records what it
-//! read and wrote, and the run stands only if no worker read or wrote a location another worker
-//! wrote (`Footprint::conflict`): then every transaction read what the block's order gives it,
-//! as its only writers ran before it on the same worker. Otherwise Block-STM runs the block.
+//! sender and those holders. Transactions that share a guessed account form a group, and the
+//! group engine (`transfers::execute`) runs the groups on private overlays, as it runs plain
+//! transfers. A guess can be wrong (a token that keeps a global counter, a contract that calls
+//! another), so each worker also records which of its groups read and wrote what
+//! (`Footprint`), and the run stands only if no group read or wrote a location another group
+//! wrote, on the same worker (checked as it runs) or on another (checked once all are done):
+//! then every transaction read what the block's order gives it, as its only writers were
+//! earlier transactions of its own group. Otherwise Block-STM runs the block.
 
 use crate::{
     block::BlockInput,
@@ -17,7 +18,7 @@ use crate::{
 };
 use alloy_primitives::Address;
 use revm::primitives::TxKind;
-use rustc_hash::FxHashSet;
+use rustc_hash::FxHashMap;
 
 /// Largest share of the block's transactions (in percent) the busiest worker may get beyond an
 /// even split before the guess is not worth trying: a share twice the others' caps 2 threads
@@ -75,34 +76,57 @@ pub fn groups(block: &BlockInput, threads: usize) -> Option<Vec<Vec<TxIdx>>> {
     (heaviest * 100 <= even * (100 + MAX_IMBALANCE_PERCENT)).then_some(groups)
 }
 
-/// What one worker read and wrote, for the check that no worker saw another's writes.
-#[derive(Default)]
+/// What one worker read and wrote, and which of its groups did, for the checks that no group
+/// saw another's writes: as the worker runs (its groups share one overlay and run in any
+/// order), and against the other workers once all are done (`conflict`).
 pub struct Footprint {
-    /// Every location read (checked once the run is done).
-    pub reads: FxHashSet<Loc>,
-    pub writes: FxHashSet<Loc>,
-    /// Accounts created, self-destructed or cleared: every location of theirs changed.
-    pub whole: FxHashSet<Address>,
+    /// Every location read, with the group that read it (`SEVERAL` when more than one did).
+    pub reads: FxHashMap<Loc, u32>,
+    /// Every location written, with the group that wrote it.
+    pub writes: FxHashMap<Loc, u32>,
+    /// The group running now (its first transaction).
+    pub group: u32,
+    /// The first location two of this worker's groups shared, where one wrote it.
+    pub conflict: Option<Loc>,
+    beneficiary: Address,
 }
 
+const SEVERAL: u32 = u32::MAX;
+
 impl Footprint {
-    pub fn write(&mut self, loc: Loc, value: &WriteValue) {
-        let whole = match (&loc, value) {
-            (Loc::Code(_) | Loc::Destruction(_), _) | (Loc::Basic(_), WriteValue::Basic(None) | WriteValue::Destroyed) => true,
-            _ => false,
-        };
-        if whole {
-            self.whole.insert(loc.address());
-        }
-        self.writes.insert(loc);
+    pub fn new(beneficiary: Address) -> Self {
+        Footprint { reads: FxHashMap::default(), writes: FxHashMap::default(), group: 0, conflict: None, beneficiary }
     }
 
-    /// A location this worker read or wrote that `other` wrote, if any (the beneficiary's
-    /// balance counts as written by every worker: each credits its fees).
-    pub fn conflict(&self, other: &Footprint, beneficiary: Address) -> Option<Loc> {
-        // Accounts in `whole` have a written location of theirs in `writes` too.
-        let overwritten = |loc: &Loc| other.writes.contains(loc) || other.whole.contains(&loc.address());
-        self.reads.iter().find(|l| **l == Loc::Basic(beneficiary) || overwritten(l)).or_else(|| self.writes.iter().find(|l| overwritten(l))).copied()
+    fn found(&mut self, loc: Loc) {
+        self.conflict.get_or_insert(loc);
+    }
+
+    pub fn read(&mut self, loc: Loc) {
+        let group = self.group;
+        // Fees reach the beneficiary once the block is done (each worker sums its own), so its
+        // balance read mid-block would be wrong on any worker.
+        if loc == Loc::Basic(self.beneficiary) || self.writes.get(&loc).is_some_and(|g| *g != group) {
+            self.found(loc);
+        }
+        self.reads.entry(loc).and_modify(|g| if *g != group { *g = SEVERAL }).or_insert(group);
+    }
+
+    pub fn write(&mut self, loc: Loc, value: &WriteValue) {
+        let group = self.group;
+        // A creation, self-destruct or clearing changes every location of the account: rare in
+        // token and transfer blocks, so it ends the guess rather than being tracked per account.
+        let whole = matches!((&loc, value), (Loc::Code(_) | Loc::Destruction(_), _) | (Loc::Basic(_), WriteValue::Basic(None) | WriteValue::Destroyed));
+        let read_by_other = self.reads.get(&loc).is_some_and(|g| *g != group);
+        let written_by_other = self.writes.insert(loc, group).is_some_and(|g| g != group);
+        if whole || read_by_other || written_by_other {
+            self.found(loc);
+        }
+    }
+
+    /// A location this worker read or wrote that `other` wrote, if any.
+    pub fn conflict(&self, other: &Footprint) -> Option<Loc> {
+        self.conflict.or_else(|| self.reads.keys().chain(self.writes.keys()).find(|l| other.writes.contains_key(l)).copied())
     }
 }
 
@@ -115,27 +139,58 @@ mod tests {
     fn a_location_written_by_one_worker_and_read_by_another_conflicts() {
         let beneficiary = Address::repeat_byte(0xbe);
         let (token, a, b) = (Address::repeat_byte(1), Address::repeat_byte(2), Address::repeat_byte(3));
-        let mut one = Footprint::default();
-        one.reads.extend([Loc::Code(token), Loc::Storage(token, U256::from(1))]);
-        one.write(Loc::Storage(token, U256::from(1)), &WriteValue::Storage(U256::from(5)));
+        let slot = |n: u64| Loc::Storage(token, U256::from(n));
+        let mut one = Footprint::new(beneficiary);
+        one.read(Loc::Code(token));
+        one.read(slot(1));
+        one.write(slot(1), &WriteValue::Storage(U256::from(5)));
         one.write(Loc::Basic(a), &WriteValue::BalanceDelta(U256::from(3)));
-        let mut two = Footprint::default();
-        two.reads.extend([Loc::Code(token), Loc::Storage(token, U256::from(2))]);
-        two.write(Loc::Storage(token, U256::from(2)), &WriteValue::Storage(U256::from(7)));
-        assert_eq!(one.conflict(&two, beneficiary), None, "shared reads and disjoint writes");
-        assert_eq!(two.conflict(&one, beneficiary), None);
+        let mut two = Footprint::new(beneficiary);
+        two.read(Loc::Code(token));
+        two.read(slot(2));
+        two.write(slot(2), &WriteValue::Storage(U256::from(7)));
+        assert_eq!(one.conflict(&two), None, "shared reads and disjoint writes");
+        assert_eq!(two.conflict(&one), None);
 
-        two.reads.insert(Loc::Storage(token, U256::from(1)));
-        assert_eq!(two.conflict(&one, beneficiary), Some(Loc::Storage(token, U256::from(1))));
+        two.read(slot(1));
+        assert_eq!(two.conflict, None, "no group of its own wrote it");
+        assert_eq!(two.conflict(&one), Some(slot(1)));
 
-        let mut three = Footprint::default();
+        let mut three = Footprint::new(beneficiary);
         three.write(Loc::Destruction(b), &WriteValue::Destroyed);
-        let mut four = Footprint::default();
-        four.reads.insert(Loc::Storage(b, U256::from(9)));
-        assert!(four.conflict(&three, beneficiary).is_some(), "a self-destruct changes every slot");
+        assert!(three.conflict(&Footprint::new(beneficiary)).is_some(), "a self-destruct changes every slot");
 
-        let mut five = Footprint::default();
-        five.reads.insert(Loc::Basic(beneficiary));
-        assert!(five.conflict(&Footprint::default(), beneficiary).is_some(), "fees of other workers are unseen");
+        let mut four = Footprint::new(beneficiary);
+        four.read(Loc::Basic(beneficiary));
+        assert!(four.conflict.is_some(), "fees are credited once the block is done");
+    }
+
+    #[test]
+    fn groups_of_one_worker_may_share_reads_but_not_writes() {
+        let beneficiary = Address::repeat_byte(0xbe);
+        let token = Address::repeat_byte(1);
+        let slot = |n: u64| Loc::Storage(token, U256::from(n));
+        let value = WriteValue::Storage(U256::from(1));
+        let mut print = Footprint::new(beneficiary);
+        print.group = 0;
+        print.read(Loc::Code(token));
+        print.read(slot(1));
+        print.write(slot(1), &value);
+        print.write(slot(1), &value);
+        print.group = 1;
+        print.read(Loc::Code(token));
+        print.read(slot(2));
+        print.write(slot(2), &value);
+        assert_eq!(print.conflict, None);
+
+        // Read what an earlier group wrote.
+        let mut later = Footprint { group: 2, reads: print.reads.clone(), writes: print.writes.clone(), ..Footprint::new(beneficiary) };
+        later.read(slot(1));
+        assert_eq!(later.conflict, Some(slot(1)));
+
+        // Wrote what an earlier group read (the code: never written, so here slot 2).
+        let mut overwrite = Footprint { group: 3, reads: print.reads.clone(), ..Footprint::new(beneficiary) };
+        overwrite.write(slot(2), &value);
+        assert_eq!(overwrite.conflict, Some(slot(2)));
     }
 }

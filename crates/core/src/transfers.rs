@@ -1,10 +1,10 @@
 //! Blocks made only of plain value transfers need no speculation: every transaction's accounts
 //! (sender and receiver, both without code) are known before it runs. Transactions that share an
 //! account form a group; groups share nothing but the beneficiary, whose fees are kept apart and
-//! summed. Workers therefore run whole groups, in block order, on private overlays: no
-//! multi-version memory, no validation, and nothing shared while they run. The same workers run
-//! groups that are only guessed (`predicted`), recording what they read and write so that the
-//! run can be checked once they are done.
+//! summed. Workers therefore run whole groups, each in block order, on private overlays: no
+//! multi-version memory, no validation, and nothing shared while they run but the queue they
+//! take groups from. The same workers run groups that are only guessed (`predicted`),
+//! recording what they read and write so that the run can be checked.
 
 use crate::{
     block::BlockInput,
@@ -125,18 +125,53 @@ pub fn spread(sizes: &[usize], workers: usize) -> (Vec<usize>, Vec<usize>) {
     (to, load)
 }
 
-/// Splits groups between `workers` as `spread` does, and returns each worker's transactions
-/// in block order.
-fn assign(groups: Vec<Vec<TxIdx>>, workers: usize) -> Vec<Vec<TxIdx>> {
-    let (to, _) = spread(&groups.iter().map(Vec::len).collect::<Vec<_>>(), workers);
-    let mut shares: Vec<Vec<TxIdx>> = vec![Vec::new(); workers];
-    for (g, w) in groups.into_iter().zip(to) {
-        shares[w].extend(g);
+/// Groups waiting for a worker, heaviest first, claimed in batches by whichever worker is free.
+/// Fixed shares (one per worker, as until 2026-11-30) left the run waiting for the slower
+/// worker: on this project's 2-vCPU VM one core often ran the same half of a block 10-35%
+/// slower than the other, or its pool thread woke milliseconds late. Heaviest first, so that
+/// the last batches are small.
+struct Queue {
+    groups: Vec<Vec<TxIdx>>,
+    /// Transactions in `groups[..=i]`.
+    ends: Vec<usize>,
+    next: AtomicUsize,
+    /// Batches are about `1 / (BATCHES_PER_WORKER * batch_workers)` of the transactions left.
+    batch_workers: usize,
+}
+
+/// See `Queue`: few enough claims that the shared counter stays cheap (a cache line bounced
+/// between cores costs ~0.4 us here), enough that the last ones are short.
+const BATCHES_PER_WORKER: usize = 4;
+
+impl Queue {
+    fn new(mut groups: Vec<Vec<TxIdx>>, workers: usize) -> Self {
+        groups.retain(|g| !g.is_empty());
+        groups.sort_by_key(|g| std::cmp::Reverse(g.len()));
+        let ends = groups.iter().scan(0, |sum, g| {
+            *sum += g.len();
+            Some(*sum)
+        });
+        let ends = ends.collect();
+        Queue { groups, ends, next: AtomicUsize::new(0), batch_workers: workers * BATCHES_PER_WORKER }
     }
-    for s in &mut shares {
-        s.sort_unstable();
+
+    /// The next batch of groups: at least one, and whole groups until about the batch size.
+    fn claim(&self) -> Option<&[Vec<TxIdx>]> {
+        let total = self.ends.last().copied().unwrap_or(0);
+        let mut start = self.next.load(Relaxed);
+        loop {
+            if start >= self.groups.len() {
+                return None;
+            }
+            let done = start.checked_sub(1).map_or(0, |i| self.ends[i]);
+            let target = done + ((total - done) / self.batch_workers).max(1);
+            let end = start + 1 + self.ends[start..].partition_point(|e| *e < target).min(self.groups.len() - start - 1);
+            match self.next.compare_exchange_weak(start, end, Relaxed, Relaxed) {
+                Ok(_) => return Some(&self.groups[start..end]),
+                Err(now) => start = now,
+            }
+        }
     }
-    shares
 }
 
 /// What one worker produced.
@@ -145,13 +180,13 @@ struct Share {
     results: Vec<(TxIdx, TxResult)>,
     /// Accounts the block's transitions may still change (see `execute`).
     open: Overlay,
-    /// The final diff of every other account of this share, sorted by address.
+    /// The final diff of every other account of this worker's, sorted by address.
     diff: Vec<(Address, AccountDiff)>,
     fees: U256,
-    /// The first transaction of this share that was invalid, with the reason; the share stops
-    /// there (later ones of its groups may depend on it, and the block is invalid anyway).
+    /// The first transaction of this worker's that was invalid, with the reason; its group
+    /// stops there (later ones may depend on it, and the block is invalid anyway).
     invalid: Option<(TxIdx, String)>,
-    /// What the share read and wrote, for guessed groups.
+    /// What the worker read and wrote, for guessed groups.
     footprint: Option<Footprint>,
 }
 
@@ -190,22 +225,16 @@ pub fn execute(
     threads: usize,
     open: &FxHashSet<Address>,
 ) -> Result<TransferRun, ParallelError> {
-    let shares = assign(groups, threads.max(1));
+    let workers = threads.max(1).min(groups.len().max(1));
+    let queue = Queue::new(groups, workers);
     let layered = crate::overlay::Layered { base, overlay: &pre };
     let reads_from: &dyn Storage = if pre.accounts.is_empty() { base } else { &layered };
     let is_open = |a: &Address| open.contains(a) || pre.accounts.contains_key(a);
-    let out: Vec<Mutex<Option<Result<Share, ParallelError>>>> = (0..shares.len()).map(|_| Mutex::new(None)).collect();
-    // Set by a worker that finds a receiver with code, so the others stop early.
+    let out: Vec<Mutex<Option<Result<Share, ParallelError>>>> = (0..workers).map(|_| Mutex::new(None)).collect();
+    // Set by a worker that falls back, so the others stop early.
     let abort = AtomicBool::new(false);
-    // Workers take shares in turn rather than one each: a pool thread that wakes late (1.8-5.8
-    // ms on this 2-core VM, against a 2.7 ms share of a 1,000-transaction ERC20 block) finds
-    // its share already run by the caller instead of making the caller wait for it. A share is
-    // still run whole, in block order, by one worker.
-    let next = AtomicUsize::new(0);
-    run_on_caller_and_pool(shares.len(), |_| loop {
-        let w = next.fetch_add(1, Relaxed);
-        let Some(txs) = shares.get(w) else { break };
-        let share = run_share(block, chain, reads_from, base, txs, grouping, &is_open, &abort);
+    run_on_caller_and_pool(workers, |w| {
+        let share = run_worker(block, chain, reads_from, base, &queue, grouping, &is_open, &abort);
         if matches!(share, Err(ParallelError::Fallback(_))) {
             abort.store(true, Relaxed);
         }
@@ -227,7 +256,7 @@ pub fn execute(
     }
     let mut out = out.into_iter().collect::<Result<Vec<Share>, ParallelError>>()?;
     if grouping == Grouping::Guessed {
-        check_footprints(&out, block.beneficiary)?;
+        check_footprints(&out)?;
     }
     let mut invalid: Option<(TxIdx, String)> = None;
     let mut overlay = pre;
@@ -237,7 +266,7 @@ pub fn execute(
         // Guessed groups may write different slots of one account (a token's balances).
         Grouping::Guessed => vec![merge_diffs(base, out.iter_mut().map(|s| std::mem::take(&mut s.diff)).collect()).map_err(ParallelError::Fatal)?],
     };
-    // Each share's results are in block order: merge them, moving each result once.
+    // Each worker's results are sorted into block order: merge them, moving each result once.
     let mut streams = Vec::with_capacity(out.len());
     for share in out {
         if let Some((i, reason)) = share.invalid {
@@ -276,14 +305,18 @@ pub fn execute(
     Ok(TransferRun { results, overlay, diff })
 }
 
-/// Falls back unless no share read or wrote a location that another share wrote; the shares
-/// check each other in parallel.
-fn check_footprints(shares: &[Share], beneficiary: Address) -> Result<(), ParallelError> {
+/// Falls back unless no worker read or wrote a location that another worker wrote; the
+/// workers check each other in parallel.
+fn check_footprints(shares: &[Share]) -> Result<(), ParallelError> {
     let prints: Vec<&Footprint> = shares.iter().filter_map(|s| s.footprint.as_ref()).collect();
     let found: Vec<Mutex<Option<Loc>>> = prints.iter().map(|_| Mutex::new(None)).collect();
-    run_on_caller_and_pool(prints.len(), |w| {
-        let conflict = prints.iter().enumerate().filter(|(o, _)| *o != w).find_map(|(_, other)| prints[w].conflict(other, beneficiary));
-        *found[w].lock() = conflict;
+    // Taken in turn, as the groups were: a late pool thread finds its check done.
+    let next = AtomicUsize::new(0);
+    run_on_caller_and_pool(prints.len(), |_| loop {
+        let w = next.fetch_add(1, Relaxed);
+        let Some(mine) = prints.get(w) else { break };
+        let others = prints.iter().enumerate().filter(|(o, _)| *o != w);
+        *found[w].lock() = mine.conflict.or_else(|| others.into_iter().find_map(|(_, other)| mine.conflict(other)));
     })
     .map_err(ParallelError::Fatal)?;
     match found.into_iter().find_map(|f| f.into_inner()) {
@@ -292,7 +325,7 @@ fn check_footprints(shares: &[Share], beneficiary: Address) -> Result<(), Parall
     }
 }
 
-/// One diff from the shares' sorted diffs, where an account may appear in several (each wrote
+/// One diff from the workers' sorted diffs, where an account may appear in several (each wrote
 /// other slots of it; at most one changed its balance, nonce or code, as the footprints show).
 fn merge_diffs(base: &dyn Storage, parts: Vec<Vec<(Address, AccountDiff)>>) -> Result<Vec<(Address, AccountDiff)>, EngineError> {
     let mut out: Vec<(Address, AccountDiff)> = Vec::with_capacity(parts.iter().map(Vec::len).sum());
@@ -311,7 +344,7 @@ fn merge_diffs(base: &dyn Storage, parts: Vec<Vec<(Address, AccountDiff)>>) -> R
     Ok(out)
 }
 
-/// Reads through the worker's overlay, keeping the share's footprint when groups are guessed.
+/// Reads through the worker's overlay, keeping the worker's footprint when groups are guessed.
 struct ShareReader<'a> {
     inner: OverlayReader<'a>,
     footprint: Option<Footprint>,
@@ -320,7 +353,7 @@ struct ShareReader<'a> {
 impl StateReader for ShareReader<'_> {
     fn read(&mut self, loc: Loc) -> Result<Value, ReadError> {
         if let Some(f) = &mut self.footprint {
-            f.reads.insert(loc);
+            f.read(loc);
         }
         self.inner.read(loc)
     }
@@ -329,32 +362,65 @@ impl StateReader for ShareReader<'_> {
     }
 }
 
+/// One worker: claims batches of groups until none are left, running each group whole, in
+/// block order, on the worker's one private overlay. Groups may run in any order: they share
+/// no account, which guessed groups check as they go (`Footprint`).
 #[allow(clippy::too_many_arguments)]
-fn run_share(
+fn run_worker(
     block: &BlockInput,
     chain: &ChainSpec,
     reads_from: &dyn Storage,
     base: &dyn Storage,
-    txs: &[TxIdx],
+    queue: &Queue,
     grouping: Grouping,
     is_open: &dyn Fn(&Address) -> bool,
     abort: &AtomicBool,
 ) -> Result<Share, ParallelError> {
     let fatal = |e: EngineError| ParallelError::Fatal(e);
     let guessed = grouping == Grouping::Guessed;
-    if !guessed {
-        // A receiver with code would run it, and code may touch any account: not this engine's.
-        for &i in txs {
-            let TxKind::Call(to) = block.txs[i].env.kind else { unreachable!("groups holds calls only") };
-            if !matches!(reads_from.read(&Loc::Code(to)).map_err(|e| fatal(e.into()))?, Value::Code(None)) {
-                return Err(ParallelError::Fallback(format!("transaction {i} calls code")));
+    let mut share = Share::default();
+    let footprint = guessed.then(|| Footprint::new(block.beneficiary));
+    let reader = ShareReader { inner: OverlayReader { base: reads_from, overlay: Overlay::default() }, footprint };
+    let mut vm = BlockVm::new(block, chain, reader).with_simple_transfers(SimpleTransfers::Direct);
+    while let Some(batch) = queue.claim() {
+        let txs: usize = batch.iter().map(Vec::len).sum();
+        share.results.reserve(txs);
+        vm.reader_mut().inner.overlay.accounts.reserve(txs * 2);
+        for txs in batch {
+            if !guessed {
+                // A receiver with code would run it, and code may touch any account: not this engine's.
+                for &i in txs {
+                    let TxKind::Call(to) = block.txs[i].env.kind else { unreachable!("groups holds calls only") };
+                    if !matches!(reads_from.read(&Loc::Code(to)).map_err(|e| fatal(e.into()))?, Value::Code(None)) {
+                        return Err(ParallelError::Fallback(format!("transaction {i} calls code")));
+                    }
+                }
             }
+            // Groups are told apart by their first transaction, unique in the block.
+            if let Some(f) = &mut vm.reader_mut().footprint {
+                f.group = txs[0] as u32;
+            }
+            run_group(block, &mut vm, &mut share, txs, guessed, reads_from, abort)?;
         }
     }
-    let mut share = Share { results: Vec::with_capacity(txs.len()), ..Default::default() };
-    let reader = ShareReader { inner: OverlayReader { base: reads_from, overlay: Overlay::default() }, footprint: guessed.then(Footprint::default) };
-    let mut vm = BlockVm::new(block, chain, reader).with_simple_transfers(SimpleTransfers::Direct);
-    vm.reader_mut().inner.overlay.accounts.reserve(txs.len() * 2);
+    share.results.sort_unstable_by_key(|(i, _)| *i);
+    share.footprint = vm.reader_mut().footprint.take();
+    let overlay = std::mem::take(&mut vm.reader_mut().inner.overlay);
+    (share.open, share.diff) = sorted_diff(base, overlay, is_open).map_err(fatal)?;
+    Ok(share)
+}
+
+/// Runs one group's transactions in block order; stops the group at an invalid one.
+fn run_group(
+    block: &BlockInput,
+    vm: &mut BlockVm<ShareReader<'_>>,
+    share: &mut Share,
+    txs: &[TxIdx],
+    guessed: bool,
+    reads_from: &dyn Storage,
+    abort: &AtomicBool,
+) -> Result<(), ParallelError> {
+    let fatal = |e: EngineError| ParallelError::Fatal(e);
     for &i in txs {
         if abort.load(Relaxed) {
             return Err(ParallelError::Fallback("another worker fell back".into()));
@@ -375,9 +441,13 @@ fn run_share(
             Some(Ok(r)) => share.results.push((i, r)),
             Some(Err(reason)) if guessed => return Err(ParallelError::Fallback(format!("transaction {i} is invalid here: {reason}"))),
             Some(Err(reason)) => {
-                // The block is invalid: no diff is needed.
-                share.invalid = Some((i, reason));
-                return Ok(share);
+                // The block is invalid: the rest of this group is not needed, but other
+                // groups' earlier transactions are (the first invalid one in block order is
+                // the one reported).
+                if share.invalid.as_ref().is_none_or(|(j, _)| i < *j) {
+                    share.invalid = Some((i, reason));
+                }
+                return Ok(());
             }
             None => return Err(fatal(EngineError::Internal(format!("transaction {i} produced no result")))),
         }
@@ -395,11 +465,11 @@ fn run_share(
                 }
             }
         }
+        if let Some(loc) = reader.footprint.as_ref().and_then(|f| f.conflict) {
+            return Err(ParallelError::Fallback(format!("guessed groups share {loc:?}")));
+        }
     }
-    share.footprint = vm.reader_mut().footprint.take();
-    let overlay = std::mem::take(&mut vm.reader_mut().inner.overlay);
-    (share.open, share.diff) = sorted_diff(base, overlay, is_open).map_err(fatal)?;
-    Ok(share)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -414,8 +484,20 @@ mod tests {
     }
 
     #[test]
-    fn heaviest_groups_spread_over_workers_in_block_order() {
-        let shares = assign(vec![vec![0, 3], vec![1], vec![2, 4, 5], vec![6]], 2);
-        assert_eq!(shares, vec![vec![2, 4, 5, 6], vec![0, 1, 3]]);
+    fn workers_claim_heaviest_groups_first_in_shrinking_batches() {
+        let groups: Vec<Vec<TxIdx>> = (0..40).map(|i| vec![i]).chain([vec![40, 41, 42, 43, 44, 45, 46, 47]]).collect();
+        let queue = Queue::new(groups, 2);
+        let mut sizes = Vec::new();
+        let mut seen = Vec::new();
+        while let Some(batch) = queue.claim() {
+            sizes.push(batch.iter().map(Vec::len).sum::<usize>());
+            seen.extend(batch.iter().flatten().copied());
+        }
+        assert_eq!(queue.claim(), None);
+        assert_eq!(&seen[..8], &[40, 41, 42, 43, 44, 45, 46, 47], "the heaviest group first");
+        seen.sort_unstable();
+        assert_eq!(seen, (0..48).collect::<Vec<_>>(), "every group claimed once");
+        assert!(sizes.windows(2).all(|w| w[1] <= w[0]), "batches shrink: {sizes:?}");
+        assert_eq!(*sizes.last().unwrap(), 1);
     }
 }
