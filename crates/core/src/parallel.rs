@@ -222,7 +222,7 @@ impl<'a> Shared<'a> {
         let mut idle = 0u32;
         while !self.scheduler.done() {
             pause();
-            if task.is_none() && worker > 0 && self.contended(&stats) {
+            if task.is_none() && worker > 0 && !self.scheduler.holds_claims(worker) && self.contended(&stats) {
                 // Conflicts dominate this block: more workers would only waste more work. The
                 // first worker finishes alone (it holds no task between tasks, so leaving is safe).
                 break;
