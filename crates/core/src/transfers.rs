@@ -247,12 +247,14 @@ pub fn execute(
         .into_iter()
         .map(|s| s.into_inner().unwrap_or_else(|| Err(ParallelError::Fatal(EngineError::Internal("a worker did not report".into())))))
         .collect();
-    // A fallback anywhere decides the run, whatever else the other workers ran into.
-    if let Some(why) = out.iter().find_map(|s| match s {
-        Err(ParallelError::Fallback(why)) => Some(why.clone()),
+    // A fallback anywhere decides the run, whatever else the other workers ran into; its
+    // reason is the one found, not that of a worker it stopped.
+    let reasons = out.iter().filter_map(|s| match s {
+        Err(ParallelError::Fallback(why)) => Some(why),
         _ => None,
-    }) {
-        return Err(ParallelError::Fallback(why));
+    });
+    if let Some(why) = reasons.clone().find(|why| *why != STOPPED).or(reasons.clone().next()) {
+        return Err(ParallelError::Fallback(why.clone()));
     }
     let mut out = out.into_iter().collect::<Result<Vec<Share>, ParallelError>>()?;
     if grouping == Grouping::Guessed {
@@ -410,6 +412,9 @@ fn run_worker(
     Ok(share)
 }
 
+/// Why a worker stopped when another fell back.
+const STOPPED: &str = "another worker fell back";
+
 /// Runs one group's transactions in block order; stops the group at an invalid one.
 fn run_group(
     block: &BlockInput,
@@ -423,7 +428,7 @@ fn run_group(
     let fatal = |e: EngineError| ParallelError::Fatal(e);
     for &i in txs {
         if abort.load(Relaxed) {
-            return Err(ParallelError::Fallback("another worker fell back".into()));
+            return Err(ParallelError::Fallback(STOPPED.into()));
         }
         let outcome = vm.execute(&block.txs[i], true).map_err(|e| match e {
             // What a guessed group read may be wrong: only Block-STM can tell.
