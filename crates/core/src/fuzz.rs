@@ -656,8 +656,8 @@ pub fn check(g: &Generated, threads: &[usize]) -> Result<Checked, String> {
     }
     // The group engine's check, handed wrong guesses: every transaction a group of its own
     // (claimed in batches by both workers, so that wrong groups meet on one worker and on two)
-    // and the block cut in halves. A run it keeps must equal sequential
-    // execution; block-level errors must be the same.
+    // and the block cut in halves. A run it keeps must equal sequential execution; block-level
+    // errors must be the same.
     let n = g.block.txs.len();
     let guesses: [(&str, Vec<Vec<TxIdx>>); 2] =
         [("singletons", (0..n).map(|i| vec![i]).collect()), ("halves", vec![(0..n / 2).collect(), (n / 2..n).collect()])];

@@ -13,7 +13,7 @@
 use crate::{
     block::BlockInput,
     executor::PER_HOLDER_SELECTORS,
-    transfers::{spread, union_groups},
+    transfers::union_groups,
     types::{Loc, TxIdx, WriteValue},
 };
 use alloy_primitives::Address;
@@ -61,6 +61,18 @@ fn guessed_accounts(block: &BlockInput, index: TxIdx) -> Option<[Address; 4]> {
     Some(keys)
 }
 
+/// The busiest worker's transaction count when groups of these sizes go, heaviest first, each
+/// onto the least loaded worker (what the group engine's queue, heaviest first, comes to when
+/// the workers run at one speed).
+fn heaviest_load(mut sizes: Vec<usize>, workers: usize) -> usize {
+    sizes.sort_unstable_by(|a, b| b.cmp(a));
+    let mut load = vec![0usize; workers];
+    for size in sizes {
+        *load.iter_mut().min().expect("at least one worker") += size;
+    }
+    load.into_iter().max().unwrap_or(0)
+}
+
 /// The block's transactions in groups that share no guessed account, or `None` when some
 /// transaction is outside this engine or the groups would leave a worker with far more than
 /// its share.
@@ -71,8 +83,7 @@ pub fn groups(block: &BlockInput, threads: usize) -> Option<Vec<Vec<TxIdx>>> {
     let keys = (0..block.txs.len()).map(|i| guessed_accounts(block, i)).collect::<Option<Vec<_>>>()?;
     let groups = union_groups(&keys);
     let even = block.txs.len().div_ceil(threads);
-    let (_, load) = spread(&groups.iter().map(Vec::len).collect::<Vec<_>>(), threads);
-    let heaviest = load.into_iter().max().unwrap_or(0);
+    let heaviest = heaviest_load(groups.iter().map(Vec::len).collect(), threads);
     (heaviest * 100 <= even * (100 + MAX_IMBALANCE_PERCENT)).then_some(groups)
 }
 
@@ -86,8 +97,9 @@ pub struct Footprint {
     pub writes: FxHashMap<Loc, u32>,
     /// The group running now (its first transaction).
     pub group: u32,
-    /// The first location two of this worker's groups shared, where one wrote it.
-    pub conflict: Option<Loc>,
+    /// The first location two of this worker's groups shared, where one wrote it (the worker
+    /// stops at once: checked after each transaction).
+    pub within: Option<Loc>,
     beneficiary: Address,
 }
 
@@ -95,11 +107,11 @@ const SEVERAL: u32 = u32::MAX;
 
 impl Footprint {
     pub fn new(beneficiary: Address) -> Self {
-        Footprint { reads: FxHashMap::default(), writes: FxHashMap::default(), group: 0, conflict: None, beneficiary }
+        Footprint { reads: FxHashMap::default(), writes: FxHashMap::default(), group: 0, within: None, beneficiary }
     }
 
     fn found(&mut self, loc: Loc) {
-        self.conflict.get_or_insert(loc);
+        self.within.get_or_insert(loc);
     }
 
     pub fn read(&mut self, loc: Loc) {
@@ -126,7 +138,7 @@ impl Footprint {
 
     /// A location this worker read or wrote that `other` wrote, if any.
     pub fn conflict(&self, other: &Footprint) -> Option<Loc> {
-        self.conflict.or_else(|| self.reads.keys().chain(self.writes.keys()).find(|l| other.writes.contains_key(l)).copied())
+        self.reads.keys().chain(self.writes.keys()).find(|l| other.writes.contains_key(l)).copied()
     }
 }
 
@@ -153,16 +165,16 @@ mod tests {
         assert_eq!(two.conflict(&one), None);
 
         two.read(slot(1));
-        assert_eq!(two.conflict, None, "no group of its own wrote it");
+        assert_eq!(two.within, None, "no group of its own wrote it");
         assert_eq!(two.conflict(&one), Some(slot(1)));
 
         let mut three = Footprint::new(beneficiary);
         three.write(Loc::Destruction(b), &WriteValue::Destroyed);
-        assert!(three.conflict(&Footprint::new(beneficiary)).is_some(), "a self-destruct changes every slot");
+        assert!(three.within.is_some(), "a self-destruct changes every slot");
 
         let mut four = Footprint::new(beneficiary);
         four.read(Loc::Basic(beneficiary));
-        assert!(four.conflict.is_some(), "fees are credited once the block is done");
+        assert!(four.within.is_some(), "fees are credited once the block is done");
     }
 
     #[test]
@@ -181,16 +193,16 @@ mod tests {
         print.read(Loc::Code(token));
         print.read(slot(2));
         print.write(slot(2), &value);
-        assert_eq!(print.conflict, None);
+        assert_eq!(print.within, None);
 
         // Read what an earlier group wrote.
         let mut later = Footprint { group: 2, reads: print.reads.clone(), writes: print.writes.clone(), ..Footprint::new(beneficiary) };
         later.read(slot(1));
-        assert_eq!(later.conflict, Some(slot(1)));
+        assert_eq!(later.within, Some(slot(1)));
 
         // Wrote what an earlier group read (the code: never written, so here slot 2).
         let mut overwrite = Footprint { group: 3, reads: print.reads.clone(), ..Footprint::new(beneficiary) };
         overwrite.write(slot(2), &value);
-        assert_eq!(overwrite.conflict, Some(slot(2)));
+        assert_eq!(overwrite.within, Some(slot(2)));
     }
 }

@@ -111,20 +111,6 @@ pub fn union_groups<K: AsRef<[Address]>>(keys: &[K]) -> Vec<Vec<TxIdx>> {
     groups
 }
 
-/// For groups of these sizes, the worker each goes to (heaviest first onto the least loaded)
-/// and each worker's load.
-pub fn spread(sizes: &[usize], workers: usize) -> (Vec<usize>, Vec<usize>) {
-    let mut order: Vec<usize> = (0..sizes.len()).collect();
-    order.sort_by_key(|g| std::cmp::Reverse(sizes[*g]));
-    let (mut to, mut load) = (vec![0; sizes.len()], vec![0; workers]);
-    for g in order {
-        let lightest = (0..workers).min_by_key(|w| load[*w]).expect("at least one worker");
-        to[g] = lightest;
-        load[lightest] += sizes[g];
-    }
-    (to, load)
-}
-
 /// Groups waiting for a worker, heaviest first, claimed in batches by whichever worker is free.
 /// Fixed shares (one per worker, as until 2026-11-30) left the run waiting for the slower
 /// worker: on this project's 2-vCPU VM one core often ran the same half of a block 10-35%
@@ -317,14 +303,11 @@ fn check_footprints(shares: &[Share]) -> Result<(), ParallelError> {
     run_on_caller_and_pool(prints.len(), |_| loop {
         let w = next.fetch_add(1, Relaxed);
         let Some(mine) = prints.get(w) else { break };
-        let others = prints.iter().enumerate().filter(|(o, _)| *o != w);
-        *found[w].lock() = mine.conflict.or_else(|| others.into_iter().find_map(|(_, other)| mine.conflict(other)));
+        // Conflicts within a worker stopped it as they happened (`run_group`).
+        *found[w].lock() = prints.iter().enumerate().filter(|(o, _)| *o != w).find_map(|(_, other)| mine.conflict(other));
     })
     .map_err(ParallelError::Fatal)?;
-    match found.into_iter().find_map(|f| f.into_inner()) {
-        Some(loc) => Err(ParallelError::Fallback(format!("guessed groups share {loc:?}"))),
-        None => Ok(()),
-    }
+    found.into_iter().find_map(|f| f.into_inner()).map_or(Ok(()), |loc| Err(shared_location(loc)))
 }
 
 /// One diff from the workers' sorted diffs, where an account may appear in several (each wrote
@@ -412,6 +395,11 @@ fn run_worker(
     Ok(share)
 }
 
+/// Why a run of guessed groups falls back: two groups touched `loc`, one writing it.
+fn shared_location(loc: Loc) -> ParallelError {
+    ParallelError::Fallback(format!("guessed groups share {loc:?}"))
+}
+
 /// Why a worker stopped when another fell back.
 const STOPPED: &str = "another worker fell back";
 
@@ -470,8 +458,8 @@ fn run_group(
                 }
             }
         }
-        if let Some(loc) = reader.footprint.as_ref().and_then(|f| f.conflict) {
-            return Err(ParallelError::Fallback(format!("guessed groups share {loc:?}")));
+        if let Some(loc) = reader.footprint.as_ref().and_then(|f| f.within) {
+            return Err(shared_location(loc));
         }
     }
     Ok(())
