@@ -48,6 +48,22 @@ describe('generated workloads', () => {
     }
   })
 
+  it('erc20-hot: every holder sent to one receiver, whose balance is the sum (a lazily read slot)', async () => {
+    const g = await buildWorkload('erc20-hot', 48, 7)
+    const result = await bothModes(g, 'blockStm')
+    const token = g.block.transactions[0]!.to as Address
+    const balances = BigInt(benchToken().storageLayout.find((s) => s.label === '_balances')!.slot)
+    const receivers = new Set<Address>()
+    let sum = 0n
+    for (const log of result.logs) {
+      const { args } = decodeEventLog({ abi: benchToken().abi, data: log.data, topics: log.topics as [Hex, ...Hex[]] }) as { args: { to: Address; value: bigint } }
+      receivers.add(args.to)
+      sum += args.value
+    }
+    expect(receivers.size).toBe(1)
+    expect(slotValue(result, token, mappingSlot([...receivers][0]!, balances))).toBe(sum)
+  })
+
   it('mixed: hot accounts receive ETH and tokens, and send tokens in nonce order', async () => {
     const g = await buildWorkload('mixed', 40, 7)
     const result = await bothModes(g, 'guessedGroups')

@@ -50,9 +50,12 @@ export class TokenState {
 const TOKEN_GAS = 100_000n
 const HOLDING = 10n ** 24n
 
-/** `txs` ERC20 transfers from distinct holders to distinct fresh receivers: no conflicts. */
-export async function erc20Block(txs: number, seed: number): Promise<GeneratedBlock> {
-  const label = `erc20#${seed}`
+/**
+ * `txs` ERC20 transfers from distinct holders to distinct fresh receivers (no conflicts), or with
+ * `hot`, all to one receiver (an exchange's deposit address): every transfer adds to one slot.
+ */
+export async function erc20Block(txs: number, seed: number, hot = false): Promise<GeneratedBlock> {
+  const label = hot ? `erc20-hot#${seed}` : `erc20#${seed}`
   const token = new TokenState(benchToken(), label)
   const prestate: Prestate = {}
   const requests: TxRequest[] = []
@@ -60,10 +63,10 @@ export async function erc20Block(txs: number, seed: number): Promise<GeneratedBl
     const from = keyAt(label, i)
     prestate[from.address] = { balance: ether(1n), nonce: 0, storage: {} }
     token.credit(from.address, HOLDING)
-    requests.push({ from, nonce: 0, to: token.address, data: token.transfer(addressAt(label, i), 1_000n + BigInt(i)), gas: TOKEN_GAS })
+    requests.push({ from, nonce: 0, to: token.address, data: token.transfer(addressAt(label, hot ? 0 : i), 1_000n + BigInt(i)), gas: TOKEN_GAS })
   }
   token.writeTo(prestate)
-  const g: GeneratedBlock = { name: `erc20 ×${txs}`, block: assembleBlock({ id: `${label} ${txs}`, transactions: await signTransactions(requests) }), prestate, chain: { ...GENERATED_CHAIN } }
+  const g: GeneratedBlock = { name: hot ? `erc20 ×${txs} to one receiver` : `erc20 ×${txs}`, block: assembleBlock({ id: `${label} ${txs}`, transactions: await signTransactions(requests) }), prestate, chain: { ...GENERATED_CHAIN } }
   await sealBlock(g)
   return g
 }

@@ -10,7 +10,7 @@ import { erc20Block, mixedBlock } from './erc20.js'
 import { sealBlock } from './seal.js'
 import { uniswapBlocks } from './uniswap.js'
 
-export const WORKLOADS = ['independent', 'hot-receiver', 'chain', 'erc20', 'uniswap', 'mixed'] as const
+export const WORKLOADS = ['independent', 'hot-receiver', 'chain', 'erc20', 'erc20-hot', 'uniswap', 'mixed'] as const
 export type BenchWorkload = (typeof WORKLOADS)[number]
 
 export const WORKLOAD_DESCRIPTIONS: Record<BenchWorkload, string> = {
@@ -18,6 +18,7 @@ export const WORKLOAD_DESCRIPTIONS: Record<BenchWorkload, string> = {
   'hot-receiver': 'ETH transfers from distinct senders to one receiver',
   chain: 'ETH transfers where each receiver sends the next one (one dependency chain)',
   erc20: 'OpenZeppelin ERC20 transfers between distinct holders (no conflicts)',
+  'erc20-hot': 'OpenZeppelin ERC20 transfers from distinct holders to one receiver (one hot balance slot)',
   uniswap: 'Uniswap V2 swaps, one per pair (no conflicts)',
   mixed: `ETH and ERC20 transfers to and from a few hot accounts (contended)`,
 }
@@ -34,6 +35,8 @@ export async function buildWorkload(name: BenchWorkload, txs: number, seed: numb
     }
     case 'erc20':
       return erc20Block(txs, seed)
+    case 'erc20-hot':
+      return erc20Block(txs, seed, true)
     case 'uniswap':
       return (await uniswapBlocks(txs, seed)).bench
     case 'mixed':

@@ -28,7 +28,14 @@ const ETH: u128 = 1_000_000_000_000_000_000;
 /// A block generated from a seed.
 pub fn block_from_seed(seed: u64) -> Generated {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    generate(&mut rng, seed, format!("fuzz seed {seed}"))
+    generate(&mut rng, seed, format!("fuzz seed {seed}"), true)
+}
+
+/// The block that `block_from_seed` gave before its contracts did arithmetic and comparisons
+/// on slot values (for lazily read slots): regression tests of seeds found then use it.
+pub fn block_from_seed_without_slot_arithmetic(seed: u64) -> Generated {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    generate(&mut rng, seed, format!("fuzz seed {seed}"), false)
 }
 
 /// A block whose every choice is read from `data` (zeros once it runs out), so that a
@@ -36,7 +43,7 @@ pub fn block_from_seed(seed: u64) -> Generated {
 pub fn block_from_bytes(data: &[u8]) -> Generated {
     let hash = keccak256(data);
     let seed = u64::from_be_bytes(hash[..8].try_into().expect("8 bytes"));
-    generate(&mut ByteRng { data, pos: 0 }, seed, format!("fuzz input {hash}"))
+    generate(&mut ByteRng { data, pos: 0 }, seed, format!("fuzz input {hash}"), true)
 }
 
 /// Reads random numbers from a byte string, then zeros.
@@ -121,6 +128,8 @@ struct Ctx {
     spec: SpecId,
     pool: Vec<Address>,
     contracts: Vec<Address>,
+    /// Contracts also check, add to and subtract from slot values (`block_from_seed`).
+    slot_arithmetic: bool,
 }
 
 impl Ctx {
@@ -175,7 +184,7 @@ fn child_init<R: Rng + ?Sized>(r: &mut R) -> Vec<u8> {
 /// Pushes a condition: a calldata byte, a slot's low bit, a balance over a threshold, or a
 /// transient slot.
 fn condition<R: Rng + ?Sized>(r: &mut R, ctx: &Ctx, a: &mut Asm) {
-    match r.random_range(0..4) {
+    match r.random_range(0..if ctx.slot_arithmetic { 5 } else { 4 }) {
         0 => {
             a.push(0u64).op(op::MLOAD).push(r.random_range(0..32u64)).op(op::BYTE);
         }
@@ -185,6 +194,14 @@ fn condition<R: Rng + ?Sized>(r: &mut R, ctx: &Ctx, a: &mut Asm) {
         2 => {
             let who = target(r, ctx);
             a.push_word(U256::from(r.random_range(0..200u64)) * U256::from(ETH / 100)).push_addr(who).op(op::BALANCE).op(op::GT);
+        }
+        4 => {
+            // A comparison of a slot's value (what lazily read slots record as checks).
+            let cmp = pick(r, &[op::LT, op::GT, op::SLT, op::SGT, op::EQ, op::ISZERO]);
+            if cmp != op::ISZERO {
+                a.push(pick(r, &[0u64, 1, 3, 8]));
+            }
+            a.push(slot(r)).op(op::SLOAD).op(cmp);
         }
         _ if ctx.has(SpecId::CANCUN) => {
             a.push(slot(r)).op(op::TLOAD);
@@ -256,8 +273,31 @@ fn contract_code<R: Rng + ?Sized>(r: &mut R, ctx: &Ctx, self_destructs: bool) ->
     a.push(0u64).op(op::CALLDATALOAD).push(0u64).op(op::MSTORE);
     for _ in 0..r.random_range(1..=8) {
         match r.random_range(0..100) {
-            0..=17 => {
+            0..=17 if !ctx.slot_arithmetic => {
                 a.push(slot(r)).op(op::SLOAD).push(r.random_range(1..4u64)).op(op::ADD).push(slot(r)).op(op::SSTORE);
+            }
+            0..=11 => {
+                a.push(slot(r)).op(op::SLOAD).push(r.random_range(1..4u64)).op(op::ADD).push(slot(r)).op(op::SSTORE);
+            }
+            12..=15 => {
+                // A checked increment, as Solidity compiles `x += c`: something else on overflow.
+                let s = slot(r);
+                let c = pick(r, &[U256::from(1u64), U256::from(5u64), U256::MAX - U256::from(2u64)]);
+                a.push(s).op(op::SLOAD).op(op::DUP1).push_word(c).op(op::ADD).op(op::DUP1).op(op::SWAP2).op(op::GT);
+                let patch = a.begin_if();
+                action(r, ctx, &mut a);
+                a.end_if(patch);
+                a.push(s).op(op::SSTORE);
+            }
+            16..=17 => {
+                // A decrement (slot - c), or c - slot, into the slot or another.
+                let s = slot(r);
+                a.push(r.random_range(1..4u64)).push(s).op(op::SLOAD);
+                if r.random_bool(0.2) {
+                    a.op(op::SWAP1);
+                }
+                let to = if r.random_bool(0.8) { s } else { slot(r) };
+                a.op(op::SUB).push(to).op(op::SSTORE);
             }
             18..=25 => {
                 a.push(pick(r, &[0u64, 1, 7, 1 << 40])).push(slot(r)).op(op::SSTORE);
@@ -389,7 +429,7 @@ fn pick_spec<R: Rng + ?Sized>(r: &mut R) -> SpecId {
     SpecId::CANCUN
 }
 
-fn generate<R: Rng + ?Sized>(r: &mut R, seed: u64, name: String) -> Generated {
+fn generate<R: Rng + ?Sized>(r: &mut R, seed: u64, name: String, slot_arithmetic: bool) -> Generated {
     let spec = pick_spec(r);
     let mut b = BlockBuilder::new(seed, spec);
     let pool: Vec<Address> = (0..r.random_range(2..=10)).map(|_| b.funded(pick(r, &[100u64, 100, 100, 1]))).collect();
@@ -399,7 +439,7 @@ fn generate<R: Rng + ?Sized>(r: &mut R, seed: u64, name: String) -> Generated {
         b.state.insert_account(BENEFICIARY, U256::from(10 * ETH), 0, None);
     }
     let contracts: Vec<Address> = (0..r.random_range(1..=6)).map(|_| b.address()).collect();
-    let ctx = Ctx { spec, pool: pool.clone(), contracts: contracts.clone() };
+    let ctx = Ctx { spec, pool: pool.clone(), contracts: contracts.clone(), slot_arithmetic };
     // Sometimes the beneficiary is a contract (as builders' are): transactions call it, and it
     // may write storage or self-destruct while fees are credited to it lazily.
     let beneficiary_code = !beneficiary_sends && r.random_bool(0.15);

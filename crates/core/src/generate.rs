@@ -239,6 +239,21 @@ pub fn token_transfers(seed: u64, n: usize, hot: usize) -> Generated {
     b.build(format!("{n} token transfers, {hot} hot accounts"))
 }
 
+/// `n` token transfers from distinct holders all to one receiver (an exchange deposit, a fee
+/// collector): every one adds to the same balance slot.
+pub fn token_transfers_to_one(seed: u64, n: usize) -> Generated {
+    let mut b = BlockBuilder::new(seed, SpecId::CANCUN);
+    let token = b.contract(token_runtime());
+    let hot = b.address();
+    for _ in 0..n {
+        let from = b.funded(10);
+        b.state.insert_storage(token, U256::from_be_slice(from.as_slice()), U256::from(1_000_000u64));
+        let amount = b.rng().random_range(1..1_000u64);
+        b.tx(from, TxKind::Call(token), U256::ZERO, token_call(hot, amount), 100_000);
+    }
+    b.build(format!("{n} token transfers to one account"))
+}
+
 /// A mix of every kind of transaction, including ones that revert, run out of gas, create a
 /// contract and call it, and self-destruct (pre-Cancun semantics when `spec` is before Cancun).
 pub fn mixed(seed: u64, n: usize, spec: SpecId) -> Generated {
@@ -304,6 +319,7 @@ pub fn standard_workloads(seed: u64) -> Vec<Generated> {
         transfer_chains(seed, 20, 25),
         token_transfers(seed, 2_000, 0),
         token_transfers(seed, 2_000, 4),
+        token_transfers_to_one(seed, 1_000),
         mixed(seed, 600, SpecId::CANCUN),
         mixed(seed, 600, SpecId::SHANGHAI),
         mixed(seed, 300, SpecId::BYZANTIUM),

@@ -82,37 +82,37 @@ pub trait LazyHost {
     fn lazy(&mut self) -> &mut LazyState;
 }
 
-/// Counts per account shared by a block's workers, kept per bucket of address hashes (a
+/// Counts per account (or slot) shared by a block's workers, kept per bucket of hashes (a
 /// collision only costs laziness for some account, never exactness): how often an account
 /// made an execution fail validation, and how often its lazy balance was looked at.
-pub struct AddressCounts(Vec<std::sync::atomic::AtomicU8>);
+pub struct HashCounts(Vec<std::sync::atomic::AtomicU8>);
 
-impl AddressCounts {
+impl HashCounts {
     const BUCKETS: usize = 1 << 12;
 
     pub fn new() -> Self {
         Self((0..Self::BUCKETS).map(|_| Default::default()).collect())
     }
 
-    fn bucket(&self, address: &Address) -> &std::sync::atomic::AtomicU8 {
+    fn bucket(&self, key: &impl std::hash::Hash) -> &std::sync::atomic::AtomicU8 {
         use std::hash::BuildHasher;
-        &self.0[rustc_hash::FxBuildHasher.hash_one(address) as usize & (Self::BUCKETS - 1)]
+        &self.0[rustc_hash::FxBuildHasher.hash_one(key) as usize & (Self::BUCKETS - 1)]
     }
 
     /// Counts one more (saturating).
-    pub fn add(&self, address: &Address) {
+    pub fn add(&self, address: &impl std::hash::Hash) {
         let b = self.bucket(address);
         if b.load(std::sync::atomic::Ordering::Relaxed) < u8::MAX {
             b.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
     }
 
-    pub fn get(&self, address: &Address) -> u8 {
+    pub fn get(&self, address: &impl std::hash::Hash) -> u8 {
         self.bucket(address).load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
-impl Default for AddressCounts {
+impl Default for HashCounts {
     fn default() -> Self {
         Self::new()
     }
@@ -172,7 +172,7 @@ fn call_with_value<const KIND: u8, H: LazyHost + revm::context_interface::Host>(
 }
 
 /// Replaces the instructions that see or move a lazy balance in `table` with hooked ones.
-pub fn install<H: LazyHost + revm::context_interface::Host>(table: &mut [Instruction<EthInterpreter, H>; 256]) {
+pub const fn install<H: LazyHost + revm::context_interface::Host>(table: &mut [Instruction<EthInterpreter, H>; 256]) {
     table[opcode::BALANCE as usize] = Instruction::new(balance::<H>);
     table[opcode::SELFBALANCE as usize] = Instruction::new(selfbalance::<H>);
     table[opcode::SELFDESTRUCT as usize] = Instruction::new(selfdestruct::<H>);

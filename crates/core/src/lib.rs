@@ -21,6 +21,7 @@ pub mod fixture;
 pub mod fuzz;
 pub mod generate;
 pub mod lazy_balance;
+pub mod lazy_storage;
 pub mod mv_memory;
 pub mod overlay;
 pub mod parallel;

@@ -2,7 +2,7 @@
 //! incarnation, or an ESTIMATE where that incarnation was aborted and will probably write again.
 
 use crate::{
-    lazy_balance::AddressCounts,
+    lazy_balance::HashCounts,
     storage::{Storage, StorageError},
     types::{BasicValue, DeltaSum, Loc, ReadValue, TxIdx, Value, WriteValue},
 };
@@ -23,28 +23,97 @@ enum Entry {
 /// Versions of one location, sorted by transaction. Most locations see one or two writers,
 /// so a vector beats a tree (one allocation, cache-friendly scans).
 #[derive(Debug, Default)]
-struct Versions(Vec<(TxIdx, Entry)>);
+struct Versions(Vec<(TxIdx, Entry)>, Sums);
+
+/// A slot read lazily (`lazy_storage`) collects a delta from most transactions of the block,
+/// and walking them all on every read made reads quadratic. Once a location holds
+/// `SUMS_FROM` versions ending in a storage delta, each delta version keeps the deltas summed
+/// from the closest lower version that is not one (exclusive), and that version's position
+/// plus one (0: none); kept up to date on every change.
+#[derive(Debug, Default)]
+struct Sums(Vec<(U256, u32)>);
+
+const SUMS_FROM: usize = 16;
+
+fn storage_delta(entry: &Entry) -> Option<U256> {
+    match entry {
+        Entry::Write(WriteValue::StorageDelta(k)) => Some(*k),
+        _ => None,
+    }
+}
 
 impl Versions {
     fn insert(&mut self, tx: TxIdx, entry: Entry) {
-        match self.0.last() {
-            Some((last, _)) if *last < tx => self.0.push((tx, entry)),
-            None => self.0.push((tx, entry)),
+        let at = match self.0.last() {
+            Some((last, _)) if *last < tx => {
+                self.0.push((tx, entry));
+                self.0.len() - 1
+            }
+            None => {
+                self.0.push((tx, entry));
+                0
+            }
             _ => match self.0.binary_search_by_key(&tx, |(t, _)| *t) {
-                Ok(i) => self.0[i].1 = entry,
-                Err(i) => self.0.insert(i, (tx, entry)),
+                Ok(i) => {
+                    self.0[i].1 = entry;
+                    i
+                }
+                Err(i) => {
+                    self.0.insert(i, (tx, entry));
+                    i
+                }
             },
-        }
+        };
+        self.refresh(at);
     }
 
     fn remove(&mut self, tx: TxIdx) {
         if let Ok(i) = self.0.binary_search_by_key(&tx, |(t, _)| *t) {
             self.0.remove(i);
+            self.refresh(i);
         }
     }
 
-    fn get_mut(&mut self, tx: TxIdx) -> Option<&mut Entry> {
-        self.0.binary_search_by_key(&tx, |(t, _)| *t).ok().map(|i| &mut self.0[i].1)
+    fn set(&mut self, tx: TxIdx, entry: Entry) {
+        if let Ok(i) = self.0.binary_search_by_key(&tx, |(t, _)| *t) {
+            self.0[i].1 = entry;
+            self.refresh(i);
+        }
+    }
+
+    /// Brings the sums up to date after a change at position `from`.
+    fn refresh(&mut self, mut from: usize) {
+        if self.1 .0.is_empty() {
+            if self.0.len() < SUMS_FROM || self.0.last().and_then(|(_, e)| storage_delta(e)).is_none() {
+                return;
+            }
+            from = 0;
+        }
+        let sums = &mut self.1 .0;
+        sums.truncate(from);
+        for i in from..self.0.len() {
+            let sum = match (storage_delta(&self.0[i].1), i.checked_sub(1)) {
+                (None, _) => (U256::ZERO, 0),
+                (Some(k), None) => (k, 0),
+                (Some(k), Some(p)) if storage_delta(&self.0[p].1).is_some() => (sums[p].0.wrapping_add(k), sums[p].1),
+                (Some(k), Some(_)) => (k, i as u32),
+            };
+            sums.push(sum);
+        }
+    }
+
+    /// For a read by `tx` with sums kept: the deltas to add, and the closest lower version
+    /// that is not a delta (`None`: the pre-state).
+    fn summed_below(&self, tx: TxIdx) -> Option<(U256, Option<&(TxIdx, Entry)>)> {
+        if self.1 .0.is_empty() {
+            return None;
+        }
+        let Some(last) = self.0.partition_point(|(t, _)| *t < tx).checked_sub(1) else { return Some((U256::ZERO, None)) };
+        if storage_delta(&self.0[last].1).is_none() {
+            return Some((U256::ZERO, Some(&self.0[last])));
+        }
+        let (sum, barrier) = self.1 .0[last];
+        Some((sum, barrier.checked_sub(1).map(|b| &self.0[b as usize])))
     }
 
     /// Entries of transactions below `tx`, closest first.
@@ -78,9 +147,14 @@ pub struct MvMemory {
     /// Per transaction, one cache line apart: neighbouring transactions run on different cores.
     sets: Vec<CachePadded<TxSets>>,
     /// How often an account's balance and nonce made an execution fail validation.
-    pub contended: AddressCounts,
+    pub contended: HashCounts,
     /// How often an execution looked at an account's balance while it was handled lazily.
-    pub balance_seen: AddressCounts,
+    pub balance_seen: HashCounts,
+    /// How often a storage slot made an execution fail validation, and whether any did.
+    pub contended_slots: HashCounts,
+    pub any_slot_contended: std::sync::atomic::AtomicBool,
+    /// How often an execution used a slot's lazy value in a way its checks cannot capture.
+    pub slot_seen: HashCounts,
 }
 
 #[derive(Default)]
@@ -96,8 +170,11 @@ impl MvMemory {
             data: DashMap::with_capacity_and_hasher_and_shard_amount(block_size * 2, FxBuildHasher, 64),
             sets: (0..block_size).map(|_| CachePadded::new(TxSets::default())).collect(),
             written: (0..FILTER_BITS / 64).map(|_| AtomicU64::new(0)).collect(),
-            contended: AddressCounts::new(),
-            balance_seen: AddressCounts::new(),
+            contended: HashCounts::new(),
+            balance_seen: HashCounts::new(),
+            contended_slots: HashCounts::new(),
+            any_slot_contended: Default::default(),
+            slot_seen: HashCounts::new(),
         }
     }
 
@@ -118,10 +195,11 @@ impl MvMemory {
         }
     }
 
-    /// The value transaction `tx` sees at `loc`: the closest lower write, with balance deltas
-    /// of lower transactions folded in, else the pre-state.
+    /// The value transaction `tx` sees at `loc`: the closest lower write, with balance and
+    /// storage deltas of lower transactions folded in, else the pre-state.
     pub fn read(&self, loc: &Loc, tx: TxIdx, base: &dyn Storage) -> Result<MvRead, StorageError> {
         let mut deltas = DeltaSum::default();
+        let mut added = U256::ZERO;
         // Storage of an account self-destructed below `tx` restarts from zero there: slot
         // versions at or below the closest destruction (and the pre-state) no longer count.
         let mut floor = None;
@@ -141,30 +219,50 @@ impl MvMemory {
             return Ok(MvRead::Value(if floor.is_some() { Value::Storage(U256::ZERO) } else { base.read(loc)? }));
         }
         if let Some(versions) = self.data.get(loc) {
+            if let (None, Some((sum, closest))) = (floor, versions.summed_below(tx)) {
+                added = sum;
+                return Ok(match closest {
+                    None => match base.read(loc)? {
+                        Value::Storage(v) => MvRead::Value(Value::Storage(v.wrapping_add(added))),
+                        other => MvRead::Value(other),
+                    },
+                    Some((idx, Entry::Estimate)) => MvRead::Blocked(*idx),
+                    Some((_, Entry::Write(WriteValue::Storage(s)))) => MvRead::Value(Value::Storage(s.wrapping_add(added))),
+                    Some((_, Entry::Write(WriteValue::Destroyed))) => MvRead::Value(Value::Destroyed(true)),
+                    Some((tx, Entry::Write(other))) => {
+                        return Err(StorageError::Other(format!("transaction {tx} left {other:?} at {loc:?}")))
+                    }
+                });
+            }
             for (idx, entry) in versions.below(tx) {
                 if floor.is_some_and(|f| *idx <= f) {
-                    return Ok(MvRead::Value(Value::Storage(U256::ZERO)));
+                    return Ok(MvRead::Value(Value::Storage(added)));
                 }
                 match entry {
                     Entry::Estimate => return Ok(MvRead::Blocked(*idx)),
+                    Entry::Write(WriteValue::StorageDelta(k)) => {
+                        added = added.wrapping_add(*k);
+                        continue;
+                    }
                     Entry::Write(w @ (WriteValue::BalanceDelta(_) | WriteValue::SenderDelta(_) | WriteValue::BalanceDebit(_))) => {
                         deltas.add(w);
                     }
                     Entry::Write(WriteValue::Basic(b)) => return Ok(MvRead::Value(Value::Basic(deltas.apply(*b)))),
                     Entry::Write(WriteValue::Code(c)) => return Ok(MvRead::Value(Value::Code(c.as_deref().cloned()))),
-                    Entry::Write(WriteValue::Storage(s)) => return Ok(MvRead::Value(Value::Storage(*s))),
+                    Entry::Write(WriteValue::Storage(s)) => return Ok(MvRead::Value(Value::Storage(s.wrapping_add(added)))),
                     Entry::Write(WriteValue::Destroyed) => return Ok(MvRead::Value(Value::Destroyed(true))),
                 }
             }
         }
         if floor.is_some() {
-            return Ok(MvRead::Value(Value::Storage(U256::ZERO)));
+            return Ok(MvRead::Value(Value::Storage(added)));
         }
         let value = base.read(loc)?;
-        Ok(MvRead::Value(match value {
-            Value::Basic(b) => Value::Basic(deltas.apply(b)),
-            other => other,
-        }))
+        Ok(match value {
+            Value::Basic(b) => MvRead::Value(Value::Basic(deltas.apply(b))),
+            Value::Storage(v) => MvRead::Value(Value::Storage(v.wrapping_add(added))),
+            other => MvRead::Value(other),
+        })
     }
 
     /// Records an incarnation's writes and reads. Returns whether it wrote a location that its
@@ -183,7 +281,7 @@ impl MvMemory {
             self.mark_written(loc);
             self.data
                 .entry(*loc)
-                .or_insert_with(|| Versions(Vec::with_capacity(1)))
+                .or_insert_with(|| Versions(Vec::with_capacity(1), Sums::default()))
                 .insert(tx, Entry::Write(value.clone()));
         }
         crate::chaos::pause();
@@ -206,9 +304,7 @@ impl MvMemory {
     pub fn convert_writes_to_estimates(&self, tx: TxIdx) {
         for loc in self.sets[tx].last_written.lock().iter() {
             if let Some(mut versions) = self.data.get_mut(loc) {
-                if let Some(entry) = versions.get_mut(tx) {
-                    *entry = Entry::Estimate;
-                }
+                versions.set(tx, Entry::Estimate);
             }
         }
     }
@@ -220,12 +316,20 @@ impl MvMemory {
             // No transaction has ever written there: the value read was, and still is, the
             // pre-state's (filter bits are never cleared).
             let valid = self.never_written(loc)
-                || match self.read(loc, tx, base) {
-                    Ok(MvRead::Value(v)) => v.to_read() == *seen,
-                    Ok(MvRead::Blocked(_)) | Err(_) => false,
+                || match (self.read(loc, tx, base), seen) {
+                    (Ok(MvRead::Value(Value::Storage(v))), ReadValue::LazyStorage(u)) => u.admits(v),
+                    (Ok(MvRead::Value(v)), seen) => v.to_read() == *seen,
+                    (Ok(MvRead::Blocked(_)) | Err(_), _) => false,
                 };
-            if let (false, Loc::Basic(address)) = (valid, loc) {
-                self.contended.add(address);
+            match (valid, loc) {
+                (false, Loc::Basic(address)) => self.contended.add(address),
+                (false, Loc::Storage(..)) => {
+                    self.contended_slots.add(loc);
+                    if !self.any_slot_contended.load(Ordering::Relaxed) {
+                        self.any_slot_contended.store(true, Ordering::Relaxed);
+                    }
+                }
+                _ => {}
             }
             valid
         })
@@ -310,5 +414,76 @@ impl MvMemory {
             }
         }
         Ok((out, rejected))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::InMemoryStorage;
+    use rand::{Rng, SeedableRng};
+
+    #[derive(Clone, Copy)]
+    enum Model {
+        Delta(U256),
+        Value(U256),
+        Estimate,
+    }
+
+    /// What a read by `tx` must see: lower versions walked one by one.
+    fn expected(model: &std::collections::BTreeMap<TxIdx, Model>, tx: TxIdx, base: U256) -> Result<U256, TxIdx> {
+        let mut added = U256::ZERO;
+        for (idx, m) in model.range(..tx).rev() {
+            match m {
+                Model::Delta(k) => added = added.wrapping_add(*k),
+                Model::Value(v) => return Ok(v.wrapping_add(added)),
+                Model::Estimate => return Err(*idx),
+            }
+        }
+        Ok(base.wrapping_add(added))
+    }
+
+    #[test]
+    fn summed_storage_deltas_read_like_a_walk() {
+        let (address, key, base_value) = (Address::repeat_byte(7), U256::from(3u64), U256::from(1_000u64));
+        let mut base = InMemoryStorage::default();
+        base.insert_storage(address, key, base_value);
+        let loc = Loc::Storage(address, key);
+        let n = 64;
+        let mv = MvMemory::new(n);
+        let mut model = std::collections::BTreeMap::new();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        for step in 0..3_000 {
+            let tx = rng.random_range(0..n);
+            match rng.random_range(0..10) {
+                0..=5 => {
+                    let k = if rng.random_bool(0.1) { U256::MAX - U256::from(rng.random_range(0..5u64)) } else { U256::from(rng.random_range(1..50u64)) };
+                    mv.record(tx, &[(loc, WriteValue::StorageDelta(k))], Vec::new());
+                    model.insert(tx, Model::Delta(k));
+                }
+                6 => {
+                    let v = U256::from(rng.random_range(0..10_000u64));
+                    mv.record(tx, &[(loc, WriteValue::Storage(v))], Vec::new());
+                    model.insert(tx, Model::Value(v));
+                }
+                7 if model.contains_key(&tx) => {
+                    mv.convert_writes_to_estimates(tx);
+                    model.insert(tx, Model::Estimate);
+                }
+                _ => {
+                    mv.record(tx, &[], Vec::new());
+                    model.remove(&tx);
+                }
+            }
+            for reader in [0, n / 2, n, rng.random_range(0..=n)] {
+                let got = match mv.read(&loc, reader, &base).unwrap() {
+                    MvRead::Value(Value::Storage(v)) => Ok(v),
+                    MvRead::Blocked(j) => Err(j),
+                    other => panic!("{other:?}"),
+                };
+                assert_eq!(got, expected(&model, reader, base_value), "step {step}, read by {reader}");
+            }
+        }
+        assert!(!mv.data.get(&loc).unwrap().1 .0.is_empty(), "the sums were in use");
     }
 }

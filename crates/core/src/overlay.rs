@@ -67,6 +67,11 @@ impl Overlay {
             self.clear_storage(loc.address());
             return Ok(());
         }
+        if let (Loc::Storage(_, slot), WriteValue::StorageDelta(k)) = (loc, &value) {
+            let Value::Storage(current) = self.read(base, &loc)? else { unreachable!("storage location yields a storage value") };
+            self.accounts.entry(loc.address()).or_default().storage.insert(slot, current.wrapping_add(*k));
+            return Ok(());
+        }
         // One lookup of the account, whatever the write.
         let acc = self.accounts.entry(loc.address()).or_default();
         match (loc, value) {

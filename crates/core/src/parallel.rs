@@ -8,7 +8,7 @@ use crate::{
     chaos::pause,
     diff::sorted_diff,
     error::EngineError,
-    lazy_balance,
+    lazy_balance, lazy_storage,
     mv_memory::{MvMemory, MvRead},
     overlay::Overlay,
     result::AccountDiff,
@@ -70,6 +70,29 @@ impl StateReader for MvReader<'_> {
 
     fn discard_reads(&mut self) {
         self.reads.clear();
+    }
+
+    fn lazy_slot(&mut self, loc: Loc) -> Option<Result<Value, ReadError>> {
+        if self.mv.contended_slots.get(&loc) == 0 || self.mv.slot_seen.get(&loc) >= lazy_storage::MAX_SEEN {
+            return None;
+        }
+        Some(match self.mv.read(&loc, self.tx, self.base) {
+            Ok(MvRead::Value(v)) => Ok(v),
+            Ok(MvRead::Blocked(j)) => Err(ReadError::Blocked(j)),
+            Err(e) => Err(e.into()),
+        })
+    }
+
+    fn lazy_slots_possible(&self) -> bool {
+        self.mv.any_slot_contended.load(Relaxed)
+    }
+
+    fn lazy_slot_seen(&mut self, loc: Loc) {
+        self.mv.slot_seen.add(&loc);
+    }
+
+    fn record_lazy_slot(&mut self, slot: lazy_storage::SlotUse) {
+        self.reads.push((slot.loc, ReadValue::LazyStorage(Box::new(slot))));
     }
 
     fn read(&mut self, loc: Loc) -> Result<Value, ReadError> {
@@ -213,6 +236,7 @@ impl<'a> Shared<'a> {
         )
         .with_simple_transfers(SimpleTransfers::DirectDeferred)
         .with_lazy_balances()
+        .with_lazy_slots()
     }
 
     fn worker(&'a self, worker: usize) {

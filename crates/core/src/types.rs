@@ -68,6 +68,9 @@ pub enum WriteValue {
     /// Boxed: code writes are rare and would otherwise bloat every version entry.
     Code(Option<Box<CodeValue>>),
     Storage(U256),
+    /// Added (wrapping) to whatever the slot holds: what a transaction did to a slot it read
+    /// lazily (`lazy_storage`).
+    StorageDelta(U256),
     Destroyed,
 }
 
@@ -85,6 +88,8 @@ pub enum ReadValue {
     Code(Option<B256>),
     Storage(U256),
     Destroyed(bool),
+    /// A slot read lazily: validation replays its checks on the current value.
+    LazyStorage(Box<crate::lazy_storage::SlotUse>),
 }
 
 /// Resolved value of a location (no deltas).

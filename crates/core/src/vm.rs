@@ -10,6 +10,7 @@
 use crate::{
     block::{BlockInput, TxInput},
     lazy_balance::{self, LazyState, LazyUse},
+    lazy_storage::{self, SlotUse, TaintState},
     chain::ChainSpec,
     error::EngineError,
     storage::StorageError,
@@ -61,6 +62,19 @@ pub trait StateReader {
     fn lazy_balance_seen(&mut self, _address: Address) {}
     /// Forgets the reads recorded since the execution started (it is run again).
     fn discard_reads(&mut self) {}
+    /// For a slot worth handling lazily (`lazy_storage`), its value, read without recording the
+    /// read; `None` otherwise.
+    fn lazy_slot(&mut self, _loc: Loc) -> Option<Result<Value, ReadError>> {
+        None
+    }
+    /// Whether any slot may be handled lazily (then executions are tracked).
+    fn lazy_slots_possible(&self) -> bool {
+        false
+    }
+    /// An execution used the lazy value of `loc` in a way its checks cannot capture.
+    fn lazy_slot_seen(&mut self, _loc: Loc) {}
+    /// Records a lazily read slot, with its checks, among the execution's reads.
+    fn record_lazy_slot(&mut self, _slot: SlotUse) {}
 }
 
 /// revm `Database` over a `StateReader`.
@@ -86,6 +100,8 @@ pub struct VmDb<R> {
     pub lazy: LazyState,
     /// The transaction's sender and the block's beneficiary are never handled lazily.
     not_lazy: [Address; 2],
+    /// Slots this execution reads lazily (see `lazy_storage`).
+    pub taint: TaintState,
 }
 
 impl<R: StateReader> VmDb<R> {
@@ -112,7 +128,8 @@ impl<R: StateReader> VmDb<R> {
     }
 
     /// Resets the per-execution state before revm runs.
-    fn begin(&mut self, lazy_receiver: Option<Address>, lazy_balances: bool, caller: Address) {
+    fn begin(&mut self, lazy_receiver: Option<Address>, lazy_balances: bool, lazy_slots: bool, caller: Address) {
+        self.taint.begin(lazy_slots);
         self.basic_reads.clear();
         self.failure = None;
         self.lazy_receiver = lazy_receiver;
@@ -141,6 +158,20 @@ impl<R: StateReader> VmDb<R> {
 impl<R: StateReader> lazy_balance::LazyHost for Ctx<R> {
     fn lazy(&mut self) -> &mut LazyState {
         &mut self.journaled_state.database.lazy
+    }
+}
+
+impl<R: StateReader> lazy_storage::TaintHost for Ctx<R> {
+    fn taint_state(&mut self) -> &mut TaintState {
+        &mut self.journaled_state.database.taint
+    }
+
+    fn depth(&self) -> usize {
+        self.journaled_state.inner.depth
+    }
+
+    fn present(&self, address: Address, key: U256) -> Option<U256> {
+        self.journaled_state.inner.state.get(&address)?.storage.get(&key).map(|s| s.present_value)
     }
 }
 
@@ -206,7 +237,15 @@ impl<R: StateReader> Database for VmDb<R> {
     }
 
     fn storage(&mut self, address: Address, index: U256) -> Result<U256, ReadError> {
-        let Value::Storage(v) = self.read(Loc::Storage(address, index))? else { unreachable!() };
+        let loc = Loc::Storage(address, index);
+        if self.taint.accepts() {
+            if let Some(value) = self.reader.lazy_slot(loc) {
+                let Value::Storage(seen) = value.map_err(|e| self.fail(e))? else { unreachable!() };
+                self.taint.slots.push(SlotUse { loc, seen, checks: Vec::new() });
+                return Ok(seen);
+            }
+        }
+        let Value::Storage(v) = self.read(loc)? else { unreachable!() };
         Ok(v)
     }
 
@@ -358,6 +397,10 @@ pub struct BlockVm<R: StateReader> {
     blooms: crate::bloom::BloomHasher,
     simple_transfers: SimpleTransfers,
     lazy_balances: bool,
+    /// The instructions not in use: tracked ones (`lazy_storage`) while untracked ones run, or
+    /// the reverse; `None` without lazy slots.
+    other_instructions: Option<revm::handler::instructions::EthInstructions<EthInterpreter, Ctx<R>>>,
+    tracked: bool,
 }
 
 impl<R: StateReader> BlockVm<R> {
@@ -373,6 +416,7 @@ impl<R: StateReader> BlockVm<R> {
             failure: None,
             lazy: LazyState::default(),
             not_lazy: [Address::ZERO, block.beneficiary],
+            taint: TaintState::default(),
         };
         let evm = Context::mainnet()
             .with_db(db)
@@ -384,6 +428,27 @@ impl<R: StateReader> BlockVm<R> {
             blooms: Default::default(),
             simple_transfers: SimpleTransfers::Interpreted,
             lazy_balances: false,
+            other_instructions: None,
+            tracked: false,
+        }
+    }
+
+    /// Lazy executions read contended slots lazily (see `lazy_storage`), once a slot has
+    /// been contended in the block (until then, the untracked instructions run).
+    pub fn with_lazy_slots(mut self) -> Self {
+        let mut tracked = self.evm.instruction.clone();
+        *tracked.instruction_table_mut() = lazy_storage::tracked_table::<Ctx<R>>();
+        self.other_instructions = Some(tracked);
+        self
+    }
+
+    /// Puts the tracked or the untracked instructions in place.
+    fn track(&mut self, on: bool) {
+        if on != self.tracked {
+            if let Some(other) = self.other_instructions.as_mut() {
+                std::mem::swap(&mut self.evm.instruction, other);
+                self.tracked = on;
+            }
         }
     }
 
@@ -426,8 +491,10 @@ impl<R: StateReader> BlockVm<R> {
         let lazy_receiver =
             if lazy { tx.is_plain_transfer_candidate().filter(|to| *to != self.beneficiary) } else { None };
         let mut lazy_balances = lazy && self.lazy_balances;
+        let mut lazy_slots = lazy && self.other_instructions.is_some() && self.evm.ctx.journaled_state.database.reader.lazy_slots_possible();
+        self.track(lazy_slots);
         let (result, state) = loop {
-            self.evm.ctx.journaled_state.database.begin(lazy_receiver, lazy_balances, tx.env.caller);
+            self.evm.ctx.journaled_state.database.begin(lazy_receiver, lazy_balances, lazy_slots, tx.env.caller);
             self.evm.ctx.set_tx(tx.env.clone());
             let result = if lazy {
                 LazyRewardHandler(MainnetHandler::default()).run(&mut self.evm)
@@ -453,10 +520,34 @@ impl<R: StateReader> BlockVm<R> {
                 lazy_balances = false;
                 continue;
             }
+            // A lazy slot's value was used beyond what its checks capture: run again reading
+            // the slots.
+            if lazy_slots && db.taint.observed {
+                for u in &db.taint.slots {
+                    db.reader.lazy_slot_seen(u.loc);
+                }
+                db.reader.discard_reads();
+                lazy_slots = false;
+                continue;
+            }
             break (result, state);
         };
+        let db = &mut self.evm.ctx.journaled_state.database;
+        let slots = std::mem::take(&mut db.taint.slots);
+        for u in &slots {
+            db.reader.record_lazy_slot(u.clone());
+        }
         match result {
-            Ok(exec) => Ok(self.outcome(tx, exec, state, lazy)),
+            Ok(exec) => {
+                let mut out = self.outcome(tx, exec, state, lazy);
+                // What the transaction did to a lazy slot is added to whatever it holds.
+                for (loc, write) in out.writes.iter_mut() {
+                    if let (Some(u), WriteValue::Storage(v)) = (slots.iter().find(|u| u.loc == *loc), &*write) {
+                        *write = WriteValue::StorageDelta(v.wrapping_sub(u.seen));
+                    }
+                }
+                Ok(out)
+            }
             Err(EVMError::Transaction(e)) => Ok(TxOutcome { result: Some(Err(e.to_string())), ..Default::default() }),
             Err(EVMError::Database(e)) => Err(read_failure(e)),
             Err(EVMError::Header(e)) => Err(ExecError::Fatal(EngineError::InvalidBlock(e.to_string()))),
@@ -629,7 +720,7 @@ impl<R: StateReader> BlockVm<R> {
     /// Runs a system call (EIP-4788 beacon roots) and returns the storage it wrote.
     pub fn system_call(&mut self, contract: Address, data: alloy_primitives::Bytes) -> Result<TxOutcome, ExecError> {
         use revm::SystemCallEvm;
-        self.evm.ctx.journaled_state.database.begin(None, false, revm::handler::SYSTEM_ADDRESS);
+        self.evm.ctx.journaled_state.database.begin(None, false, false, revm::handler::SYSTEM_ADDRESS);
         let result = self.evm.system_call_one(contract, data);
         let state = self.evm.finalize();
         if let Some(failure) = self.take_failure() {
