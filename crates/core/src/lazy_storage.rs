@@ -185,8 +185,21 @@ const fn base_table<H: TaintHost + crate::lazy_balance::LazyHost + Host>() -> Ta
     table
 }
 
+/// Whether `op` takes items from the stack (or reaches them by an immediate).
+const fn reads_stack(op: u8) -> bool {
+    match OpCode::info_by_op(op) {
+        Some(info) => info.inputs() > 0 || matches!(op, opcode::DUPN | opcode::SWAPN | opcode::EXCHANGE),
+        None => false,
+    }
+}
+
 fn tracked<const OP: u8, H: TaintHost + crate::lazy_balance::LazyHost + Host>(ctx: Ictx<'_, H>) -> InstructionExecResult {
     let inner = const { base_table::<H>()[OP as usize] };
+    // Instructions that take nothing from the stack (pushes, most environment reads) cannot
+    // meet a tainted value.
+    if const { !reads_stack(OP) } {
+        return inner.execute(ctx);
+    }
     let state = ctx.host.taint_state();
     // The common case costs one test: nothing is tainted in this execution.
     let busy = if OP == opcode::SLOAD || OP == opcode::SSTORE { state.enabled && !state.observed } else { state.tracking() };

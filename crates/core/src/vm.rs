@@ -5,7 +5,8 @@
 //! Lazy updates: with `lazy` on, the beneficiary is not credited inside revm (its fee becomes a
 //! balance delta unless the transaction really touched it), and the receiver of a value
 //! transfer to a code-less account is credited through a delta without reading its balance.
-//! Neither then serialises the block.
+//! Neither then serialises the block. Rich contracts' balances (`lazy_balance`) and contended
+//! storage slots (`lazy_storage`) can be handled lazily too.
 
 use crate::{
     block::{BlockInput, TxInput},
