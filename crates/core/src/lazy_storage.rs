@@ -64,6 +64,11 @@ pub struct Check {
 }
 
 impl Check {
+    /// Whether the slot's value plus `k` is zero (`holds`).
+    fn zero(k: U256, holds: bool) -> Self {
+        Check { op: opcode::ISZERO, a: Sym::Slot(k), b: Sym::Const(U256::ZERO), holds }
+    }
+
     fn holds_for(&self, before: U256) -> bool {
         let (a, b) = (self.a.eval(before), self.b.eval(before));
         let result = match self.op {
@@ -316,7 +321,7 @@ fn track<H: TaintHost + Host>(op: u8, ctx: Ictx<'_, H>, inner: Instruction<EthIn
                 let holds = !peek!(0).is_zero();
                 let state = host.taint_state();
                 state.untaint(depth, len - 1);
-                state.slots[slot].checks.push(Check { op, a: Sym::Slot(k), b: Sym::Const(U256::ZERO), holds });
+                state.slots[slot].checks.push(Check::zero(k, holds));
             }
             r
         }
@@ -347,7 +352,8 @@ fn track<H: TaintHost + Host>(op: u8, ctx: Ictx<'_, H>, inner: Instruction<EthIn
                 state.observe();
             }
             let stored = state.get(depth, len - 2);
-            let present = host.present(target, key);
+            // Only a lazy value stored into its slot needs the slot's current value.
+            let present = stored.and_then(|_| host.present(target, key));
             let r = run!();
             // Checked even when the store failed: it may have run out of gas on a cost that
             // the value decided.
@@ -361,9 +367,8 @@ fn track<H: TaintHost + Host>(op: u8, ctx: Ictx<'_, H>, inner: Instruction<EthIn
                         // new values are zero (their equalities follow from the offsets).
                         let use_ = &mut state.slots[slot];
                         let present = present.unwrap_or(use_.seen);
-                        let zero = |k: U256, v: U256| Check { op: opcode::ISZERO, a: Sym::Slot(k), b: Sym::Const(U256::ZERO), holds: v.is_zero() };
                         let (seen, kp) = (use_.seen, present.wrapping_sub(use_.seen));
-                        use_.checks.extend([zero(U256::ZERO, seen), zero(kp, present), zero(k, value)]);
+                        use_.checks.extend([Check::zero(U256::ZERO, seen.is_zero()), Check::zero(kp, present.is_zero()), Check::zero(k, value.is_zero())]);
                     }
                     (None, None) => {}
                     // A constant into a lazy slot, or a lazy value into another slot.

@@ -102,24 +102,30 @@ impl Versions {
         }
     }
 
-    /// For a read by `tx` with sums kept: the deltas to add, and the closest lower version
-    /// that is not a delta (`None`: the pre-state).
-    fn summed_below(&self, tx: TxIdx) -> Option<(U256, Option<&(TxIdx, Entry)>)> {
+    /// For a read by `tx` with sums kept: the deltas to add, and how many versions remain to
+    /// walk (up to and including the closest lower one that is not a delta).
+    fn summed_below(&self, tx: TxIdx) -> Option<(U256, usize)> {
         if self.1 .0.is_empty() {
             return None;
         }
-        let Some(last) = self.0.partition_point(|(t, _)| *t < tx).checked_sub(1) else { return Some((U256::ZERO, None)) };
-        if storage_delta(&self.0[last].1).is_none() {
-            return Some((U256::ZERO, Some(&self.0[last])));
+        let end = self.0.partition_point(|(t, _)| *t < tx);
+        match end.checked_sub(1) {
+            Some(last) if storage_delta(&self.0[last].1).is_some() => {
+                let (sum, barrier) = self.1 .0[last];
+                Some((sum, barrier as usize))
+            }
+            _ => Some((U256::ZERO, end)),
         }
-        let (sum, barrier) = self.1 .0[last];
-        Some((sum, barrier.checked_sub(1).map(|b| &self.0[b as usize])))
+    }
+
+    /// Versions at `..end`, closest first.
+    fn before(&self, end: usize) -> impl Iterator<Item = &(TxIdx, Entry)> {
+        self.0[..end].iter().rev()
     }
 
     /// Entries of transactions below `tx`, closest first.
     fn below(&self, tx: TxIdx) -> impl Iterator<Item = &(TxIdx, Entry)> {
-        let end = self.0.partition_point(|(t, _)| *t < tx);
-        self.0[..end].iter().rev()
+        self.before(self.0.partition_point(|(t, _)| *t < tx))
     }
 }
 
@@ -219,22 +225,16 @@ impl MvMemory {
             return Ok(MvRead::Value(if floor.is_some() { Value::Storage(U256::ZERO) } else { base.read(loc)? }));
         }
         if let Some(versions) = self.data.get(loc) {
-            if let (None, Some((sum, closest))) = (floor, versions.summed_below(tx)) {
-                added = sum;
-                return Ok(match closest {
-                    None => match base.read(loc)? {
-                        Value::Storage(v) => MvRead::Value(Value::Storage(v.wrapping_add(added))),
-                        other => MvRead::Value(other),
-                    },
-                    Some((idx, Entry::Estimate)) => MvRead::Blocked(*idx),
-                    Some((_, Entry::Write(WriteValue::Storage(s)))) => MvRead::Value(Value::Storage(s.wrapping_add(added))),
-                    Some((_, Entry::Write(WriteValue::Destroyed))) => MvRead::Value(Value::Destroyed(true)),
-                    Some((tx, Entry::Write(other))) => {
-                        return Err(StorageError::Other(format!("transaction {tx} left {other:?} at {loc:?}")))
-                    }
-                });
-            }
-            for (idx, entry) in versions.below(tx) {
+            // With sums kept (and no destruction below), the deltas are added at once and the
+            // walk starts at the closest version that is not one.
+            let walk = match (floor, versions.summed_below(tx)) {
+                (None, Some((sum, end))) => {
+                    added = sum;
+                    end
+                }
+                _ => versions.0.partition_point(|(t, _)| *t < tx),
+            };
+            for (idx, entry) in versions.before(walk) {
                 if floor.is_some_and(|f| *idx <= f) {
                     return Ok(MvRead::Value(Value::Storage(added)));
                 }

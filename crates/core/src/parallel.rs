@@ -56,6 +56,15 @@ struct MvReader<'a> {
     reads: Vec<(Loc, ReadValue)>,
 }
 
+impl MvReader<'_> {
+    fn read_unrecorded(&self, loc: Loc) -> Result<Value, ReadError> {
+        match self.mv.read(&loc, self.tx, self.base)? {
+            MvRead::Value(v) => Ok(v),
+            MvRead::Blocked(j) => Err(ReadError::Blocked(j)),
+        }
+    }
+}
+
 impl StateReader for MvReader<'_> {
     fn lazy_candidate(&mut self, address: Address) -> Option<Option<BasicValue>> {
         if self.mv.contended.get(&address) == 0 || self.mv.balance_seen.get(&address) >= lazy_balance::MAX_SEEN {
@@ -76,11 +85,7 @@ impl StateReader for MvReader<'_> {
         if self.mv.contended_slots.get(&loc) == 0 || self.mv.slot_seen.get(&loc) >= lazy_storage::MAX_SEEN {
             return None;
         }
-        Some(match self.mv.read(&loc, self.tx, self.base) {
-            Ok(MvRead::Value(v)) => Ok(v),
-            Ok(MvRead::Blocked(j)) => Err(ReadError::Blocked(j)),
-            Err(e) => Err(e.into()),
-        })
+        Some(self.read_unrecorded(loc))
     }
 
     fn lazy_slots_possible(&self) -> bool {
@@ -96,13 +101,9 @@ impl StateReader for MvReader<'_> {
     }
 
     fn read(&mut self, loc: Loc) -> Result<Value, ReadError> {
-        match self.mv.read(&loc, self.tx, self.base)? {
-            MvRead::Value(v) => {
-                self.reads.push((loc, v.to_read()));
-                Ok(v)
-            }
-            MvRead::Blocked(j) => Err(ReadError::Blocked(j)),
-        }
+        let v = self.read_unrecorded(loc)?;
+        self.reads.push((loc, v.to_read()));
+        Ok(v)
     }
     fn block_hash(&mut self, number: u64) -> Result<B256, ReadError> {
         self.base.block_hash(number).ok_or(ReadError::MissingBlockHash(number))

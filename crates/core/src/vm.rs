@@ -533,18 +533,19 @@ impl<R: StateReader> BlockVm<R> {
             }
             break (result, state);
         };
+        // Lazily read slots join the execution's reads with their checks, whatever its result.
         let db = &mut self.evm.ctx.journaled_state.database;
-        let slots = std::mem::take(&mut db.taint.slots);
-        for u in &slots {
-            db.reader.record_lazy_slot(u.clone());
+        let seen: Vec<(Loc, U256)> = db.taint.slots.iter().map(|u| (u.loc, u.seen)).collect();
+        for u in std::mem::take(&mut db.taint.slots) {
+            db.reader.record_lazy_slot(u);
         }
         match result {
             Ok(exec) => {
                 let mut out = self.outcome(tx, exec, state, lazy);
                 // What the transaction did to a lazy slot is added to whatever it holds.
                 for (loc, write) in out.writes.iter_mut() {
-                    if let (Some(u), WriteValue::Storage(v)) = (slots.iter().find(|u| u.loc == *loc), &*write) {
-                        *write = WriteValue::StorageDelta(v.wrapping_sub(u.seen));
+                    if let (Some((_, before)), WriteValue::Storage(v)) = (seen.iter().find(|(l, _)| l == loc), &*write) {
+                        *write = WriteValue::StorageDelta(v.wrapping_sub(*before));
                     }
                 }
                 Ok(out)
