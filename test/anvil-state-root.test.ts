@@ -252,3 +252,61 @@ describe.skipIf(!haveAnvil)('anvil (prague): block-hash history', () => {
     }
   })
 })
+
+// Osaka (Fusaka): CLZ (EIP-7939), MODEXP's new pricing (EIP-7883) and the P256VERIFY precompile
+// (EIP-7951) each change what a transaction costs or stores; anvil runs them too.
+// Runtime: slot 0 = CLZ(1); slot 1 = the word at MODEXP(3, 5, 7)'s output (5, left-aligned);
+// a STATICCALL to P256VERIFY (0x100) with empty input, its success in slot 2.
+const OSAKA_RUNTIME = ('0x' +
+  '6001' + '1e' + '6000' + '55' +
+  '6001600052' + '6001602052' + '6001604052' + '6003606053' + '6005606153' + '6007606253' +
+  '6020' + '6080' + '6063' + '6000' + '6005' + '5a' + 'fa' + '50' +
+  '608051' + '6001' + '55' +
+  '6000' + '6000' + '6000' + '6000' + '610100' + '5a' + 'fa' + '6002' + '55' +
+  '00') as Hex
+const MODEXP = '0x0000000000000000000000000000000000000005' as Address
+const P256VERIFY = '0x0000000000000000000000000000000000000100' as Address
+
+describe.skipIf(!haveAnvil)('anvil (osaka): new opcode, repriced and new precompiles', () => {
+  let anvil: Anvil
+  afterAll(async () => {
+    await anvil?.stop()
+  })
+
+  it('receipts match anvil, and the state root is anvil\'s post-state less the precompiles it keeps', async () => {
+    anvil = await startAnvil(['--hardfork', 'osaka', '--order', 'fifo'])
+    const osaka = { chainId: 31337, hardfork: 'osaka' }
+    const accounts = await anvil.rpc<Address[]>('eth_accounts')
+    const target = '0x00000000000000000000000000000000000c1a55' as Address
+    await anvil.rpc('anvil_setCode', [target, OSAKA_RUNTIME])
+    const pre = await anvil.fullState()
+    await anvil.rpc('eth_sendTransaction', [{ from: accounts[0], to: target, data: '0x', gas: numberToHex(300_000) }])
+    await anvil.rpc('eth_sendTransaction', [{ from: accounts[1], to: accounts[2], value: '0x64' }])
+    await anvil.rpc('evm_mine')
+    const block = await anvil.rpc<RpcBlock>('eth_getBlockByNumber', ['latest', true])
+    const receipts = await anvil.rpc<Mined['receipts']>('eth_getBlockReceipts', [block.number])
+    expect(receipts.map((r) => r.status)).toEqual(['0x1', '0x1'])
+    // Anvil keeps the two precompiles the call touched as empty accounts in its state and root
+    // (the quirk the Cancun suite describes); Ethereum's trie has no empty accounts (EIP-161).
+    const after = await anvil.fullState()
+    expect(after[MODEXP]).toMatchObject({ balance: '0x0', nonce: 0 })
+    const { [MODEXP]: _modexp, [P256VERIFY]: _p256, ...ethereum } = after
+    const ethereumRoot = await stateRoot(ethereum)
+    for (const mode of ['sequential', 'parallel'] as const) {
+      const result = await executeBlock({ block, state: pre, chain: osaka, mode, threads: 2 })
+      const report = await verifyBlock({ block, result, state: pre, chain: osaka, fullState: true, expectedReceipts: receipts, crossCheck: true })
+      const byName = Object.fromEntries(report.checks.map((c) => [c.name, c]))
+      for (const name of ['gasUsed', 'receiptsRoot', 'logsBloom', 'cumulativeGasUsed']) expect(byName[name]!.status, `${mode} ${name}`).toBe('passed')
+      expect(byName.crossCheck!.status).not.toBe('failed')
+      expect(byName.stateRoot!.actual, mode).toBe(ethereumRoot)
+      const diff = Object.entries(result.stateDiff).find(([a]) => a.toLowerCase() === target)![1]
+      expect(diff.storage).toEqual({ [word(0)]: word(255), [word(1)]: padHex('0x05', { size: 32, dir: 'right' }), [word(2)]: word(1) })
+    }
+    // The same block under Prague's rules: CLZ is not an instruction there, MODEXP is cheaper
+    // and 0x100 is an empty account.
+    const prague = { chainId: 31337, hardfork: 'prague' }
+    const wrong = await executeBlock({ block, state: pre, chain: prague })
+    const report = await verifyBlock({ block, result: wrong, state: pre, chain: prague, expectedReceipts: receipts })
+    expect(report.checks.find((c) => c.name === 'gasUsed')!.status).toBe('failed')
+  })
+})

@@ -14,7 +14,7 @@ describe('cli', () => {
     expect(r.status).toBe(0)
     const line = JSON.parse(r.stdout)
     expect(line).toMatchObject({ number: 4370000, txs: 97, gasUsed: 6609719, threads: expect.any(Number) })
-    expect(line.verified).toEqual({ gasUsed: true, receiptsRoot: true, logsBloom: true, matchesSequential: true })
+    expect(line.verified).toEqual({ gasUsed: true, receiptsRoot: true, logsBloom: true, requestsHash: null, matchesSequential: true })
     for (const k of ['mode', 'seqMs', 'parMs', 'speedup', 'reexecutions', 'reason']) expect(line).toHaveProperty(k)
     expect(line).toMatchObject({ mode: 'parallel', engine: 'blockStm' })
   })
@@ -114,7 +114,7 @@ describe('cli', () => {
       expect(run.status).toBe(0)
       const results = run.stdout.trim().split('\n').map((l) => JSON.parse(l))
       expect(results.map((x) => x.gasUsed)).toEqual(lines.map((l) => l.gasUsed))
-      for (const x of results) expect(x.verified).toEqual({ gasUsed: true, receiptsRoot: true, logsBloom: true, matchesSequential: true })
+      for (const x of results) expect(x.verified).toEqual({ gasUsed: true, receiptsRoot: true, logsBloom: true, requestsHash: null, matchesSequential: true })
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }

@@ -35,7 +35,7 @@ describe.skipIf(!haveMainnet)('mainnet fixtures', () => {
     const fromRpc = await executeBlock({ block: fx.block, state: fx.prestate, blockHashes: fx.blockHashes, mode: 'parallel', threads: 2 })
     const viemBlock = formatBlock(fx.block as unknown as ViemRpcBlock)
     const fromViem = await executeBlock({ block: viemBlock as never, state: fx.prestate, blockHashes: fx.blockHashes, mode: 'sequential' })
-    expect(fromViem.verification).toEqual({ gasUsed: true, receiptsRoot: true, logsBloom: true })
+    expect(fromViem.verification).toEqual({ gasUsed: true, receiptsRoot: true, logsBloom: true, requestsHash: null })
     expect(fromViem.gasUsed).toBe(BigInt(fx.block.gasUsed as string))
     expect(fromViem.receipts).toEqual(fromRpc.receipts)
     expect(fromViem.stateDiff).toEqual(fromRpc.stateDiff)

@@ -57,7 +57,7 @@ async function expectMatchesAnvil(result: ExecutionResult, number: bigint) {
   expect(result.gasUsed).toBe(BigInt(header.gasUsed))
   expect(result.logsBloom).toBe(header.logsBloom)
   expect(result.receiptsRoot).toBe(header.receiptsRoot)
-  expect(result.verification).toEqual({ gasUsed: true, receiptsRoot: true, logsBloom: true })
+  expect(result.verification).toEqual({ gasUsed: true, receiptsRoot: true, logsBloom: true, requestsHash: null })
 }
 
 async function blockOf(number: bigint, url = anvil.url): Promise<RpcBlock> {
@@ -343,7 +343,7 @@ describe('cli run --rpc', () => {
       const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l))
       expect(lines.map((l) => BigInt(l.number))).toEqual(blocks)
       for (const l of lines) {
-        expect(l.verified).toEqual({ gasUsed: true, receiptsRoot: true, logsBloom: true, matchesSequential: true })
+        expect(l.verified).toEqual({ gasUsed: true, receiptsRoot: true, logsBloom: true, requestsHash: null, matchesSequential: true })
         expect(l.state.kind).toBe(`rpc-${state}`)
       }
     }

@@ -108,7 +108,7 @@ describe.skipIf(!haveMainnet)('verify CLI', () => {
     expect(r.status, r.stderr).toBe(0)
     const line = JSON.parse(r.stdout)
     expect(line).toMatchObject({ number: 4370000, passed: true })
-    expect(line.checks.map((c: Check) => c.name)).toEqual(['gasUsed', 'receiptsRoot', 'logsBloom', 'stateRoot', 'cumulativeGasUsed', 'crossCheck'])
+    expect(line.checks.map((c: Check) => c.name)).toEqual(['gasUsed', 'receiptsRoot', 'logsBloom', 'requestsHash', 'stateRoot', 'cumulativeGasUsed', 'crossCheck'])
   })
 
   it('verify prints a table and exits 1 naming the altered check', () => {

@@ -69,11 +69,21 @@ export type ExecutionStats = {
   totalUs: number
 }
 
-/** The result checked against the block header; `receiptsRoot` is null before Byzantium. */
+/**
+ * The result checked against the block header; `receiptsRoot` is null before Byzantium,
+ * `requestsHash` before Prague or where the requests are not known (the EIP-7002/7251 request
+ * contracts are not in the pre-state, or the chain is not mainnet).
+ */
 export type Verification = {
   gasUsed: boolean
   receiptsRoot: boolean | null
   logsBloom: boolean
+  requestsHash: boolean | null
+}
+
+/** No header check failed (those that do not apply are null). */
+export function headerPassed(v: Verification): boolean {
+  return v.gasUsed && v.logsBloom && v.receiptsRoot !== false && v.requestsHash !== false
 }
 
 export type ExecutionResult = {

@@ -8,7 +8,7 @@ import { native, type NativeExecutionOutput } from './native.js'
 import { nativeOutputOf, type ExecutionResult } from './result.js'
 import { isPreparedState, isStateAdapter, prepareState, type BlockHashes, type Prestate, type PreparedState, type StateLike } from './state.js'
 
-export type CheckName = 'gasUsed' | 'receiptsRoot' | 'logsBloom' | 'stateRoot' | 'cumulativeGasUsed' | 'crossCheck'
+export type CheckName = 'gasUsed' | 'receiptsRoot' | 'logsBloom' | 'requestsHash' | 'stateRoot' | 'cumulativeGasUsed' | 'crossCheck'
 
 export type CheckStatus = 'passed' | 'failed' | 'not-applicable'
 

@@ -12,7 +12,7 @@ import { prepareBlock, type ChainConfig, type PreparedBlock, type RpcBlock } fro
 import { executeNative } from '../execute.js'
 import { loadFixture, prepareFixture } from '../fixture.js'
 import type { Hash } from 'viem'
-import { headerChecks, sameOutcome, type ExecutionStats } from '../result.js'
+import { headerChecks, headerPassed, sameOutcome, type ExecutionStats } from '../result.js'
 import { prepareState, type Prestate, type PreparedState } from '../state.js'
 import { EthereumjsPeer, peerPackages } from '../bench/ethereumjs.js'
 import { chartJs, renderHtml } from '../bench/html.js'
@@ -142,7 +142,7 @@ export async function benchCommand(options: BenchOptions): Promise<number> {
     const gas = Number(BigInt(statsOf(seq.summary).gasUsed))
     const v = headerChecks(seq).verification
     // Generated blocks are sealed from a sequential run, so their header checks hold too.
-    verified &&= v.gasUsed && v.logsBloom && v.receiptsRoot !== false
+    verified &&= headerPassed(v)
     if (!verified) failed++
     rows.push({ block: s.name, kind: s.kind, txs: s.block.txCount, gas, sequentialMs: 0, parallelMs: {}, speedup: {}, bestSpeedup: 0, reexecutions, mgasPerSecond: {}, auto: { threads: autoThreads, ms: 0, speedup: 0, ran: autoStats.mode, reason: autoStats.reason }, verified })
     bench.add(`${s.name}|seq`, () => executeNative({ block: s.block, state: s.state, threads: 1, mode: 'sequential' }).then(() => {}))

@@ -1,4 +1,5 @@
 // Small output helpers for the CLI.
+import type { Verification } from '../result.js'
 
 /** Bad command-line input: exit code 2. */
 export class UsageError extends Error {
@@ -6,6 +7,12 @@ export class UsageError extends Error {
 }
 
 export const check = (ok: boolean | null) => (ok === null ? 'n/a' : ok ? 'ok' : 'FAILED')
+
+/** The header checks of a run, e.g. `gasUsed ok receiptsRoot ok logsBloom ok` (and
+ * `requestsHash`, from Prague, where the requests are known). */
+export const headerLine = (v: Verification) =>
+  `gasUsed ${check(v.gasUsed)} receiptsRoot ${check(v.receiptsRoot)} logsBloom ${check(v.logsBloom)}` +
+  (v.requestsHash === null ? '' : ` requestsHash ${check(v.requestsHash)}`)
 
 export const fmtGas = (gas: number) => gas.toLocaleString('en-US')
 

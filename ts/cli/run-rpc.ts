@@ -8,7 +8,8 @@ import { StateCache } from '../rpc/cache.js'
 import { Rpc } from '../rpc/client.js'
 import { rpcState, type StateSourceKind } from '../rpc/state.js'
 import type { StateLoadStats } from '../state.js'
-import { check, fmtGas, UsageError } from './format.js'
+import { headerPassed } from '../result.js'
+import { check, fmtGas, headerLine, UsageError } from './format.js'
 import { measureBlock } from './run.js'
 import { round3 } from './timing.js'
 
@@ -81,13 +82,13 @@ export async function runRpcCommand(spec: string, options: RpcRunOptions): Promi
           state: summarizeState(run.stateStats!),
         }
         const v = line.verified
-        if (!(v.gasUsed && v.logsBloom && v.receiptsRoot !== false && v.matchesSequential)) failed++
+        if (!(headerPassed(v) && v.matchesSequential)) failed++
         const text = options.json
           ? JSON.stringify(line)
           : `block ${line.number}: ${line.txs} txs, ${fmtGas(line.gasUsed)} gas, ${line.mode} on ${line.threads} thread${line.threads === 1 ? '' : 's'}${line.reason ? ` (${line.reason})` : ''}\n` +
             `  state: ${line.state.kind}, ${line.state.rounds} round${line.state.rounds === 1 ? '' : 's'}, ${line.state.rpcCalls} RPC calls, ${line.state.cacheHits} cache hits, loaded in ${line.state.loadMs.toFixed(0)} ms\n` +
             `  time ${line.parMs.toFixed(2)} ms vs sequential ${line.seqMs.toFixed(2)} ms: ${line.speedup.toFixed(2)}x, ${line.reexecutions} re-executions\n` +
-            `  header: gasUsed ${check(v.gasUsed)} receiptsRoot ${check(v.receiptsRoot)} logsBloom ${check(v.logsBloom)}; matches sequential ${check(v.matchesSequential)}`
+            `  header: ${headerLine(v)}; matches sequential ${check(v.matchesSequential)}`
         done++
         emit(text, 'out')
       } catch (e) {

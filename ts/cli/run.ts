@@ -6,9 +6,9 @@ import type { PreparedBlock } from '../block.js'
 import type { ExecutionMode } from '../execute.js'
 import type { PreparedState } from '../state.js'
 import { prepareFixture } from '../fixture.js'
-import { headerChecks, sameOutcome, type ExecutionStats, type Verification } from '../result.js'
+import { headerChecks, headerPassed, sameOutcome, type ExecutionStats, type Verification } from '../result.js'
 import { compareWithSequential, round3 } from './timing.js'
-import { check, fmtGas, UsageError } from './format.js'
+import { check, fmtGas, headerLine, UsageError } from './format.js'
 
 export type RunOptions = { prestate?: string; threads: number; mode: ExecutionMode; json: boolean; repeat: number }
 
@@ -37,7 +37,7 @@ export async function runCommand(path: string, options: RunOptions): Promise<num
     bar?.update({ block: p })
     try {
       const line = await runOne(p, options)
-      const ok = line.verified.gasUsed && line.verified.logsBloom && line.verified.receiptsRoot !== false && line.verified.matchesSequential
+      const ok = headerPassed(line.verified) && line.verified.matchesSequential
       if (!ok) failed++
       const text = options.json ? JSON.stringify(line) : describe(line)
       console.log(text)
@@ -112,6 +112,6 @@ function describe(l: RunLine): string {
     `block ${l.number}: ${l.txs} txs, ${fmtGas(l.gasUsed)} gas, ${l.mode}${l.mode === 'parallel' ? ` (${ENGINE_LABELS[l.engine]})` : ''} on ${l.threads} thread${l.threads === 1 ? '' : 's'}` +
     `${l.reason ? ` (${l.reason})` : ''}\n` +
     `  time ${l.parMs.toFixed(2)} ms vs sequential ${l.seqMs.toFixed(2)} ms: ${l.speedup.toFixed(2)}x, ${l.reexecutions} re-executions\n` +
-    `  header: gasUsed ${check(v.gasUsed)} receiptsRoot ${check(v.receiptsRoot)} logsBloom ${check(v.logsBloom)}; matches sequential ${check(v.matchesSequential)}`
+    `  header: ${headerLine(v)}; matches sequential ${check(v.matchesSequential)}`
   )
 }

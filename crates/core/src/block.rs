@@ -83,6 +83,8 @@ pub struct BlockInput {
     pub mix_hash: B256,
     pub excess_blob_gas: Option<u64>,
     pub parent_beacon_block_root: Option<B256>,
+    /// EIP-7685 (Prague): the hash of the block's deposit, withdrawal and consolidation requests.
+    pub requests_hash: Option<B256>,
     pub state_root: B256,
     pub receipts_root: B256,
     pub logs_bloom: Bloom,
@@ -202,6 +204,7 @@ impl BlockInput {
             mix_hash: h.mix_hash,
             excess_blob_gas: h.excess_blob_gas,
             parent_beacon_block_root: h.parent_beacon_block_root,
+            requests_hash: h.requests_hash,
             state_root: h.state_root,
             receipts_root: h.receipts_root,
             logs_bloom: h.logs_bloom,
@@ -217,6 +220,10 @@ impl BlockInput {
         let spec = self.spec(chain);
         let mut cfg = CfgEnv::new_with_spec(spec).with_chain_id(chain.chain_id);
         cfg.tx_chain_id_check = true;
+        if let Some(blobs) = chain.blob_params_at(self.number, self.timestamp) {
+            cfg.set_max_blobs_per_tx(blobs.max_blobs_per_tx);
+            cfg.blob_base_fee_update_fraction = Some(blobs.update_fraction as u64);
+        }
         cfg
     }
 
@@ -227,16 +234,9 @@ impl BlockInput {
     /// revm's block environment from the header.
     pub fn block_env(&self, chain: &ChainSpec) -> BlockEnv {
         let spec = self.spec(chain);
-        let blob = if spec.is_enabled_in(SpecId::CANCUN) {
-            let fraction = if spec.is_enabled_in(SpecId::PRAGUE) {
-                revm::primitives::eip4844::BLOB_BASE_FEE_UPDATE_FRACTION_PRAGUE
-            } else {
-                revm::primitives::eip4844::BLOB_BASE_FEE_UPDATE_FRACTION_CANCUN
-            };
-            Some(BlobExcessGasAndPrice::new(self.excess_blob_gas.unwrap_or(0), fraction))
-        } else {
-            None
-        };
+        let blob = chain
+            .blob_params_at(self.number, self.timestamp)
+            .map(|p| BlobExcessGasAndPrice::new(self.excess_blob_gas.unwrap_or(0), p.update_fraction as u64));
         BlockEnv {
             number: U256::from(self.number),
             beneficiary: self.beneficiary,

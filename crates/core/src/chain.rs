@@ -1,6 +1,8 @@
-//! Fork rules: which revm spec applies to a block, and the chain's reward schedule.
+//! Fork rules: which revm spec applies to a block, its blob parameters, and the chain's reward
+//! schedule.
 
 use crate::error::EngineError;
+use alloy_eips::eip7840::BlobParams;
 use alloy_primitives::U256;
 use revm::primitives::hardfork::SpecId;
 use serde::Deserialize;
@@ -50,11 +52,37 @@ const MAINNET_BLOCK_FORKS: &[(u64, SpecId)] = &[
     (0, SpecId::FRONTIER),
 ];
 
+/// Fusaka (Osaka) activated at epoch 411,392 (2025-12-03); its blob-parameter-only forks
+/// (EIP-7892) BPO1 and BPO2 follow it below, changing only the blob schedule.
 const MAINNET_TIME_FORKS: &[(u64, SpecId)] = &[
+    (1_764_798_551, SpecId::OSAKA),
     (1_746_612_311, SpecId::PRAGUE),
     (1_710_338_135, SpecId::CANCUN),
     (1_681_338_455, SpecId::SHANGHAI),
 ];
+
+/// Mainnet's blob parameters by timestamp (EIP-7840), newest first: BPO2 (epoch 419,072) and
+/// BPO1 (epoch 412,672) raised the blob target and the base fee's update fraction after Osaka.
+const MAINNET_BLOB_SCHEDULE: &[(u64, BlobParams)] = &[
+    (1_767_747_671, BlobParams::bpo2()),
+    (1_765_290_071, BlobParams::bpo1()),
+    (1_764_798_551, BlobParams::osaka()),
+    (1_746_612_311, BlobParams::prague()),
+    (1_710_338_135, BlobParams::cancun()),
+];
+
+/// A fork's own blob parameters (before any blob-parameter-only fork); none before Cancun.
+fn blob_params_of(spec: SpecId) -> Option<BlobParams> {
+    if spec.is_enabled_in(SpecId::OSAKA) {
+        Some(BlobParams::osaka())
+    } else if spec.is_enabled_in(SpecId::PRAGUE) {
+        Some(BlobParams::prague())
+    } else if spec.is_enabled_in(SpecId::CANCUN) {
+        Some(BlobParams::cancun())
+    } else {
+        None
+    }
+}
 
 impl ChainSpec {
     pub fn mainnet() -> Self {
@@ -95,6 +123,20 @@ impl ChainSpec {
         }
     }
 
+    /// The blob parameters in force for a block: the blob base fee's update fraction and the
+    /// most blobs a transaction may carry. None before Cancun.
+    pub fn blob_params_at(&self, number: u64, timestamp: u64) -> Option<BlobParams> {
+        match self.schedule {
+            Schedule::Fixed(spec) => blob_params_of(spec),
+            Schedule::Mainnet => {
+                if !self.spec_at(number, timestamp).is_enabled_in(SpecId::CANCUN) {
+                    return None;
+                }
+                MAINNET_BLOB_SCHEDULE.iter().find(|(t, _)| timestamp >= *t).map(|(_, p)| *p)
+            }
+        }
+    }
+
     /// Proof-of-work block reward for the miner (zero from the Merge).
     pub fn block_reward(spec: SpecId) -> U256 {
         const ETH: u128 = 1_000_000_000_000_000_000;
@@ -125,10 +167,11 @@ pub fn parse_hardfork(name: &str) -> Result<SpecId, EngineError> {
         "merge" | "paris" => SpecId::MERGE,
         "shanghai" => SpecId::SHANGHAI,
         "cancun" => SpecId::CANCUN,
-        "prague" => SpecId::PRAGUE,
+        "prague" | "pectra" => SpecId::PRAGUE,
+        "osaka" | "fusaka" => SpecId::OSAKA,
         _ => {
             return Err(EngineError::InvalidInput(format!(
-                "unknown hardfork '{name}' (expected one of frontier … cancun, prague)"
+                "unknown hardfork '{name}' (expected one of frontier … cancun, prague, osaka)"
             )))
         }
     };
@@ -150,12 +193,37 @@ mod tests {
         assert_eq!(c.spec_at(15_537_394, 1_663_224_179), SpecId::MERGE);
         assert_eq!(c.spec_at(17_034_870, 1_681_338_455), SpecId::SHANGHAI);
         assert_eq!(c.spec_at(19_426_587, 1_710_338_135), SpecId::CANCUN);
+        assert_eq!(c.spec_at(22_431_083, 1_746_612_299), SpecId::CANCUN);
+        assert_eq!(c.spec_at(22_431_084, 1_746_612_311), SpecId::PRAGUE);
+        assert_eq!(c.spec_at(23_935_693, 1_764_798_539), SpecId::PRAGUE);
+        assert_eq!(c.spec_at(23_935_694, 1_764_798_551), SpecId::OSAKA);
+    }
+
+    #[test]
+    fn mainnet_blob_schedule_follows_the_blob_parameter_forks() {
+        let c = ChainSpec::mainnet();
+        let fraction = |t: u64| c.blob_params_at(24_000_000, t).map(|p| p.update_fraction);
+        assert_eq!(c.blob_params_at(19_000_000, 1_700_000_000), None);
+        assert_eq!(c.blob_params_at(19_426_587, 1_710_338_135).unwrap().max_blobs_per_tx, 6);
+        assert_eq!(c.blob_params_at(22_431_084, 1_746_612_311).unwrap().max_blobs_per_tx, 9);
+        assert_eq!(fraction(1_746_612_311), Some(5_007_716));
+        // Osaka caps a transaction at 6 blobs (EIP-7594) and keeps Prague's fraction.
+        assert_eq!(c.blob_params_at(23_935_694, 1_764_798_551).unwrap().max_blobs_per_tx, 6);
+        assert_eq!(fraction(1_764_798_551), Some(5_007_716));
+        assert_eq!(fraction(1_765_290_070), Some(5_007_716));
+        assert_eq!(fraction(1_765_290_071), Some(8_346_193));
+        assert_eq!(fraction(1_767_747_671), Some(11_684_671));
+        // A fixed fork uses its own parameters.
+        assert_eq!(ChainSpec::fixed(1, SpecId::OSAKA).blob_params_at(0, 0), Some(BlobParams::osaka()));
+        assert_eq!(ChainSpec::fixed(1, SpecId::SHANGHAI).blob_params_at(0, 0), None);
     }
 
     #[test]
     fn chain_json_parses_and_rejects() {
         let c = ChainSpec::from_json(br#"{ "chainId": 31337, "hardfork": "cancun" }"#).unwrap();
         assert_eq!(c, ChainSpec::fixed(31337, SpecId::CANCUN));
+        let c = ChainSpec::from_json(br#"{ "hardfork": "Fusaka" }"#).unwrap();
+        assert_eq!(c, ChainSpec::fixed(1, SpecId::OSAKA));
         assert!(ChainSpec::from_json(br#"{ "hardfork": "nope" }"#).is_err());
         assert!(ChainSpec::from_json(b"{").is_err());
     }

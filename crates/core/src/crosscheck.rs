@@ -78,6 +78,7 @@ pub fn first_mismatch(expected: &BlockResult, actual: &BlockResult) -> Option<Mi
     }
     if let Some(m) = field(None, || "gasUsed".into(), &expected.gas_used, &actual.gas_used)
         .or_else(|| field(None, || "logsBloom".into(), &expected.logs_bloom, &actual.logs_bloom))
+        .or_else(|| field(None, || "requestsHash".into(), &expected.requests_hash, &actual.requests_hash))
     {
         return Some(m);
     }
@@ -135,6 +136,7 @@ mod tests {
             receipts_root: None,
             receipts: (0..3).map(receipt).collect(),
             state_diff,
+            requests_hash: None,
             warnings: vec![],
             stats: Stats {
                 mode: ExecutionMode::Sequential,

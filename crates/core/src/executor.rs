@@ -198,7 +198,7 @@ pub fn execute_block(
     };
     let transfer_run = match groups.filter(|_| run_parallel) {
         Some((groups, grouping)) => {
-            let open = transitions::post_block_accounts(block);
+            let open = transitions::post_block_accounts(block, chain);
             match transfers::execute(block, chain, storage, pre.clone(), groups, grouping, threads, &open) {
                 Ok(run) => Some((run, grouping)),
                 Err(ParallelError::Fatal(e)) => return Err(e),
@@ -282,8 +282,12 @@ fn finish(
     want_root: bool,
     started: Instant,
 ) -> Result<BlockResult, EngineError> {
-    let warnings = post_block(block, chain, storage, &mut overlay)?;
+    let post = post_block(block, chain, storage, &mut overlay)?;
     let receipts = build_receipts(block, results);
+    let requests_hash = match post.request_queues {
+        Some(queues) => crate::requests::requests_hash(chain, &receipts, queues)?,
+        None => None,
+    };
     // After a parallel engine, only the accounts its workers left open remain to diff here.
     let mut state_diff = state_diff(storage, overlay)?;
     if let Some(mut parts) = diff_parts {
@@ -301,7 +305,8 @@ fn finish(
         receipts_root: root,
         receipts,
         state_diff,
-        warnings,
+        requests_hash,
+        warnings: post.warnings,
         stats,
     })
 }
@@ -319,7 +324,7 @@ pub fn execute_guessed_groups(
 ) -> Result<Option<BlockResult>, EngineError> {
     let started = Instant::now();
     let pre = pre_block(block, chain, storage)?;
-    let open = transitions::post_block_accounts(block);
+    let open = transitions::post_block_accounts(block, chain);
     let run = match transfers::execute(block, chain, storage, pre, groups, transfers::Grouping::Guessed, threads, &open) {
         Ok(run) => run,
         Err(ParallelError::Fallback(_)) => return Ok(None),

@@ -156,6 +156,7 @@ impl BlockBuilder {
             mix_hash: B256::from(U256::from(self.seed)),
             excess_blob_gas: self.spec.is_enabled_in(SpecId::CANCUN).then_some(0),
             parent_beacon_block_root: None,
+            requests_hash: None,
             state_root: B256::ZERO,
             receipts_root: B256::ZERO,
             logs_bloom: Bloom::ZERO,

@@ -26,6 +26,7 @@ pub mod mv_memory;
 pub mod overlay;
 pub mod parallel;
 pub mod partial;
+pub mod requests;
 pub mod predicted;
 pub mod result;
 pub mod runner;

@@ -526,7 +526,7 @@ pub fn execute(
         contention_limit: 8,
         threads: threads as u64,
     };
-    let mut open = post_block_accounts(block);
+    let mut open = post_block_accounts(block, chain);
     open.extend(pre.accounts.keys().copied());
     let parts: Vec<Mutex<Option<Result<FinalPart, EngineError>>>> = (0..threads).map(|_| Mutex::new(None)).collect();
     let next_part = AtomicUsize::new(0);

@@ -192,6 +192,10 @@ pub struct BlockResult {
     pub receipts_root: Option<B256>,
     pub receipts: Vec<Receipt>,
     pub state_diff: StateDiff,
+    /// EIP-7685 (Prague): the hash of the block's requests, when the request contracts are in the
+    /// pre-state and the chain's deposit contract is known (mainnet).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub requests_hash: Option<B256>,
     /// Things the diff could not include (e.g. uncle rewards without uncle headers).
     pub warnings: Vec<String>,
     pub stats: Stats,
@@ -204,5 +208,6 @@ impl BlockResult {
             && self.logs_bloom == other.logs_bloom
             && self.receipts == other.receipts
             && self.state_diff == other.state_diff
+            && self.requests_hash == other.requests_hash
     }
 }

@@ -22,11 +22,13 @@ pub struct Verification {
     /// Byzantium and later (earlier receipts hold intermediate state roots).
     pub receipts_root: Option<bool>,
     pub logs_bloom: bool,
+    /// Prague and later, when the requests are known (`BlockResult::requests_hash`).
+    pub requests_hash: Option<bool>,
 }
 
 impl Verification {
     pub fn passed(&self) -> bool {
-        self.gas_used && self.logs_bloom && self.receipts_root != Some(false)
+        self.gas_used && self.logs_bloom && self.receipts_root != Some(false) && self.requests_hash != Some(false)
     }
 }
 
@@ -77,6 +79,7 @@ pub fn check_header(block: &BlockInput, chain: &ChainSpec, result: &BlockResult)
         gas_used: result.gas_used == block.gas_used,
         receipts_root: byzantium.then_some(root == block.receipts_root),
         logs_bloom: result.logs_bloom == block.logs_bloom,
+        requests_hash: block.requests_hash.zip(result.requests_hash).map(|(header, ours)| header == ours),
     };
     (root, verification)
 }
@@ -135,6 +138,14 @@ pub fn check_report(
         Check::not_applicable("receiptsRoot", "before Byzantium, receipts hold intermediate state roots")
     });
     checks.push(Check::compare("logsBloom", block.logs_bloom, result.logs_bloom));
+    checks.push(match (block.requests_hash, result.requests_hash) {
+        (Some(header), Some(ours)) => Check::compare("requestsHash", header, ours),
+        (None, _) => Check::not_applicable("requestsHash", "the header has no requestsHash (before Prague)"),
+        (Some(_), None) => Check::not_applicable(
+            "requestsHash",
+            "the requests are not known: the request contracts (EIP-7002, EIP-7251) are not in the pre-state, or the chain's deposit contract is not known",
+        ),
+    });
     checks.push(match full_state {
         Some(state) => {
             let mut c = Check::compare("stateRoot", block.state_root, post_state_root(state, &result.state_diff)?);

@@ -719,8 +719,9 @@ impl<R: StateReader> BlockVm<R> {
         out
     }
 
-    /// Runs a system call (EIP-4788 beacon roots) and returns the storage it wrote.
-    pub fn system_call(&mut self, contract: Address, data: alloy_primitives::Bytes) -> Result<TxOutcome, ExecError> {
+    /// Runs a system call (EIP-4788, EIP-2935, EIP-7002, EIP-7251) and returns the storage it
+    /// wrote, with its output when it succeeded (`None`: it reverted or halted).
+    pub fn system_call(&mut self, contract: Address, data: alloy_primitives::Bytes) -> Result<(TxOutcome, Option<alloy_primitives::Bytes>), ExecError> {
         use revm::SystemCallEvm;
         self.evm.ctx.journaled_state.database.begin(None, false, false, revm::handler::SYSTEM_ADDRESS);
         let result = self.evm.system_call_one(contract, data);
@@ -729,7 +730,7 @@ impl<R: StateReader> BlockVm<R> {
             return Err(failure);
         }
         match result {
-            Ok(_) => {
+            Ok(result) => {
                 let mut out = TxOutcome::default();
                 for (address, acc) in state {
                     if address == revm::handler::SYSTEM_ADDRESS {
@@ -737,7 +738,8 @@ impl<R: StateReader> BlockVm<R> {
                     }
                     out.writes.extend(storage_writes(address, &acc));
                 }
-                Ok(out)
+                let output = result.is_success().then(|| result.output().cloned().unwrap_or_default());
+                Ok((out, output))
             }
             Err(EVMError::Database(e)) => Err(read_failure(e)),
             Err(e) => Err(ExecError::Fatal(EngineError::Internal(format!("system call to {contract}: {e}")))),

@@ -36,6 +36,7 @@ fn fixture_blocks_pass_and_parallel_matches_sequential() {
                 ("gasUsed", CheckStatus::Passed),
                 ("receiptsRoot", receipts),
                 ("logsBloom", CheckStatus::Passed),
+                ("requestsHash", CheckStatus::NotApplicable),
                 ("stateRoot", CheckStatus::NotApplicable),
             ],
             "block {n}"
