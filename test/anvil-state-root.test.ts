@@ -5,7 +5,9 @@ import { spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { concatHex, numberToHex, padHex, type Address, type Hash, type Hex } from 'viem'
+import { concatHex, createWalletClient, http, numberToHex, padHex, type Address, type Hash, type Hex } from 'viem'
+import { privateKeyToAccount } from 'viem/accounts'
+import { anvil as anvilChain } from 'viem/chains'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { executeBlock, stateRoot, verifyBlock, type Prestate, type RpcBlock } from '../dist/index.js'
 import { repoRoot } from './helpers.js'
@@ -308,5 +310,55 @@ describe.skipIf(!haveAnvil)('anvil (osaka): new opcode, repriced and new precomp
     const wrong = await executeBlock({ block, state: pre, chain: prague })
     const report = await verifyBlock({ block, result: wrong, state: pre, chain: prague, expectedReceipts: receipts })
     expect(report.checks.find((c) => c.name === 'gasUsed')!.status).toBe('failed')
+  })
+})
+
+// EIP-7702 (Prague): a transaction's authorization sets an account's code to a delegation, and a
+// later transaction of the same block already runs the delegated code.
+// anvil's first two development keys (its default mnemonic).
+const AUTHORITY_KEY = '0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80'
+const SENDER_KEY = '0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d'
+
+describe.skipIf(!haveAnvil)('anvil (prague): EIP-7702 delegation', () => {
+  let anvil: Anvil
+  afterAll(async () => {
+    await anvil?.stop()
+  })
+
+  it('the delegation is in the diff and the next transaction runs its code; roots match anvil', async () => {
+    anvil = await startAnvil(['--hardfork', 'prague', '--order', 'fifo'])
+    const prague = { chainId: 31337, hardfork: 'prague' }
+    const accounts = await anvil.rpc<Address[]>('eth_accounts')
+    const delegate = '0x00000000000000000000000000000000000de1e9' as Address
+    await anvil.rpc('anvil_setCode', [delegate, RUNTIME])
+    const authority = privateKeyToAccount(AUTHORITY_KEY)
+    const sender = privateKeyToAccount(SENDER_KEY)
+    const wallet = createWalletClient({ chain: anvilChain, transport: http(anvil.url, { retryCount: 0 }) })
+    const authorization = await wallet.signAuthorization({ account: authority, contractAddress: delegate, nonce: 0 })
+    const pre = await anvil.fullState()
+    await wallet.sendTransaction({ account: sender, to: authority.address, data: store(1, 5), authorizationList: [authorization], gas: 200_000n, nonce: 0 })
+    // Calls that need the delegation, and one that does not, from other senders (in parallel
+    // mode some run before the authorization's transaction is done, and must run again).
+    for (const [i, slot] of [[3, 2], [4, 3], [5, 4], [6, 5]] as const) {
+      await anvil.rpc('eth_sendTransaction', [{ from: accounts[i], to: authority.address, data: store(slot, 7), gas: numberToHex(200_000) }])
+    }
+    await anvil.rpc('eth_sendTransaction', [{ from: accounts[7], to: accounts[8], value: '0x64' }])
+    await anvil.rpc('evm_mine')
+    const block = await anvil.rpc<RpcBlock>('eth_getBlockByNumber', ['latest', true])
+    const receipts = await anvil.rpc<Mined['receipts']>('eth_getBlockReceipts', [block.number])
+    expect(block.transactions.map((t) => (t as { type: Hex }).type)).toEqual(['0x4', '0x2', '0x2', '0x2', '0x2', '0x2'])
+    expect(receipts.map((r) => r.status)).toEqual(['0x1', '0x1', '0x1', '0x1', '0x1', '0x1'])
+    const delegation = concatHex(['0xef0100', delegate])
+    for (const mode of ['sequential', 'parallel'] as const) {
+      const result = await executeBlock({ block, state: pre, chain: prague, mode, threads: 2 })
+      const report = await verifyBlock({ block, result, state: pre, chain: prague, fullState: true, expectedReceipts: receipts, crossCheck: true })
+      const byName = Object.fromEntries(report.checks.map((c) => [c.name, c]))
+      expect(byName.stateRoot, mode).toMatchObject({ status: 'passed', expected: block.stateRoot })
+      expect(report.passed, mode).toBe(true)
+      const diff = Object.entries(result.stateDiff).find(([a]) => a.toLowerCase() === authority.address.toLowerCase())![1]
+      expect(diff.code, mode).toBe(delegation)
+      expect(diff.nonce, mode).toBe(1)
+      expect(diff.storage, mode).toEqual({ [word(1)]: word(5), [word(2)]: word(7), [word(3)]: word(7), [word(4)]: word(7), [word(5)]: word(7) })
+    }
   })
 })

@@ -703,14 +703,16 @@ impl<R: StateReader> BlockVm<R> {
             if read != Some(Some(new)) {
                 out.writes.push((Loc::Basic(address), WriteValue::Basic(Some(new))));
             }
-            if acc.is_created() && acc.info.code_hash != KECCAK256_EMPTY {
-                if let Some(code) = &acc.info.code {
-                    if !code.is_empty() {
-                        out.writes.push((
-                            Loc::Code(address),
-                            WriteValue::Code(Some(Box::new(CodeValue { hash: acc.info.code_hash, code: code.clone() }))),
-                        ));
-                    }
+            // New code: a created contract's, or an EIP-7702 delegation set (or cleared) on an
+            // existing account by an authorization.
+            if acc.is_created() || acc.info.code_hash != acc.original_info().code_hash {
+                match acc.info.code.as_ref().filter(|c| !c.is_empty() && acc.info.code_hash != KECCAK256_EMPTY) {
+                    Some(code) => out.writes.push((
+                        Loc::Code(address),
+                        WriteValue::Code(Some(Box::new(CodeValue { hash: acc.info.code_hash, code: code.clone() }))),
+                    )),
+                    None if had_code => out.writes.push((Loc::Code(address), WriteValue::Code(None))),
+                    None => {}
                 }
             }
             out.writes.extend(storage_writes(address, &acc));
