@@ -360,5 +360,23 @@ describe.skipIf(!haveAnvil)('anvil (prague): EIP-7702 delegation', () => {
       expect(diff.nonce, mode).toBe(1)
       expect(diff.storage, mode).toEqual({ [word(1)]: word(5), [word(2)]: word(7), [word(3)]: word(7), [word(4)]: word(7), [word(5)]: word(7) })
     }
+
+    // Next block: plain transfers only, one of them to the delegated account, whose delegated
+    // code reverts without 64 bytes of call data. The transfer engines must not take it for an
+    // account without code.
+    const next = await anvil.fullState()
+    for (const [from, to] of [[accounts[3], accounts[9]], [accounts[4], authority.address], [accounts[5], accounts[8]]] as const) {
+      await anvil.rpc('eth_sendTransaction', [{ from, to, value: '0x64', gas: numberToHex(100_000) }])
+    }
+    await anvil.rpc('evm_mine')
+    const transfers = await anvil.rpc<RpcBlock>('eth_getBlockByNumber', ['latest', true])
+    const transferReceipts = await anvil.rpc<Mined['receipts']>('eth_getBlockReceipts', [transfers.number])
+    expect(transferReceipts.map((r) => r.status)).toEqual(['0x1', '0x0', '0x1'])
+    for (const mode of ['auto', 'sequential', 'parallel'] as const) {
+      const result = await executeBlock({ block: transfers, state: next, chain: prague, mode, threads: 2 })
+      expect(result.receipts.map((r) => r.status), mode).toEqual(['success', 'reverted', 'success'])
+      const report = await verifyBlock({ block: transfers, result, state: next, chain: prague, fullState: true, expectedReceipts: transferReceipts })
+      expect(report.passed, mode).toBe(true)
+    }
   })
 })
