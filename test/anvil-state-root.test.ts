@@ -343,11 +343,14 @@ describe.skipIf(!haveAnvil)('anvil (prague): EIP-7702 delegation', () => {
       await anvil.rpc('eth_sendTransaction', [{ from: accounts[i], to: authority.address, data: store(slot, 7), gas: numberToHex(200_000) }])
     }
     await anvil.rpc('eth_sendTransaction', [{ from: accounts[7], to: accounts[8], value: '0x64' }])
+    // A plain transfer to the account delegated earlier in this block: the delegated code runs
+    // (and reverts without 64 bytes of call data), so it is not a transfer between plain accounts.
+    await anvil.rpc('eth_sendTransaction', [{ from: accounts[9], to: authority.address, value: '0x64', gas: numberToHex(100_000) }])
     await anvil.rpc('evm_mine')
     const block = await anvil.rpc<RpcBlock>('eth_getBlockByNumber', ['latest', true])
     const receipts = await anvil.rpc<Mined['receipts']>('eth_getBlockReceipts', [block.number])
-    expect(block.transactions.map((t) => (t as { type: Hex }).type)).toEqual(['0x4', '0x2', '0x2', '0x2', '0x2', '0x2'])
-    expect(receipts.map((r) => r.status)).toEqual(['0x1', '0x1', '0x1', '0x1', '0x1', '0x1'])
+    expect(block.transactions.map((t) => (t as { type: Hex }).type)).toEqual(['0x4', '0x2', '0x2', '0x2', '0x2', '0x2', '0x2'])
+    expect(receipts.map((r) => r.status)).toEqual(['0x1', '0x1', '0x1', '0x1', '0x1', '0x1', '0x0'])
     const delegation = concatHex(['0xef0100', delegate])
     for (const mode of ['sequential', 'parallel'] as const) {
       const result = await executeBlock({ block, state: pre, chain: prague, mode, threads: 2 })
@@ -361,20 +364,26 @@ describe.skipIf(!haveAnvil)('anvil (prague): EIP-7702 delegation', () => {
       expect(diff.storage, mode).toEqual({ [word(1)]: word(5), [word(2)]: word(7), [word(3)]: word(7), [word(4)]: word(7), [word(5)]: word(7) })
     }
 
-    // Next block: plain transfers only, one of them to the delegated account, whose delegated
-    // code reverts without 64 bytes of call data. The transfer engines must not take it for an
-    // account without code.
+    // Next block: plain transfers only: the delegated account's own, and one to it (its
+    // delegated code reverts without 64 bytes of call data). The transfer engines must not take
+    // it for an account without code.
     const next = await anvil.fullState()
+    // The delegated account still sends transactions of its own (EIP-3607 allows delegations).
+    await wallet.sendTransaction({ account: authority, to: accounts[8], value: 100n, gas: 21_000n })
     for (const [from, to] of [[accounts[3], accounts[9]], [accounts[4], authority.address], [accounts[5], accounts[8]]] as const) {
       await anvil.rpc('eth_sendTransaction', [{ from, to, value: '0x64', gas: numberToHex(100_000) }])
     }
     await anvil.rpc('evm_mine')
     const transfers = await anvil.rpc<RpcBlock>('eth_getBlockByNumber', ['latest', true])
     const transferReceipts = await anvil.rpc<Mined['receipts']>('eth_getBlockReceipts', [transfers.number])
-    expect(transferReceipts.map((r) => r.status)).toEqual(['0x1', '0x0', '0x1'])
+    const senders = transfers.transactions.map((t) => (t as { from: Address }).from.toLowerCase())
+    expect(senders).toHaveLength(4)
+    expect(senders[0]).toBe(authority.address.toLowerCase())
+    const statuses = transferReceipts.map((r) => (r.status === '0x1' ? 'success' : 'reverted'))
+    expect(statuses.filter((x) => x === 'reverted')).toHaveLength(1)
     for (const mode of ['auto', 'sequential', 'parallel'] as const) {
       const result = await executeBlock({ block: transfers, state: next, chain: prague, mode, threads: 2 })
-      expect(result.receipts.map((r) => r.status), mode).toEqual(['success', 'reverted', 'success'])
+      expect(result.receipts.map((r) => r.status), mode).toEqual(statuses)
       const report = await verifyBlock({ block: transfers, result, state: next, chain: prague, fullState: true, expectedReceipts: transferReceipts })
       expect(report.passed, mode).toBe(true)
     }
