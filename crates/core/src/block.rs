@@ -21,10 +21,16 @@ pub struct TxInput {
 
 impl TxInput {
     /// True for a call that moves value and could target a plain account: the receiver
-    /// may be credited lazily once it is known to hold no code.
+    /// may be credited lazily once it is known to hold no code. Not with authorizations
+    /// (EIP-7702): they check and raise an authority's nonce and set its code, and the receiver
+    /// may be one of them.
     pub fn is_plain_transfer_candidate(&self) -> Option<Address> {
         match self.env.kind {
-            revm::primitives::TxKind::Call(to) if !self.env.value.is_zero() && to != self.env.caller => Some(to),
+            revm::primitives::TxKind::Call(to)
+                if !self.env.value.is_zero() && to != self.env.caller && self.env.authorization_list.is_empty() =>
+            {
+                Some(to)
+            }
             _ => None,
         }
     }

@@ -584,7 +584,101 @@ fn generate<R: Rng + ?Sized>(r: &mut R, seed: u64, name: String, slot_arithmetic
     if r.random_bool(0.1) {
         invalidate(r, &mut g);
     }
+    if slot_arithmetic && spec.is_enabled_in(SpecId::PRAGUE) {
+        add_delegations(&mut g, seed, &contracts, &created);
+    }
     g
+}
+
+/// Prague blocks (of the current generator) get EIP-7702 delegations: type-4 transactions whose
+/// authorizations (signed with keys drawn here) set an account's code to a contract, a
+/// precompile, an empty account or nothing (cleared), sometimes with a wrong nonce or chain
+/// (skipped), and calls and plain value to those accounts before and after. Half of these blocks
+/// run under Osaka. Drawn from a second random stream, so every earlier choice of a seed stays.
+fn add_delegations(g: &mut Generated, seed: u64, contracts: &[Address], created: &[Address]) {
+    use alloy_eips::eip7702::Authorization;
+    let mut d = ChaCha8Rng::seed_from_u64(seed ^ 0x7702_7702_7702_7702);
+    if d.random_bool(0.5) {
+        g.chain = crate::chain::ChainSpec::fixed(1, SpecId::OSAKA);
+    }
+    let gwei = 1_000_000_000u128;
+    let mut added_gas = 0;
+    let mut authorities = Vec::new();
+    let mut new_tx = |d: &mut ChaCha8Rng, g: &mut Generated, caller: Address, nonce: u64, to: Address, value: u64, data: Bytes, auths: Vec<alloy_eips::eip7702::SignedAuthorization>| {
+        let env = revm::context::TxEnv {
+            tx_type: if auths.is_empty() { 2 } else { 4 },
+            caller,
+            gas_limit: 0,
+            gas_price: 2 * gwei,
+            gas_priority_fee: Some(gwei),
+            kind: TxKind::Call(to),
+            value: U256::from(value),
+            data,
+            nonce,
+            chain_id: Some(1),
+            authorization_list: auths.into_iter().map(revm::context_interface::either::Either::Left).collect(),
+            ..Default::default()
+        };
+        let auth_gas = 25_000 * env.authorization_list.len() as u64;
+        let mut env = env;
+        env.gas_limit = intrinsic_gas(&env) + auth_gas + d.random_range(0..300_000);
+        added_gas += env.gas_limit;
+        let mut preimage = seed.to_be_bytes().to_vec();
+        preimage.extend_from_slice(b"7702");
+        preimage.extend_from_slice(&(g.block.txs.len() as u64).to_be_bytes());
+        let tx = crate::block::TxInput { hash: keccak256(preimage), tx_type: env.tx_type, env };
+        let at = d.random_range(0..=g.block.txs.len());
+        g.block.txs.insert(at, tx);
+    };
+    for _ in 0..d.random_range(1..=3) {
+        let Ok(key) = k256::ecdsa::SigningKey::from_slice(&d.random::<[u8; 32]>()) else { continue };
+        let authority = Address::from_private_key(&key);
+        g.state.insert_account(authority, U256::from(pick(&mut d, &[0u128, 10 * ETH])), 0, None);
+        // Self-sponsored: the authority sends the transaction, so its authorization carries the
+        // nonce after the transaction's.
+        let own = d.random_bool(0.3);
+        let sender = if own {
+            g.state.insert_account(authority, U256::from(10 * ETH), 0, None);
+            authority
+        } else {
+            let a = Address::from_slice(&keccak256(d.random::<[u8; 32]>())[12..]);
+            g.state.insert_account(a, U256::from(10 * ETH), 0, None);
+            a
+        };
+        let mut auths = Vec::new();
+        for _ in 0..d.random_range(1..=2) {
+            let address = match d.random_range(0..10) {
+                0..=4 => pick(&mut d, contracts),
+                5 if !created.is_empty() => pick(&mut d, created),
+                6 => Address::with_last_byte(pick(&mut d, &[1u8, 4, 9])),
+                7 => Address::ZERO,
+                _ => Address::from_slice(&keccak256(d.random::<[u8; 32]>())[12..]),
+            };
+            let nonce = u64::from(own) + if d.random_bool(0.1) { 1 } else { 0 } + auths.len() as u64;
+            let chain_id = U256::from(pick(&mut d, &[1u64, 1, 1, 1, 0, 2]));
+            let auth = Authorization { chain_id, address, nonce };
+            let Ok((sig, recid)) = key.sign_prehash_recoverable(auth.signature_hash().as_slice()) else { continue };
+            auths.push(auth.into_signed(alloy_primitives::Signature::from_signature_and_parity(sig, recid.is_y_odd())));
+        }
+        if auths.is_empty() {
+            continue;
+        }
+        let to = if d.random_bool(0.7) { authority } else { pick(&mut d, contracts) };
+        let data = if d.random_bool(0.3) { Bytes::new() } else { Bytes::from(d.random::<[u8; 32]>().to_vec()) };
+        let value = pick(&mut d, &[0u64, 7]);
+        new_tx(&mut d, g, sender, 0, to, value, data, auths);
+        authorities.push(authority);
+    }
+    // Calls and plain value to the delegated accounts, anywhere in the block.
+    for _ in 0..d.random_range(0..=4) {
+        let Some(&to) = authorities.get(d.random_range(0..authorities.len().max(1))) else { break };
+        let sender = Address::from_slice(&keccak256(d.random::<[u8; 32]>())[12..]);
+        g.state.insert_account(sender, U256::from(10 * ETH), 0, None);
+        let data = if d.random_bool(0.4) { Bytes::new() } else { Bytes::from(d.random::<[u8; 32]>().to_vec()) };
+        let value = pick(&mut d, &[0u64, 1_000]);
+        new_tx(&mut d, g, sender, 0, to, value, data, Vec::new());
+    }
+    g.block.gas_limit += added_gas;
 }
 
 /// An upper bound of a transaction's intrinsic gas (calldata, creation, access list; the

@@ -20,6 +20,10 @@ const REGRESSIONS: &[u64] = &[
     // An SSTORE into a lazily read slot that ran out of gas on the cost of setting a zero slot:
     // no check was recorded, and the execution stood for a non-zero value (one run in three).
     44_014_979,
+    // A type-4 transaction sending value to one of its own authorities: Block-STM credited the
+    // receiver lazily and dropped the authorization's nonce bump and delegation (every run,
+    // even on one thread).
+    51_000_283,
 ];
 
 /// Checks `seeds` on a separate thread; fails if any diverges or if no block finishes in
@@ -91,4 +95,29 @@ fn byte_inputs_match_sequential() {
             fuzz::check(&g, &[1, 2, 7]).unwrap_or_else(|e| panic!("{len} bytes: {e}"));
         }
     }
+}
+
+#[test]
+fn prague_blocks_carry_delegations_and_some_run_as_osaka() {
+    use parallel_evm_core::chain::Schedule;
+    use revm::primitives::hardfork::SpecId;
+    let (mut delegating, mut osaka, mut authorizations) = (0, 0, 0);
+    for seed in SEEDS {
+        let g = fuzz::block_from_seed(seed);
+        let spec = match g.chain.schedule {
+            Schedule::Fixed(spec) => spec,
+            Schedule::Mainnet => continue,
+        };
+        if spec == SpecId::OSAKA {
+            osaka += 1;
+        }
+        let auths: usize = g.block.txs.iter().map(|t| t.env.authorization_list.len()).sum();
+        if auths > 0 {
+            assert!(spec.is_enabled_in(SpecId::PRAGUE), "seed {seed}: authorizations before Prague");
+            delegating += 1;
+            authorizations += auths;
+        }
+    }
+    assert!(delegating > 50 && authorizations > delegating, "{delegating} blocks, {authorizations} authorizations");
+    assert!(osaka > 20, "{osaka} Osaka blocks");
 }
