@@ -845,7 +845,7 @@ mod tests {
         // Every generated contract runs to a normal end in some call, i.e. no snippet breaks
         // the stack discipline or a jump: over many seeds, most calls succeed.
         let (mut ok, mut total) = (0, 0);
-        let mut ok_by_type = [0; 4];
+        let mut ok_by_type = [0; 5];
         for seed in 0..100 {
             let g = block_from_seed(seed);
             if let Ok(r) = run(&g, ModeRequest::Sequential, 1) {
@@ -857,7 +857,8 @@ mod tests {
             }
         }
         assert!(ok * 2 > total, "{ok} of {total} transactions succeed");
-        assert!(ok_by_type.iter().all(|n| *n > 10), "every transaction type succeeds somewhere: {ok_by_type:?}");
+        // Type 4 (EIP-7702) only in Prague blocks, a few in a hundred.
+        assert!(ok_by_type[..4].iter().all(|n| *n > 10) && ok_by_type[4] > 0, "every transaction type succeeds somewhere: {ok_by_type:?}");
     }
 
     #[test]
