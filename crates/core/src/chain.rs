@@ -61,15 +61,10 @@ const MAINNET_TIME_FORKS: &[(u64, SpecId)] = &[
     (1_681_338_455, SpecId::SHANGHAI),
 ];
 
-/// Mainnet's blob parameters by timestamp (EIP-7840), newest first: BPO2 (epoch 419,072) and
-/// BPO1 (epoch 412,672) raised the blob target and the base fee's update fraction after Osaka.
-const MAINNET_BLOB_SCHEDULE: &[(u64, BlobParams)] = &[
-    (1_767_747_671, BlobParams::bpo2()),
-    (1_765_290_071, BlobParams::bpo1()),
-    (1_764_798_551, BlobParams::osaka()),
-    (1_746_612_311, BlobParams::prague()),
-    (1_710_338_135, BlobParams::cancun()),
-];
+/// Mainnet's blob-parameter-only forks (EIP-7892) by timestamp, newest first: BPO2 (epoch
+/// 419,072) and BPO1 (epoch 412,672) raised the blob target and the base fee's update fraction
+/// after Osaka. Before them, a fork's own parameters apply.
+const MAINNET_BPO_FORKS: &[(u64, BlobParams)] = &[(1_767_747_671, BlobParams::bpo2()), (1_765_290_071, BlobParams::bpo1())];
 
 /// A fork's own blob parameters (before any blob-parameter-only fork); none before Cancun.
 fn blob_params_of(spec: SpecId) -> Option<BlobParams> {
@@ -126,15 +121,12 @@ impl ChainSpec {
     /// The blob parameters in force for a block: the blob base fee's update fraction and the
     /// most blobs a transaction may carry. None before Cancun.
     pub fn blob_params_at(&self, number: u64, timestamp: u64) -> Option<BlobParams> {
-        match self.schedule {
-            Schedule::Fixed(spec) => blob_params_of(spec),
-            Schedule::Mainnet => {
-                if !self.spec_at(number, timestamp).is_enabled_in(SpecId::CANCUN) {
-                    return None;
-                }
-                MAINNET_BLOB_SCHEDULE.iter().find(|(t, _)| timestamp >= *t).map(|(_, p)| *p)
-            }
-        }
+        let own = blob_params_of(self.spec_at(number, timestamp))?;
+        let bpo = match self.schedule {
+            Schedule::Fixed(_) => None,
+            Schedule::Mainnet => MAINNET_BPO_FORKS.iter().find(|(t, _)| timestamp >= *t).map(|(_, p)| *p),
+        };
+        Some(bpo.unwrap_or(own))
     }
 
     /// Proof-of-work block reward for the miner (zero from the Merge).

@@ -604,8 +604,9 @@ fn add_delegations(g: &mut Generated, seed: u64, contracts: &[Address], created:
     let gwei = 1_000_000_000u128;
     let mut added_gas = 0;
     let mut authorities = Vec::new();
+    let fresh = |d: &mut ChaCha8Rng| Address::from_slice(&keccak256(d.random::<[u8; 32]>())[12..]);
     let mut new_tx = |d: &mut ChaCha8Rng, g: &mut Generated, caller: Address, nonce: u64, to: Address, value: u64, data: Bytes, auths: Vec<alloy_eips::eip7702::SignedAuthorization>| {
-        let env = revm::context::TxEnv {
+        let mut env = revm::context::TxEnv {
             tx_type: if auths.is_empty() { 2 } else { 4 },
             caller,
             gas_limit: 0,
@@ -619,9 +620,7 @@ fn add_delegations(g: &mut Generated, seed: u64, contracts: &[Address], created:
             authorization_list: auths.into_iter().map(revm::context_interface::either::Either::Left).collect(),
             ..Default::default()
         };
-        let auth_gas = 25_000 * env.authorization_list.len() as u64;
-        let mut env = env;
-        env.gas_limit = intrinsic_gas(&env) + auth_gas + d.random_range(0..300_000);
+        env.gas_limit = intrinsic_gas(&env) + d.random_range(0..300_000);
         added_gas += env.gas_limit;
         let mut preimage = seed.to_be_bytes().to_vec();
         preimage.extend_from_slice(b"7702");
@@ -633,18 +632,15 @@ fn add_delegations(g: &mut Generated, seed: u64, contracts: &[Address], created:
     for _ in 0..d.random_range(1..=3) {
         let Ok(key) = k256::ecdsa::SigningKey::from_slice(&d.random::<[u8; 32]>()) else { continue };
         let authority = Address::from_private_key(&key);
-        g.state.insert_account(authority, U256::from(pick(&mut d, &[0u128, 10 * ETH])), 0, None);
-        // Self-sponsored: the authority sends the transaction, so its authorization carries the
-        // nonce after the transaction's.
+        let balance = pick(&mut d, &[0u128, 10 * ETH]);
+        // Self-sponsored: the authority sends the transaction (and pays for it), so its
+        // authorization carries the nonce after the transaction's.
         let own = d.random_bool(0.3);
-        let sender = if own {
-            g.state.insert_account(authority, U256::from(10 * ETH), 0, None);
-            authority
-        } else {
-            let a = Address::from_slice(&keccak256(d.random::<[u8; 32]>())[12..]);
-            g.state.insert_account(a, U256::from(10 * ETH), 0, None);
-            a
-        };
+        g.state.insert_account(authority, U256::from(if own { 10 * ETH } else { balance }), 0, None);
+        let sender = if own { authority } else { fresh(&mut d) };
+        if !own {
+            g.state.insert_account(sender, U256::from(10 * ETH), 0, None);
+        }
         let mut auths = Vec::new();
         for _ in 0..d.random_range(1..=2) {
             let address = match d.random_range(0..10) {
@@ -652,7 +648,7 @@ fn add_delegations(g: &mut Generated, seed: u64, contracts: &[Address], created:
                 5 if !created.is_empty() => pick(&mut d, created),
                 6 => Address::with_last_byte(pick(&mut d, &[1u8, 4, 9])),
                 7 => Address::ZERO,
-                _ => Address::from_slice(&keccak256(d.random::<[u8; 32]>())[12..]),
+                _ => fresh(&mut d),
             };
             let nonce = u64::from(own) + if d.random_bool(0.1) { 1 } else { 0 } + auths.len() as u64;
             let chain_id = U256::from(pick(&mut d, &[1u64, 1, 1, 1, 0, 2]));
@@ -672,7 +668,7 @@ fn add_delegations(g: &mut Generated, seed: u64, contracts: &[Address], created:
     // Calls and plain value to the delegated accounts, anywhere in the block.
     for _ in 0..d.random_range(0..=4) {
         let Some(&to) = authorities.get(d.random_range(0..authorities.len().max(1))) else { break };
-        let sender = Address::from_slice(&keccak256(d.random::<[u8; 32]>())[12..]);
+        let sender = fresh(&mut d);
         g.state.insert_account(sender, U256::from(10 * ETH), 0, None);
         let data = if d.random_bool(0.4) { Bytes::new() } else { Bytes::from(d.random::<[u8; 32]>().to_vec()) };
         let value = pick(&mut d, &[0u64, 1_000]);
@@ -681,13 +677,14 @@ fn add_delegations(g: &mut Generated, seed: u64, contracts: &[Address], created:
     g.block.gas_limit += added_gas;
 }
 
-/// An upper bound of a transaction's intrinsic gas (calldata, creation, access list; the
-/// Prague calldata floor is below it for these sizes).
+/// An upper bound of a transaction's intrinsic gas (calldata, creation, access list, EIP-7702
+/// authorizations; the Prague calldata floor is below it for these sizes).
 fn intrinsic_gas(env: &revm::context::TxEnv) -> u64 {
     let data: u64 = env.data.iter().map(|b| if *b == 0 { 4 } else { 16 }).sum();
     let create = if env.kind.is_create() { 32_000 + 2 * (env.data.len() as u64).div_ceil(32) } else { 0 };
     let list: u64 = env.access_list.0.iter().map(|i| 2_400 + 1_900 * i.storage_keys.len() as u64).sum();
-    21_000 + data + create + list
+    let authorizations = 25_000 * env.authorization_list.len() as u64;
+    21_000 + data + create + list + authorizations
 }
 
 /// Makes one transaction (or the block's gas limit) invalid.
