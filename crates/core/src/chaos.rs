@@ -48,6 +48,17 @@ mod active {
         })
     }
 
+    /// While chaos is on: up to three random transactions of a block of `n` for the scheduler
+    /// to start ahead of block order (what `costs` picks from learned costs), so that runs
+    /// exercise early starts whatever they took before.
+    pub fn early(n: usize) -> Option<Vec<usize>> {
+        if LEVEL.load(Relaxed) == 0 || n == 0 {
+            return None;
+        }
+        let r = next();
+        Some((0..r % 4).map(|i| ((r >> (8 + 16 * i)) % n as u64) as usize).collect())
+    }
+
     pub fn pause() {
         let level = LEVEL.load(Relaxed);
         if level == 0 {
@@ -73,9 +84,15 @@ mod active {
 }
 
 #[cfg(any(test, feature = "chaos"))]
-pub use active::{disturbances, enable, pause};
+pub use active::{disturbances, early, enable, pause};
 
 /// Compiled out: no chaos outside tests.
 #[cfg(not(any(test, feature = "chaos")))]
 #[inline(always)]
 pub fn pause() {}
+
+#[cfg(not(any(test, feature = "chaos")))]
+#[inline(always)]
+pub fn early(_n: usize) -> Option<Vec<usize>> {
+    None
+}

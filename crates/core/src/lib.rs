@@ -13,6 +13,7 @@ pub mod block;
 pub mod bloom;
 pub mod chain;
 pub mod chaos;
+pub mod costs;
 pub mod crosscheck;
 pub mod diff;
 pub mod error;

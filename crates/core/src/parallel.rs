@@ -6,6 +6,7 @@ use crate::{
     block::BlockInput,
     chain::ChainSpec,
     chaos::pause,
+    costs::{self, Measured},
     diff::sorted_diff,
     error::EngineError,
     lazy_balance, lazy_storage,
@@ -25,6 +26,7 @@ use rayon::ThreadPool;
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::{
     hash::BuildHasher,
+    time::Instant,
     panic::{catch_unwind, AssertUnwindSafe},
     sync::{
         atomic::{AtomicU64, AtomicUsize, Ordering::{Acquire, Relaxed, Release}},
@@ -160,7 +162,7 @@ pub fn warm_up(threads: usize) -> Option<Warmup> {
     let epoch = WARM_EPOCH.load(Acquire);
     for _ in 1..threads {
         pool.spawn(move || {
-            let started = std::time::Instant::now();
+            let started = Instant::now();
             while WARM_EPOCH.load(Acquire) == epoch && started.elapsed() < WARM_SPIN {
                 for _ in 0..64 {
                     std::hint::spin_loop();
@@ -214,6 +216,8 @@ struct Shared<'a> {
     outcomes: Vec<CachePadded<Mutex<Option<TxOutcome>>>>,
     /// Summed from each worker's own counters when it stops (no shared counter per task).
     stats: Mutex<ParallelStats>,
+    /// Timed executions worth remembering (`costs::learn`), gathered from every worker.
+    measured: Mutex<Vec<Measured>>,
     /// Validation aborts so far (rare, so one shared counter is cheap), and the count from
     /// which their rate is judged.
     aborts: AtomicU64,
@@ -242,6 +246,7 @@ impl<'a> Shared<'a> {
 
     fn worker(&'a self, worker: usize) {
         let mut stats = ParallelStats::default();
+        let mut measured = Vec::new();
         let mut vm = self.new_vm();
         let mut task: Option<Task> = None;
         let mut idle = 0u32;
@@ -253,8 +258,8 @@ impl<'a> Shared<'a> {
                 break;
             }
             task = match task {
-                Some(Task::Execute(tx, inc)) => self.try_execute(&mut vm, &mut stats, worker, tx, inc),
-                Some(Task::Validate(tx, inc)) => self.validate(&mut stats, worker, tx, inc),
+                Some(Task::Execute(tx, inc)) => self.try_execute(&mut vm, &mut stats, &mut measured, worker, tx, inc),
+                Some(Task::Validate(tx, inc)) => self.validate(&mut stats, &mut measured, worker, tx, inc),
                 None => {
                     let t = self.scheduler.next_task(worker);
                     if t.is_none() {
@@ -276,6 +281,10 @@ impl<'a> Shared<'a> {
         total.executions += stats.executions;
         total.validation_aborts += stats.validation_aborts;
         total.dependency_waits += stats.dependency_waits;
+        drop(total);
+        if !measured.is_empty() {
+            self.measured.lock().append(&mut measured);
+        }
     }
 
     /// Aborts outnumber half of all executions so far (estimated from this worker's share):
@@ -289,10 +298,12 @@ impl<'a> Shared<'a> {
         &'a self,
         vm: &mut BlockVm<MvReader<'a>>,
         stats: &mut ParallelStats,
+        measured: &mut Vec<Measured>,
         worker: usize,
         tx: TxIdx,
         inc: usize,
     ) -> Option<Task> {
+        let timed = costs::timed(&self.block.txs[tx]);
         loop {
             {
                 let r = vm.reader_mut();
@@ -301,10 +312,19 @@ impl<'a> Shared<'a> {
             }
             stats.executions += 1;
             pause();
+            let started = timed.then(Instant::now);
             let run = catch_unwind(AssertUnwindSafe(|| vm.execute(&self.block.txs[tx], true)));
             pause();
             let outcome = match run {
-                Ok(Ok(outcome)) => outcome,
+                Ok(Ok(outcome)) => {
+                    if let Some(started) = started {
+                        let us = started.elapsed().as_micros().min(u32::MAX as u128) as u32;
+                        if us >= costs::EXPENSIVE_US || self.scheduler.is_early(tx) {
+                            measured.push(Measured { tx, us, early_aborted: false });
+                        }
+                    }
+                    outcome
+                }
                 Ok(Err(ExecError::Blocked(blocking))) if blocking >= tx => {
                     // Reads only ever see lower transactions; anything else is an engine bug.
                     TxOutcome::failed(EngineError::Internal(format!(
@@ -337,11 +357,14 @@ impl<'a> Shared<'a> {
         }
     }
 
-    fn validate(&self, stats: &mut ParallelStats, worker: usize, tx: TxIdx, inc: usize) -> Option<Task> {
+    fn validate(&self, stats: &mut ParallelStats, measured: &mut Vec<Measured>, worker: usize, tx: TxIdx, inc: usize) -> Option<Task> {
         let valid = self.mv.validate_read_set(tx, self.base);
         pause();
         let aborted = !valid && self.scheduler.try_validation_abort(tx, inc);
         if aborted {
+            if inc == 0 && self.scheduler.is_early(tx) {
+                measured.push(Measured { tx, us: 0, early_aborted: true });
+            }
             stats.validation_aborts += 1;
             self.aborts.fetch_add(1, Relaxed);
             pause();
@@ -519,9 +542,13 @@ pub fn execute(
         chain,
         base: reads_from,
         mv: MvMemory::new(n),
-        scheduler: Scheduler::with_hints(n, threads, hints),
+        scheduler: Scheduler::with_hints(n, threads, hints).with_early(match threads {
+            1 => Vec::new(),
+            _ => crate::chaos::early(n).unwrap_or_else(|| costs::expensive(block)),
+        }),
         outcomes: (0..n).map(|_| CachePadded::new(Mutex::new(None))).collect(),
         stats: Mutex::new(ParallelStats::default()),
+        measured: Mutex::new(Vec::new()),
         aborts: AtomicU64::new(0),
         contention_limit: 8,
         threads: threads as u64,
@@ -547,6 +574,7 @@ pub fn execute(
     })
     .map_err(ParallelError::Fatal)?;
     let stats = std::mem::take(&mut *shared.stats.lock());
+    costs::learn(block, &shared.measured.lock(), shared.scheduler.early());
     let outcomes: Vec<TxOutcome> = shared
         .outcomes
         .into_iter()

@@ -59,6 +59,10 @@ pub struct Scheduler {
     batch: usize,
     done: CachePadded<AtomicBool>,
     txs: Vec<CachePadded<TxState>>,
+    /// Transactions to start before the execution index reaches them (expected to be long; see
+    /// `with_early`), and how many of them workers have taken.
+    early: Vec<TxIdx>,
+    early_taken: CachePadded<AtomicUsize>,
 }
 
 impl Scheduler {
@@ -81,6 +85,8 @@ impl Scheduler {
             batch: if workers > 1 { EXECUTION_BATCH } else { 1 },
             done: CachePadded::new(AtomicBool::new(block_size == 0)),
             txs: (0..block_size).map(|_| CachePadded::new(TxState::default())).collect(),
+            early: Vec::new(),
+            early_taken: CachePadded::new(AtomicUsize::new(0)),
         };
         for (tx, hint) in hints.iter().enumerate().take(block_size) {
             if let Some(i) = *hint {
@@ -91,6 +97,25 @@ impl Scheduler {
             }
         }
         scheduler
+    }
+
+    /// Workers take `early` (in that order) before anything else. A long transaction late in
+    /// the block otherwise starts only once the ones before it have, and then runs alone while
+    /// the other workers have nothing left. Started early, it runs speculatively like any
+    /// other execution: validation in block order still decides whether it stands, so a wrong
+    /// choice costs time, never correctness.
+    pub fn with_early(mut self, early: Vec<TxIdx>) -> Self {
+        self.early = early.into_iter().filter(|tx| *tx < self.block_size).collect();
+        self
+    }
+
+    /// The transactions started ahead of block order.
+    pub fn early(&self) -> &[TxIdx] {
+        &self.early
+    }
+
+    pub fn is_early(&self, tx: TxIdx) -> bool {
+        self.early.contains(&tx)
     }
 
     pub fn done(&self) -> bool {
@@ -187,6 +212,13 @@ impl Scheduler {
     pub fn next_task(&self, worker: usize) -> Option<Task> {
         if let Some(tx) = self.take_claimed(worker) {
             return self.try_incarnate(worker, tx);
+        }
+        if self.early_taken.load(Relaxed) < self.early.len() {
+            let k = self.early_taken.fetch_add(1, SeqCst);
+            if let Some(tx) = self.early.get(k) {
+                self.active[worker].fetch_add(1, SeqCst);
+                return self.try_incarnate(worker, *tx);
+            }
         }
         if self.validation_idx.load(SeqCst) < self.execution_idx.load(SeqCst) {
             self.next_version_to_validate(worker)
@@ -344,6 +376,32 @@ mod tests {
             assert!(pair.iter().all(|w| *w == pair[0]), "neighbours run on the worker that claimed them: {by:?}");
         }
         assert!(!s.holds_claims(0) && !s.holds_claims(1));
+    }
+
+    #[test]
+    fn early_transactions_start_first_and_still_validate_in_order() {
+        // One worker: the early ones come first, in the order given; everything runs once.
+        let s = Scheduler::new(10, 1).with_early(vec![8, 5, 42]);
+        assert_eq!(s.early(), &[8, 5], "indices past the block are dropped");
+        assert_eq!(s.next_task(0), Some(Task::Execute(8, 0)));
+        assert_eq!(s.finish_execution(0, 8, 0, true), None);
+        assert_eq!(s.next_task(0), Some(Task::Execute(5, 0)));
+        assert_eq!(s.finish_execution(0, 5, 0, true), None);
+        let mut rest = drive(&s, 10, |_, _| false);
+        rest[5] += 1;
+        rest[8] += 1;
+        assert_eq!(rest, vec![1; 10]);
+
+        // An early execution that fails validation (it read what an earlier transaction
+        // wrote) runs again in order, and the block still finishes.
+        let s = Scheduler::new(10, 1).with_early(vec![7]);
+        assert_eq!(drive(&s, 10, |tx, inc| tx == 7 && inc == 0), [vec![1; 7], vec![2], vec![1; 2]].concat());
+
+        // A transaction parked behind its sender's previous one is not started early.
+        let hints: Vec<Option<TxIdx>> = (0..6).map(|i| (i == 4).then_some(3)).collect();
+        let s = Scheduler::with_hints(6, 1, &hints).with_early(vec![4]);
+        assert_eq!(s.next_task(0), None, "4 waits for 3");
+        assert_eq!(drive(&s, 6, |_, _| false), vec![1; 6]);
     }
 
     #[test]

@@ -4,12 +4,14 @@
 use crate::{
     block::BlockInput,
     chain::ChainSpec,
+    costs::{self, Measured},
     error::EngineError,
     overlay::Overlay,
     storage::Storage,
     transitions::OverlayReader,
     vm::{BlockVm, ExecError, TxResult},
 };
+use std::time::Instant;
 
 /// Executes every transaction in order on top of `pre` (the pre-block writes). Returns the
 /// per-transaction results and the block's writes.
@@ -24,12 +26,19 @@ pub fn execute(
     let mut vm = BlockVm::new(block, chain, OverlayReader { base, overlay: pre });
     let mut results = Vec::with_capacity(block.txs.len());
     let mut cumulative = 0u64;
+    // Expensive transactions, for the parallel scheduler's next runs (`costs`).
+    let mut measured = Vec::new();
+    let started = Instant::now();
     for (index, tx) in block.txs.iter().enumerate() {
         block.check_gas_available(index, cumulative)?;
+        let started = costs::timed(tx).then(Instant::now);
         let outcome = vm.execute(tx, false).map_err(|e| match e {
             ExecError::Fatal(e) => e,
             ExecError::Blocked(_) => EngineError::Internal("sequential read blocked".into()),
         })?;
+        if let Some(us) = started.map(|s| s.elapsed().as_micros()).filter(|us| *us >= costs::EXPENSIVE_US as u128) {
+            measured.push(Measured { tx: index, us: us.min(u32::MAX as u128) as u32, early_aborted: false });
+        }
         let result = match outcome.result {
             Some(Ok(r)) => r,
             Some(Err(reason)) => return Err(block.invalid_tx(index, reason)),
@@ -43,6 +52,8 @@ pub fn execute(
         cumulative += result.gas_used;
         results.push(result);
     }
+    costs::learn(block, &measured, &[]);
+    costs::learn_rate(cumulative, started.elapsed().as_micros() as u64);
     let overlay = std::mem::take(&mut vm.reader_mut().overlay);
     Ok((results, overlay))
 }
