@@ -7,7 +7,7 @@ use alloy_primitives::Address;
 use alloy_primitives::{TxKind, U256};
 use parallel_evm_core::{
     generate::{self, BlockBuilder},
-    EngineError, ModeRequest,
+    executor, EngineError, ModeRequest,
 };
 use revm::primitives::hardfork::SpecId;
 
@@ -143,6 +143,26 @@ fn auto_mode_runs_small_blocks_sequentially_and_big_ones_in_parallel() {
     };
     let moved = r.state_diff[&token].storage.len();
     assert_eq!(moved, 4_000, "2,000 senders debited and 2,000 receivers credited");
+}
+
+#[test]
+fn auto_mode_runs_blocks_of_little_work_beyond_their_base_gas_sequentially() {
+    // 200 token transfers between distinct holders: conflict-free, and enough gas to pass the
+    // size check. What the header says was used beyond each transaction's 21,000 decides.
+    let mut g = generate::token_transfers(9, 200, 0);
+    let base = 200 * 21_000;
+    g.block.gas_used = base + 1_000_000;
+    assert_eq!(executor::expected_work_us(&g.block), 300 + 400, "1.5 µs a transaction, 0.4 ns per gas beyond the base");
+    let r = common::run(&g.block, &g.state, &g.chain, ModeRequest::Auto, 2).unwrap();
+    assert_eq!(r.stats.mode, parallel_evm_core::ExecutionMode::Sequential);
+    let why = r.stats.reason.as_deref().unwrap_or("");
+    assert!(why.contains("700 µs of work expected") && why.contains(&executor::MIN_PARALLEL_WORK_US.to_string()), "{why}");
+    g.block.gas_used = base + 5_000_000;
+    let r = common::run(&g.block, &g.state, &g.chain, ModeRequest::Auto, 2).unwrap();
+    assert_eq!(r.stats.mode, parallel_evm_core::ExecutionMode::Parallel, "{:?}", r.stats.reason);
+    // Without a header's gas, the transactions' gas limits stand in for it.
+    g.block.gas_used = 0;
+    assert_eq!(executor::expected_work_us(&g.block), 300 + (200 * 100_000 - base) * 2 / 5_000);
 }
 
 #[test]
