@@ -7,7 +7,7 @@ use alloy_primitives::Address;
 use alloy_primitives::{TxKind, U256};
 use parallel_evm_core::{
     generate::{self, BlockBuilder},
-    executor, EngineError, ModeRequest,
+    costs, executor, EngineError, ModeRequest,
 };
 use revm::primitives::hardfork::SpecId;
 
@@ -184,6 +184,35 @@ fn auto_mode_runs_blocks_whose_critical_path_holds_half_the_gas_sequentially() {
     let r = common::run(&g.block, &g.state, &g.chain, ModeRequest::Auto, 4).unwrap();
     assert_eq!(r.stats.mode, parallel_evm_core::ExecutionMode::Sequential);
     assert!(r.stats.reason.as_deref().unwrap_or("").contains("critical path"), "{:?}", r.stats.reason);
+}
+
+#[test]
+fn an_expensive_transaction_learned_from_an_earlier_run_starts_first_with_the_same_results() {
+    // Token transfers, then, last, a call that loops until its 3M gas run out: milliseconds of
+    // work in one transaction that block order starts last.
+    let mut b = BlockBuilder::new(0xE4, SpecId::CANCUN);
+    let token = b.contract(generate::token_runtime());
+    let burner = b.contract(generate::burner_runtime());
+    for _ in 0..40 {
+        let from = b.funded(10);
+        b.state.insert_storage(token, U256::from_be_slice(from.as_slice()), U256::from(1_000u64));
+        let to = b.address();
+        b.tx(from, TxKind::Call(token), U256::ZERO, generate::token_call(to, 1), 100_000);
+    }
+    let heavy = b.funded(10);
+    b.tx(heavy, TxKind::Call(burner), U256::ZERO, vec![0xb0, 0x12, 0x3e, 0x55].into(), 3_000_000);
+    let g = b.build("an expensive call last");
+    let last = g.block.txs.len() - 1;
+    // The sequential run times it, and the scheduler will start it first from now on.
+    let seq = common::run(&g.block, &g.state, &g.chain, ModeRequest::Sequential, 1).unwrap();
+    assert_eq!(costs::expensive(&g.block), vec![last]);
+    for threads in [2, 4] {
+        let par = common::run(&g.block, &g.state, &g.chain, ModeRequest::Parallel, threads).unwrap();
+        assert_eq!(par.stats.mode, parallel_evm_core::ExecutionMode::Parallel, "{:?}", par.stats.reason);
+        assert_eq!(par.receipts, seq.receipts, "{threads} threads");
+        assert_eq!(par.state_diff, seq.state_diff, "{threads} threads");
+    }
+    assert_eq!(costs::expensive(&g.block), vec![last], "its early start stood: it read nothing the others wrote");
 }
 
 #[test]
