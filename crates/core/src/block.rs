@@ -318,6 +318,12 @@ impl BlockInput {
         EngineError::InvalidTransaction { index, hash: self.txs[index].hash, reason: reason.into() }
     }
 
+    /// The gas the block uses, as far as is known before running it: the header's gas used
+    /// (real blocks), else what its transactions may use (generated blocks have no header).
+    pub fn expected_gas(&self) -> u64 {
+        if self.gas_used > 0 { self.gas_used } else { self.txs.iter().map(|t| t.env.gas_limit).sum() }
+    }
+
     /// A transaction may not ask for more gas than the block has left.
     pub fn check_gas_available(&self, index: usize, cumulative_gas: u64) -> Result<(), EngineError> {
         let available = self.gas_limit.saturating_sub(cumulative_gas);

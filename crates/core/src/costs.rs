@@ -23,7 +23,10 @@ use alloy_primitives::{Address, B256};
 use parking_lot::Mutex;
 use revm::primitives::TxKind;
 use rustc_hash::FxHashMap;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
+use std::{
+    sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed},
+    time::Instant,
+};
 
 /// Executions at least this long (in microseconds) are remembered, and transactions expected
 /// to take this long are started first: a few percent of a typical 3-15 ms mainnet block.
@@ -96,6 +99,11 @@ pub fn timed(tx: &TxInput) -> bool {
     !tx.env.data.is_empty()
 }
 
+/// Microseconds since `started`, as the table keeps them.
+pub fn micros_since(started: Instant) -> u32 {
+    started.elapsed().as_micros().min(u32::MAX as u128) as u32
+}
+
 fn key(tx: &TxInput) -> Key {
     match tx.env.kind {
         TxKind::Call(to) => {
@@ -156,9 +164,7 @@ pub fn expensive(block: &BlockInput) -> Vec<TxIdx> {
     }
     let mut costs = COSTS.lock();
     let Some(costs) = costs.as_mut().filter(|c| !c.is_empty()) else { return Vec::new() };
-    // The header's gas when known (real blocks), else what the transactions may use.
-    let gas = if block.gas_used > 0 { block.gas_used } else { block.txs.iter().map(|t| t.env.gas_limit).sum() };
-    let expected_us = gas.saturating_mul(NS_PER_KGAS.load(Relaxed) as u64) / 1_000_000;
+    let expected_us = block.expected_gas().saturating_mul(NS_PER_KGAS.load(Relaxed) as u64) / 1_000_000;
     let threshold = (EXPENSIVE_US as u64).max(expected_us * EARLY_SHARE_PERCENT / 100);
     let mut found: Vec<(u32, TxIdx)> = Vec::new();
     let mut seen: Vec<Key> = Vec::new();

@@ -115,8 +115,7 @@ fn size_sequential_reason(block: &BlockInput, threads: usize) -> Option<String> 
     if block.txs.len() < MIN_PARALLEL_TXS {
         return Some(format!("{} transactions (< {MIN_PARALLEL_TXS})", block.txs.len()));
     }
-    // The header's gas used when known (real blocks), else what the transactions may use.
-    let gas = if block.gas_used > 0 { block.gas_used } else { block.txs.iter().map(|t| t.env.gas_limit).sum() };
+    let gas = block.expected_gas();
     (gas < MIN_PARALLEL_GAS).then(|| format!("{gas} gas (< {MIN_PARALLEL_GAS})"))
 }
 
@@ -127,8 +126,7 @@ fn size_sequential_reason(block: &BlockInput, threads: usize) -> Option<String> 
 /// transfers, whose gas is all base.
 pub fn expected_work_us(block: &BlockInput) -> u64 {
     let n = block.txs.len() as u64;
-    let gas = if block.gas_used > 0 { block.gas_used } else { block.txs.iter().map(|t| t.env.gas_limit).sum() };
-    n * 3 / 2 + gas.saturating_sub(n * 21_000) * 2 / 5_000
+    n * 3 / 2 + block.expected_gas().saturating_sub(n * 21_000) * 2 / 5_000
 }
 
 /// Too little work beyond the transactions' base cost to repay waking a worker.

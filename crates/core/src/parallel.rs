@@ -317,8 +317,7 @@ impl<'a> Shared<'a> {
             pause();
             let outcome = match run {
                 Ok(Ok(outcome)) => {
-                    if let Some(started) = started {
-                        let us = started.elapsed().as_micros().min(u32::MAX as u128) as u32;
+                    if let Some(us) = started.map(costs::micros_since) {
                         if us >= costs::EXPENSIVE_US || self.scheduler.is_early(tx) {
                             measured.push(Measured { tx, us, early_aborted: false });
                         }

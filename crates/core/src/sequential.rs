@@ -28,16 +28,16 @@ pub fn execute(
     let mut cumulative = 0u64;
     // Expensive transactions, for the parallel scheduler's next runs (`costs`).
     let mut measured = Vec::new();
-    let started = Instant::now();
+    let block_started = Instant::now();
     for (index, tx) in block.txs.iter().enumerate() {
         block.check_gas_available(index, cumulative)?;
-        let started = costs::timed(tx).then(Instant::now);
+        let tx_started = costs::timed(tx).then(Instant::now);
         let outcome = vm.execute(tx, false).map_err(|e| match e {
             ExecError::Fatal(e) => e,
             ExecError::Blocked(_) => EngineError::Internal("sequential read blocked".into()),
         })?;
-        if let Some(us) = started.map(|s| s.elapsed().as_micros()).filter(|us| *us >= costs::EXPENSIVE_US as u128) {
-            measured.push(Measured { tx: index, us: us.min(u32::MAX as u128) as u32, early_aborted: false });
+        if let Some(us) = tx_started.map(costs::micros_since).filter(|us| *us >= costs::EXPENSIVE_US) {
+            measured.push(Measured { tx: index, us, early_aborted: false });
         }
         let result = match outcome.result {
             Some(Ok(r)) => r,
@@ -53,7 +53,7 @@ pub fn execute(
         results.push(result);
     }
     costs::learn(block, &measured, &[]);
-    costs::learn_rate(cumulative, started.elapsed().as_micros() as u64);
+    costs::learn_rate(cumulative, costs::micros_since(block_started) as u64);
     let overlay = std::mem::take(&mut vm.reader_mut().overlay);
     Ok((results, overlay))
 }

@@ -165,20 +165,26 @@ fn auto_mode_runs_blocks_of_little_work_beyond_their_base_gas_sequentially() {
     assert_eq!(executor::expected_work_us(&g.block), 300 + (200 * 100_000 - base) * 2 / 5_000);
 }
 
-#[test]
-fn auto_mode_runs_blocks_whose_critical_path_holds_half_the_gas_sequentially() {
-    let mut b = BlockBuilder::new(6, SpecId::CANCUN);
+/// `transfers` token transfers between distinct holders, then, last, a call with `data` into a
+/// contract that loops until its `gas` runs out.
+fn transfers_then_a_burner(seed: u64, transfers: usize, data: Vec<u8>, gas: u64, name: &str) -> generate::Generated {
+    let mut b = BlockBuilder::new(seed, SpecId::CANCUN);
     let token = b.contract(generate::token_runtime());
     let burner = b.contract(generate::burner_runtime());
-    for _ in 0..20 {
+    for _ in 0..transfers {
         let from = b.funded(10);
         b.state.insert_storage(token, U256::from_be_slice(from.as_slice()), U256::from(1_000u64));
         let to = b.address();
         b.tx(from, TxKind::Call(token), U256::ZERO, generate::token_call(to, 1), 100_000);
     }
     let heavy = b.funded(10);
-    b.tx(heavy, TxKind::Call(burner), U256::ZERO, Default::default(), 5_000_000);
-    let g = b.build("one transaction holds most of the gas");
+    b.tx(heavy, TxKind::Call(burner), U256::ZERO, data.into(), gas);
+    b.build(name)
+}
+
+#[test]
+fn auto_mode_runs_blocks_whose_critical_path_holds_half_the_gas_sequentially() {
+    let g = transfers_then_a_burner(6, 20, Vec::new(), 5_000_000, "one transaction holds most of the gas");
     let r = common::check_all_modes(&g.name, &g.block, &g.state, &g.chain).unwrap();
     assert!(!r.receipts.last().unwrap().status, "the burner runs out of gas");
     let r = common::run(&g.block, &g.state, &g.chain, ModeRequest::Auto, 4).unwrap();
@@ -190,18 +196,7 @@ fn auto_mode_runs_blocks_whose_critical_path_holds_half_the_gas_sequentially() {
 fn an_expensive_transaction_learned_from_an_earlier_run_starts_first_with_the_same_results() {
     // Token transfers, then, last, a call that loops until its 3M gas run out: milliseconds of
     // work in one transaction that block order starts last.
-    let mut b = BlockBuilder::new(0xE4, SpecId::CANCUN);
-    let token = b.contract(generate::token_runtime());
-    let burner = b.contract(generate::burner_runtime());
-    for _ in 0..40 {
-        let from = b.funded(10);
-        b.state.insert_storage(token, U256::from_be_slice(from.as_slice()), U256::from(1_000u64));
-        let to = b.address();
-        b.tx(from, TxKind::Call(token), U256::ZERO, generate::token_call(to, 1), 100_000);
-    }
-    let heavy = b.funded(10);
-    b.tx(heavy, TxKind::Call(burner), U256::ZERO, vec![0xb0, 0x12, 0x3e, 0x55].into(), 3_000_000);
-    let g = b.build("an expensive call last");
+    let g = transfers_then_a_burner(0xE4, 40, vec![0xb0, 0x12, 0x3e, 0x55], 3_000_000, "an expensive call last");
     let last = g.block.txs.len() - 1;
     // The sequential run times it, and the scheduler will start it first from now on.
     let seq = common::run(&g.block, &g.state, &g.chain, ModeRequest::Sequential, 1).unwrap();
