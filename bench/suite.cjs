@@ -111,9 +111,9 @@ const SUITES = {
         blocks.push([g.name, d])
       }
       for (const d of largestFixtures().slice(0, 1)) blocks.push([`mainnet ${d}`, d])
-      console.log('\n## napi overhead: executeBlock from Node vs the Rust replay example (medians of 7 rounds)')
+      console.log('\n## napi overhead: executeBlock from Node vs the Rust replay example (medians of 3 rounds of 30 runs)')
       const rows = []
-      for (const [name, d] of blocks) for (const [t, mode] of [[1, 'sequential'], [2, 'parallel']]) rows.push({ name, ...(await compare(d, t, mode, 7)) })
+      for (const [name, d] of blocks) for (const [t, mode] of [[1, 'sequential'], [2, 'parallel']]) rows.push({ name, ...(await compare(d, t, mode, 3, 30)) })
       console.table(rows)
     } finally {
       rmSync(dir, { recursive: true, force: true })

@@ -16,7 +16,19 @@ describe('cli', () => {
     expect(line).toMatchObject({ number: 4370000, txs: 97, gasUsed: 6609719, threads: expect.any(Number) })
     expect(line.verified).toEqual({ gasUsed: true, receiptsRoot: true, logsBloom: true, requestsHash: null, matchesSequential: true })
     for (const k of ['mode', 'seqMs', 'parMs', 'speedup', 'reexecutions', 'reason']) expect(line).toHaveProperty(k)
+    expect(line.rounds).toBeGreaterThanOrEqual(1)
     expect(line).toMatchObject({ mode: 'parallel', engine: 'blockStm' })
+  })
+
+  it.skipIf(!haveMainnet)('run times a short block over more rounds until --min-time, up to 100', () => {
+    const dir = join(mainnetDir, '46147')
+    const rounds = (minTime: string) => JSON.parse(cli('run', dir, '--json', '--repeat', '2', '--min-time', minTime).stdout).rounds
+    expect(rounds('0')).toBe(2)
+    const some = rounds('3')
+    expect(some).toBeGreaterThan(2)
+    expect(some).toBeLessThan(100)
+    expect(rounds('100000')).toBe(100)
+    expect(cli('run', dir, '--min-time', '-1').status).not.toBe(0)
   })
 
   it.skipIf(!haveMainnet)('run prints a readable summary for a block.json with --prestate', () => {

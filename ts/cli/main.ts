@@ -10,6 +10,7 @@ import { UsageError } from './format.js'
 import { runCommand } from './run.js'
 import { verifyCommand } from './verify.js'
 import { runRpcCommand } from './run-rpc.js'
+import { MAX_ROUNDS } from './timing.js'
 
 function positiveInt(value: string): number {
   const n = Number(value)
@@ -48,6 +49,7 @@ program
   .option('--threads <n>', 'engine worker threads', positiveInt, availableParallelism())
   .addOption(new Option('--mode <mode>', 'execution mode').choices(['auto', 'parallel', 'sequential']).default('auto'))
   .option('--repeat <n>', 'timed runs per mode, after one untimed run, alternating sequential and the requested mode (best time is reported)', positiveInt, 3)
+  .option('--min-time <ms>', `more timed runs (up to ${MAX_ROUNDS}) until the sequential ones add up to this many ms, so that short blocks are timed as steadily as long ones`, nonNegativeInt, 25)
   .option('--json', 'one JSON object per block', false)
   .action(async (target: string, opts) => {
     if (opts.rpc) {

@@ -23,6 +23,7 @@ export type RpcRunOptions = {
   mode: ExecutionMode
   json: boolean
   repeat: number
+  minTime?: number
 }
 
 type BlockSpec = { latest: true } | { from: bigint; to: bigint }

@@ -1,5 +1,5 @@
 //! Replays fixture folders and prints one JSON line per block:
-//! `cargo run --release -p parallel-evm-core --example replay -- [--threads N] [--mode auto|sequential|parallel] [--block-hashes FILE] DIR...`
+//! `cargo run --release -p parallel-evm-core --example replay -- [--threads N] [--mode auto|sequential|parallel] [--rounds N] [--min-ms MS] [--block-hashes FILE] DIR...`
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -16,12 +16,14 @@ use std::{path::PathBuf, process::ExitCode, time::Instant};
 struct Args {
     threads: usize,
     mode: ModeRequest,
+    rounds: usize,
+    min_ms: f64,
     block_hashes: Option<PathBuf>,
     dirs: Vec<PathBuf>,
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut args = Args { threads: available_threads(), mode: ModeRequest::Auto, block_hashes: None, dirs: vec![] };
+    let mut args = Args { threads: available_threads(), mode: ModeRequest::Auto, rounds: 3, min_ms: 25.0, block_hashes: None, dirs: vec![] };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -29,9 +31,17 @@ fn parse_args() -> Result<Args, String> {
                 let v = it.next().ok_or("--threads needs a value")?;
                 args.threads = v.parse().map_err(|_| format!("--threads: '{v}' is not a number"))?;
             }
+            "--rounds" => {
+                let v = it.next().ok_or("--rounds needs a value")?;
+                args.rounds = v.parse().ok().filter(|&n| n > 0).ok_or(format!("--rounds: '{v}' is not a positive number"))?;
+            }
+            "--min-ms" => {
+                let v = it.next().ok_or("--min-ms needs a value")?;
+                args.min_ms = v.parse().ok().filter(|ms: &f64| *ms >= 0.0).ok_or(format!("--min-ms: '{v}' is not a number of milliseconds"))?;
+            }
             "--mode" => args.mode = it.next().ok_or("--mode needs a value")?.parse()?,
             "--block-hashes" => args.block_hashes = Some(it.next().ok_or("--block-hashes needs a file")?.into()),
-            "-h" | "--help" => return Err("usage: replay [--threads N] [--mode auto|sequential|parallel] [--block-hashes FILE] DIR...".into()),
+            "-h" | "--help" => return Err("usage: replay [--threads N] [--mode auto|sequential|parallel] [--rounds N] [--min-ms MS] [--block-hashes FILE] DIR...".into()),
             _ if a.starts_with("--") => return Err(format!("unknown option {a}")),
             _ => args.dirs.push(a.into()),
         }
@@ -43,25 +53,49 @@ fn parse_args() -> Result<Args, String> {
 }
 
 type Run = Result<BlockResult, EngineError>;
-/// A best time in milliseconds, and the last result.
-type Timed = (f64, BlockResult);
 
-/// Best of 3 times of `seq` and of `par`, in milliseconds, and their last results. One untimed
-/// run of each comes first (a process's first parallel runs pay for starting pool threads and
-/// faulting in fresh memory, up to several times the block's own time on a 2-core VM); the
-/// timed runs alternate the two, so that both see the same noisy stretches of a shared machine.
-fn best_of_3(seq: impl Fn() -> Run, par: impl Fn() -> Run) -> Result<(Timed, Timed), EngineError> {
-    let (mut best_seq, mut best_par) = (f64::MAX, f64::MAX);
-    let (mut last_seq, mut last_par) = (seq()?, par()?);
-    for _ in 0..3 {
-        let t = Instant::now();
-        last_seq = seq()?;
-        best_seq = best_seq.min(t.elapsed().as_secs_f64() * 1000.0);
-        let t = Instant::now();
-        last_par = par()?;
-        best_par = best_par.min(t.elapsed().as_secs_f64() * 1000.0);
+/// Times in milliseconds of one side over the rounds, and its last result.
+struct Timed {
+    ms: Vec<f64>,
+    last: BlockResult,
+}
+
+impl Timed {
+    fn best(&self) -> f64 {
+        self.ms.iter().copied().fold(f64::MAX, f64::min)
     }
-    Ok(((best_seq, last_seq), (best_par, last_par)))
+
+    fn median(&self) -> f64 {
+        let mut ms = self.ms.clone();
+        ms.sort_by(f64::total_cmp);
+        ms[ms.len() / 2]
+    }
+}
+
+fn timed(run: &impl Fn() -> Run, into: &mut Vec<f64>) -> Run {
+    let t = Instant::now();
+    let result = run()?;
+    into.push(t.elapsed().as_secs_f64() * 1000.0);
+    Ok(result)
+}
+
+/// Most timed rounds when `min_ms` asks for more than `rounds`.
+const MAX_ROUNDS: usize = 100;
+
+/// Times of `seq` and of `par`, and their last results. One untimed run of each comes first (a
+/// process's first parallel runs pay for starting pool threads and faulting in fresh memory, up
+/// to several times the block's own time on a 2-core VM); the timed runs alternate the two, so
+/// that both see the same noisy stretches of a shared machine: at least `rounds` of each, and
+/// more (up to `MAX_ROUNDS`) until the sequential ones add up to `min_ms`, so that a 0.3 ms
+/// block is timed as steadily as a 5 ms one (as `parallel-evm run --min-time` does).
+fn time_rounds(rounds: usize, min_ms: f64, seq: impl Fn() -> Run, par: impl Fn() -> Run) -> Result<(Timed, Timed), EngineError> {
+    let (mut seq_ms, mut par_ms) = (Vec::with_capacity(rounds), Vec::with_capacity(rounds));
+    let (mut last_seq, mut last_par) = (seq()?, par()?);
+    while seq_ms.len() < rounds || (seq_ms.iter().sum::<f64>() < min_ms && seq_ms.len() < MAX_ROUNDS) {
+        last_seq = timed(&seq, &mut seq_ms)?;
+        last_par = timed(&par, &mut par_ms)?;
+    }
+    Ok((Timed { ms: seq_ms, last: last_seq }, Timed { ms: par_ms, last: last_par }))
 }
 
 fn main() -> ExitCode {
@@ -84,9 +118,13 @@ fn main() -> ExitCode {
         };
         let seq_opts = ExecuteOptions { chain: fx.chain.clone(), mode: ModeRequest::Sequential, threads: 1, ..Default::default() };
         let opts = ExecuteOptions { chain: fx.chain.clone(), mode: args.mode, threads: args.threads, ..Default::default() };
-        let run = best_of_3(|| execute_block(&fx.block, &fx.state, &seq_opts), || execute_block(&fx.block, &fx.state, &opts));
+        let run = time_rounds(args.rounds, args.min_ms, || execute_block(&fx.block, &fx.state, &seq_opts), || execute_block(&fx.block, &fx.state, &opts));
         match run {
-            Ok(((seq_ms, seq), (par_ms, par))) => {
+            Ok((seq, par)) => {
+                let (seq_ms, par_ms) = (seq.best(), par.best());
+                let (seq_median, par_median) = (seq.median(), par.median());
+                let rounds = seq.ms.len();
+                let (seq, par) = (seq.last, par.last);
                 let v = verify_header(&fx.block, &fx.chain, &par);
                 let same = seq.same_outcome(&par);
                 if !v.passed() || !same {
@@ -103,6 +141,9 @@ fn main() -> ExitCode {
                     "seqMs": (seq_ms * 1000.0).round() / 1000.0,
                     "parMs": (par_ms * 1000.0).round() / 1000.0,
                     "speedup": ((seq_ms / par_ms) * 1000.0).round() / 1000.0,
+                    "rounds": rounds,
+                    "seqMedianMs": (seq_median * 1000.0).round() / 1000.0,
+                    "parMedianMs": (par_median * 1000.0).round() / 1000.0,
                     "reexecutions": par.stats.reexecutions,
                     "validationAborts": par.stats.validation_aborts,
                     "dependencyWaits": par.stats.dependency_waits,

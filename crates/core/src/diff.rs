@@ -14,9 +14,9 @@ pub fn state_diff(base: &dyn Storage, overlay: Overlay) -> Result<StateDiff, Eng
     Ok(StateDiff::from_sorted(diff))
 }
 
-/// Builds one diff from parts that hold disjoint accounts, each sorted by address.
+/// One diff from parts that hold disjoint accounts, each sorted by address (kept as they are).
 pub fn from_sorted_parts(parts: Vec<Vec<(Address, AccountDiff)>>) -> StateDiff {
-    StateDiff::from_sorted(merge_sorted(parts).collect())
+    StateDiff::from_sorted_runs(parts)
 }
 
 /// The entries of parts each sorted by address, in address order, each moved once (diffs are

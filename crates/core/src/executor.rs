@@ -4,7 +4,7 @@
 use crate::{
     block::BlockInput,
     chain::ChainSpec,
-    diff::{from_sorted_parts, state_diff},
+    diff::{from_sorted_parts, sorted_diff, state_diff},
     error::EngineError,
     parallel::{self, ParallelError},
     predicted,
@@ -316,11 +316,13 @@ fn finish(
         None => None,
     };
     // After a parallel engine, only the accounts its workers left open remain to diff here.
-    let mut state_diff = state_diff(storage, overlay)?;
-    if let Some(mut parts) = diff_parts {
-        parts.push(std::mem::take(&mut state_diff).into_iter().collect());
-        state_diff = from_sorted_parts(parts);
-    }
+    let state_diff = match diff_parts {
+        Some(mut parts) => {
+            parts.push(sorted_diff(storage, overlay, |_| false)?.1);
+            from_sorted_parts(parts)
+        }
+        None => state_diff(storage, overlay)?,
+    };
     let root = want_root.then(|| receipts_root(&receipts));
     let logs_bloom = block_bloom(&receipts);
     stats.total_us = started.elapsed().as_micros() as u64;

@@ -33,6 +33,7 @@ pub mod result;
 pub mod runner;
 pub mod scheduler;
 pub mod sequential;
+pub mod state_diff;
 pub mod state_root;
 pub mod storage;
 pub mod transfers;
