@@ -5,7 +5,7 @@ use crate::{
     overlay::{Overlay, OverlayAccount},
     result::{AccountDiff, StateDiff},
     storage::Storage,
-    types::{Loc, Value},
+    types::{BasicValue, Loc, Value},
 };
 use alloy_primitives::{Address, B256, KECCAK256_EMPTY, U256};
 
@@ -49,6 +49,20 @@ pub fn sorted_diff(
         }
     }
     Ok((open, diff))
+}
+
+/// The diffs, sorted by address, of accounts whose balance and nonce alone the block changed
+/// (to `basic`; `None`: the account does not exist now).
+pub fn basic_diffs(base: &dyn Storage, mut accounts: Vec<(Address, Option<BasicValue>)>) -> Result<Vec<(Address, AccountDiff)>, EngineError> {
+    accounts.sort_unstable_by_key(|(a, _)| *a);
+    let mut diff = Vec::with_capacity(accounts.len());
+    for (address, basic) in accounts {
+        let acc = OverlayAccount { basic: Some(basic), ..Default::default() };
+        if let Some(d) = account_diff(base, &address, &acc)? {
+            diff.push((address, d));
+        }
+    }
+    Ok(diff)
 }
 
 /// One account's change, or `None` when the block left it as it was.

@@ -7,7 +7,7 @@ use crate::{
     chain::ChainSpec,
     chaos::pause,
     costs::{self, Measured},
-    diff::sorted_diff,
+    diff::{basic_diffs, sorted_diff},
     error::EngineError,
     lazy_balance, lazy_storage,
     mv_memory::{MvMemory, MvRead},
@@ -466,7 +466,8 @@ pub struct ParallelRun {
 #[derive(Default)]
 struct FinalPart {
     open: Overlay,
-    diff: Vec<(Address, AccountDiff)>,
+    /// Runs sorted by address (see `StateDiff`).
+    diff: Vec<Vec<(Address, AccountDiff)>>,
     /// The first transaction that the account, as the block left it right before the
     /// transaction, does not admit: a sender not read during execution that cannot pay, or a
     /// contract whose balance was handled lazily and does not cover what it paid out.
@@ -510,17 +511,25 @@ impl Shared<'_> {
             }
         };
         let (accounts, rejected) = self.mv.final_accounts(self.base, mine, &lazy, admits)?;
+        // Accounts whose code or storage the block wrote, and those left open, go through an
+        // overlay; the others (most of a block's: senders and receivers of value) changed only
+        // their balance and nonce and are diffed directly, without a map to fill and empty.
+        let through_overlay: FxHashSet<Address> = writes.iter().map(|(loc, _)| loc.address()).collect();
         let mut overlay = Overlay::default();
-        overlay.accounts.reserve(accounts.len() + 16);
+        let mut basic_only = Vec::with_capacity(accounts.len());
         for (address, basic) in accounts {
-            overlay.accounts.entry(address).or_default().basic = Some(basic);
+            if through_overlay.contains(&address) || open.contains(&address) {
+                overlay.accounts.entry(address).or_default().basic = Some(basic);
+            } else {
+                basic_only.push((address, basic));
+            }
         }
         // In block order, as the transactions wrote them.
         for (loc, write) in writes {
             overlay.apply(self.base, loc, write)?;
         }
         let (open, diff) = sorted_diff(base, overlay, |a| open.contains(a))?;
-        Ok(FinalPart { open, diff, rejected })
+        Ok(FinalPart { open, diff: vec![diff, basic_diffs(base, basic_only)?], rejected })
     }
 }
 
@@ -620,7 +629,7 @@ pub fn execute(
             e => ParallelError::Fatal(e),
         })?;
         overlay.merge(part.open);
-        diff.push(part.diff);
+        diff.extend(part.diff);
     }
     Ok(ParallelRun { results, overlay, diff, stats })
 }
