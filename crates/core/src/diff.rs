@@ -19,16 +19,6 @@ pub fn from_sorted_parts(parts: Vec<Vec<(Address, AccountDiff)>>) -> StateDiff {
     StateDiff::from_sorted_runs(parts)
 }
 
-/// The entries of parts each sorted by address, in address order, each moved once (diffs are
-/// large); entries of one address in several parts come out one after the other.
-pub fn merge_sorted(parts: Vec<Vec<(Address, AccountDiff)>>) -> impl Iterator<Item = (Address, AccountDiff)> {
-    let mut heads: Vec<_> = parts.into_iter().map(|p| p.into_iter().peekable()).collect();
-    std::iter::from_fn(move || {
-        let i = heads.iter_mut().enumerate().filter_map(|(i, h)| h.peek().map(|(a, _)| (*a, i))).min()?.1;
-        heads[i].next()
-    })
-}
-
 /// The diff of `overlay`'s accounts sorted by address, except those `keep_open` selects,
 /// which come back as an overlay. Sorts the addresses, not the diffs (which are large).
 pub fn sorted_diff(

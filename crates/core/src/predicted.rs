@@ -19,6 +19,7 @@ use crate::{
 use alloy_primitives::Address;
 use revm::primitives::TxKind;
 use rustc_hash::FxHashMap;
+use std::hash::BuildHasher;
 
 /// Largest share of the block's transactions (in percent) the busiest worker may get beyond an
 /// even split before the guess is not worth trying: a share twice the others' caps 2 threads
@@ -101,13 +102,27 @@ pub struct Footprint {
     /// stops at once: checked after each transaction).
     pub within: Option<Loc>,
     beneficiary: Address,
+    /// One bit per hash bucket of the locations written: the other workers' checks test these
+    /// bits (8 KiB, fetched from this worker's core once) before probing `writes`, whose every
+    /// probe from another core missed the cache (the check took ~0.1 ms of a 1,000-transfer
+    /// ERC-20 block).
+    written: Vec<u64>,
 }
 
 const SEVERAL: u32 = u32::MAX;
 
+/// Bits of `Footprint::written` (a power of two): ~3% of lookups pass the filter in vain at
+/// 2,000 written locations.
+const WRITTEN_BITS: usize = 1 << 16;
+
+fn written_bit(loc: &Loc) -> (usize, u64) {
+    let h = (rustc_hash::FxBuildHasher.hash_one(loc) as usize) & (WRITTEN_BITS - 1);
+    (h / 64, 1 << (h % 64))
+}
+
 impl Footprint {
     pub fn new(beneficiary: Address) -> Self {
-        Footprint { reads: FxHashMap::default(), writes: FxHashMap::default(), group: 0, within: None, beneficiary }
+        Footprint { reads: FxHashMap::default(), writes: FxHashMap::default(), group: 0, within: None, beneficiary, written: vec![0; WRITTEN_BITS / 64] }
     }
 
     fn found(&mut self, loc: Loc) {
@@ -130,6 +145,8 @@ impl Footprint {
         // token and transfer blocks, so it ends the guess rather than being tracked per account.
         let whole = matches!((&loc, value), (Loc::Code(_) | Loc::Destruction(_), _) | (Loc::Basic(_), WriteValue::Basic(None) | WriteValue::Destroyed));
         let read_by_other = self.reads.get(&loc).is_some_and(|g| *g != group);
+        let (word, bit) = written_bit(&loc);
+        self.written[word] |= bit;
         let written_by_other = self.writes.insert(loc, group).is_some_and(|g| g != group);
         if whole || read_by_other || written_by_other {
             self.found(loc);
@@ -138,7 +155,11 @@ impl Footprint {
 
     /// A location this worker read or wrote that `other` wrote, if any.
     pub fn conflict(&self, other: &Footprint) -> Option<Loc> {
-        self.reads.keys().chain(self.writes.keys()).find(|l| other.writes.contains_key(l)).copied()
+        let may_have_written = |l: &Loc| {
+            let (word, bit) = written_bit(l);
+            other.written[word] & bit != 0
+        };
+        self.reads.keys().chain(self.writes.keys()).find(|l| may_have_written(l) && other.writes.contains_key(l)).copied()
     }
 }
 

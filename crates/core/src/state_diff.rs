@@ -16,6 +16,9 @@ type Entry = (Address, AccountDiff);
 #[derive(Clone, Debug, Default)]
 pub struct StateDiff(Vec<Vec<Entry>>);
 
+/// Most runs a diff keeps: every step of a walk compares the next account of each.
+const MAX_RUNS: usize = 8;
+
 /// The run whose next account (from the front, or from the back) comes first in that direction.
 fn pick<'a>(heads: impl Iterator<Item = &'a [Entry]>, front: bool) -> Option<usize> {
     let ends = heads.enumerate().filter_map(|(i, s)| if front { s.first() } else { s.last() }.map(|(a, _)| (*a, i)));
@@ -64,9 +67,13 @@ impl StateDiff {
         Self::from_sorted_runs(vec![accounts])
     }
 
-    /// From runs each sorted by address, no account in two of them.
+    /// From runs each sorted by address, no account in two of them. Past `MAX_RUNS` runs (many
+    /// workers) they are joined into one, so that walking the diff stays cheap.
     pub fn from_sorted_runs(mut runs: Vec<Vec<Entry>>) -> Self {
         runs.retain(|r| !r.is_empty());
+        if runs.len() > MAX_RUNS {
+            runs = vec![IntoIter(runs.into_iter().map(Vec::into_iter).collect()).collect()];
+        }
         debug_assert!(runs.iter().all(|r| r.windows(2).all(|w| w[0].0 < w[1].0)), "runs sorted and unique");
         debug_assert!(
             runs.iter().flatten().map(|(a, _)| a).collect::<std::collections::BTreeSet<_>>().len() == runs.iter().map(Vec::len).sum::<usize>(),
@@ -221,6 +228,9 @@ mod tests {
         }
         assert!(runs.values().all(|d| d.nonce == 1));
         assert_ne!(runs, one);
+        let many = StateDiff::from_sorted_runs((1..=12u8).rev().map(|b| entries(&[b])).collect());
+        assert_eq!(many.0.len(), 1, "joined past MAX_RUNS");
+        assert_eq!(many.keys().map(|a| a.0[0]).collect::<Vec<_>>(), (1..=12).collect::<Vec<_>>());
         assert_eq!(serde_json::to_string(&runs).unwrap(), serde_json::to_string(&runs.clone().into_iter().collect::<StateDiff>()).unwrap());
     }
 }

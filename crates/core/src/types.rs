@@ -8,6 +8,15 @@ pub type TxIdx = usize;
 /// How many times a transaction has been (re-)started by the parallel scheduler.
 pub type Incarnation = usize;
 
+/// A 64-bit digest of an address (all 20 bytes folded), for maps where two accounts taken for
+/// one only cost time: grouping and scheduling hints. Cheaper to hash than the address itself,
+/// and, unlike a prefix, it tells apart addresses that share leading zeros (vanity addresses,
+/// generated test accounts).
+pub fn address_key(a: &alloy_primitives::Address) -> u64 {
+    let word = |r: std::ops::Range<usize>| u64::from_le_bytes(a.0[r].try_into().expect("8 bytes"));
+    word(0..8) ^ word(8..16).rotate_left(21) ^ (word(12..20) >> 32).rotate_left(42)
+}
+
 /// One unit of state that transactions read and write. Balance/nonce and code are separate
 /// locations so that a plain value transfer can check that the receiver has no code without
 /// depending on its balance.
