@@ -299,17 +299,21 @@ pub fn execute(
 /// workers check each other in parallel.
 fn check_footprints(shares: &[Share]) -> Result<(), ParallelError> {
     let prints: Vec<&Footprint> = shares.iter().filter_map(|s| s.footprint.as_ref()).collect();
-    let found: Vec<Mutex<Option<Loc>>> = prints.iter().map(|_| Mutex::new(None)).collect();
+    let found: Vec<AtomicBool> = prints.iter().map(|_| AtomicBool::new(false)).collect();
     // Taken in turn, as the groups were: a late pool thread finds its check done.
     let next = AtomicUsize::new(0);
     run_on_caller_and_pool(prints.len(), |_| loop {
         let w = next.fetch_add(1, Relaxed);
         let Some(mine) = prints.get(w) else { break };
         // Conflicts within a worker stopped it as they happened (`run_group`).
-        *found[w].lock() = prints.iter().enumerate().filter(|(o, _)| *o != w).find_map(|(_, other)| mine.conflict(other));
+        let shared = prints.iter().enumerate().any(|(o, other)| o != w && mine.conflict(other));
+        found[w].store(shared, Relaxed);
     })
     .map_err(ParallelError::Fatal)?;
-    found.into_iter().find_map(|f| f.into_inner()).map_or(Ok(()), |loc| Err(shared_location(loc)))
+    match found.iter().any(|f| f.load(Relaxed)) {
+        true => Err(ParallelError::Fallback("guessed groups on different workers share a location".into())),
+        false => Ok(()),
+    }
 }
 
 /// The workers' sorted diffs with no account in two of them: an account several workers wrote
