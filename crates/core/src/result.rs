@@ -98,6 +98,13 @@ pub struct BlockResult {
 }
 
 impl BlockResult {
+    /// About how many bytes of memory the result holds: receipts, logs and the diff (a host
+    /// with a garbage collector reports it, so that results are collected in time).
+    pub fn heap_bytes(&self) -> usize {
+        let logs: usize = self.receipts.iter().flat_map(|r| &r.logs).map(|l| std::mem::size_of_val(l) + l.data.data.len() + l.topics().len() * 32).sum();
+        self.receipts.len() * std::mem::size_of::<Receipt>() + logs + self.state_diff.heap_bytes()
+    }
+
     /// Receipts and post-state equal (statistics aside).
     pub fn same_outcome(&self, other: &BlockResult) -> bool {
         self.gas_used == other.gas_used

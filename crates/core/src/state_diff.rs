@@ -133,6 +133,14 @@ impl StateDiff {
         self.iter().map(|(_, d)| d)
     }
 
+    /// About how many bytes of memory the diff holds (for a host's garbage collector); walks
+    /// the runs as they are, in no particular order.
+    pub fn heap_bytes(&self) -> usize {
+        let per_slot = std::mem::size_of::<(alloy_primitives::B256, alloy_primitives::B256)>() * 3 / 2;
+        let account = |d: &AccountDiff| std::mem::size_of::<Entry>() + d.storage.len() * per_slot + d.code.as_ref().map_or(0, |c| c.len());
+        self.0.iter().flatten().map(|(_, d)| account(d)).sum()
+    }
+
     pub fn values_mut(&mut self) -> impl DoubleEndedIterator<Item = &mut AccountDiff> {
         IterMut(self.0.iter_mut().map(|r| r.iter_mut()).collect()).map(|(_, d)| d)
     }
