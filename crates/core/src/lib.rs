@@ -27,6 +27,7 @@ pub mod mv_memory;
 pub mod overlay;
 pub mod parallel;
 pub mod partial;
+pub mod placement;
 pub mod requests;
 pub mod predicted;
 pub mod result;

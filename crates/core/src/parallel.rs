@@ -12,6 +12,7 @@ use crate::{
     lazy_balance, lazy_storage,
     mv_memory::{MvMemory, MvRead},
     overlay::Overlay,
+    placement,
     result::AccountDiff,
     scheduler::{Scheduler, Task},
     storage::Storage,
@@ -122,9 +123,13 @@ pub fn run_on_caller_and_pool(threads: usize, work: impl Fn(usize) + Sync) -> Re
     }
     let pool = pool(threads - 1)?;
     let work = &work;
+    let caller_cpu = placement::caller_cpu(threads);
     pool.in_place_scope(|s| {
         for worker in 1..threads {
-            s.spawn(move |_| work(worker));
+            s.spawn(move |_| {
+                let _moved = placement::leave_caller_cpu(caller_cpu);
+                work(worker)
+            });
         }
         // Threads woken by `warm_up` stop spinning and take the jobs just queued.
         WARM_EPOCH.fetch_add(1, Release);
@@ -160,8 +165,11 @@ pub fn warm_up(threads: usize) -> Option<Warmup> {
     }
     let pool = pool(threads - 1).ok()?;
     let epoch = WARM_EPOCH.load(Acquire);
+    let caller_cpu = placement::caller_cpu(threads);
     for _ in 1..threads {
         pool.spawn(move || {
+            // Off the caller's CPU before the run needs this thread (see `placement`).
+            let _moved = placement::leave_caller_cpu(caller_cpu);
             let started = Instant::now();
             while WARM_EPOCH.load(Acquire) == epoch && started.elapsed() < WARM_SPIN {
                 for _ in 0..64 {
