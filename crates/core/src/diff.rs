@@ -14,11 +14,6 @@ pub fn state_diff(base: &dyn Storage, overlay: Overlay) -> Result<StateDiff, Eng
     Ok(StateDiff::from_sorted(diff))
 }
 
-/// One diff from parts that hold disjoint accounts, each sorted by address (kept as they are).
-pub fn from_sorted_parts(parts: Vec<Vec<(Address, AccountDiff)>>) -> StateDiff {
-    StateDiff::from_sorted_runs(parts)
-}
-
 /// The diff of `overlay`'s accounts sorted by address, except those `keep_open` selects,
 /// which come back as an overlay. Sorts the addresses, not the diffs (which are large).
 pub fn sorted_diff(

@@ -4,11 +4,11 @@
 use crate::{
     block::BlockInput,
     chain::ChainSpec,
-    diff::{from_sorted_parts, sorted_diff, state_diff},
+    diff::{sorted_diff, state_diff},
     error::EngineError,
     parallel::{self, ParallelError},
     predicted,
-    result::{BlockResult, Receipt, Stats},
+    result::{BlockResult, Receipt, StateDiff, Stats},
     sequential,
     storage::Storage,
     transfers,
@@ -319,7 +319,7 @@ fn finish(
     let state_diff = match diff_parts {
         Some(mut parts) => {
             parts.push(sorted_diff(storage, overlay, |_| false)?.1);
-            from_sorted_parts(parts)
+            StateDiff::from_sorted_runs(parts)
         }
         None => state_diff(storage, overlay)?,
     };

@@ -388,18 +388,17 @@ pub fn dependency_hints(block: &BlockInput, chain: &ChainSpec) -> Vec<Option<TxI
     let (spec, basefee) = (block.spec(chain), block.base_fee.unwrap_or(0) as u128);
     // Keyed by `address_key`: hashing whole addresses took 50-90 ns a transaction, time the
     // workers wait for. Two accounts taken for one only add a needless wait.
-    let key = address_key;
     let mut last_writer: FxHashMap<u64, u32> = FxHashMap::with_capacity_and_hasher(block.txs.len() * 2, Default::default());
     block
         .txs
         .iter()
         .enumerate()
         .map(|(j, tx)| {
-            let caller = key(&tx.env.caller);
+            let caller = address_key(&tx.env.caller);
             let hint = if direct_transfer_to(tx, block.beneficiary, basefee, spec).is_some() { None } else { last_writer.get(&caller).map(|&i| i as TxIdx) };
             last_writer.insert(caller, j as u32);
             if let Some(to) = tx.is_plain_transfer_candidate() {
-                last_writer.insert(key(&to), j as u32);
+                last_writer.insert(address_key(&to), j as u32);
             }
             hint
         })
@@ -461,7 +460,7 @@ fn result_in_order(
 /// Result of a successful parallel run: results in block order, the overlay of the accounts
 /// still open to the block's transitions (pre-block writes, the beneficiary, withdrawal and
 /// uncle accounts), and the final diff of every other written account, in parts sorted by
-/// address (see `diff::from_sorted_parts`).
+/// address (see `StateDiff::from_sorted_runs`).
 pub struct ParallelRun {
     pub results: Vec<TxResult>,
     pub overlay: Overlay,
@@ -596,9 +595,6 @@ pub fn execute(
     let Shared { mv, scheduler, mut outcomes, stats, measured, .. } = shared;
     let stats = stats.into_inner();
     costs::learn(block, &measured.into_inner(), scheduler.early());
-    // The versions, and the outcomes' writes once their results are taken, are no longer
-    // needed: a pool thread frees them, off the caller's path (see `release_later`).
-    let release = |outcomes| release_later(threads, (mv, scheduler, outcomes));
 
     // A transaction whose sender or lazily handled contract, as the block finally left it,
     // cannot admit it: its outcome, and with it every error reported after it (the gas left
@@ -626,7 +622,9 @@ pub fn execute(
             Err(e) => return Err(e),
         }
     }
-    release(outcomes);
+    // The versions, and the outcomes' writes now that their results are taken, are no longer
+    // needed: a pool thread frees them, off the caller's path (see `release_later`).
+    release_later(threads, (mv, scheduler, outcomes));
     drop(layered);
     let mut overlay = pre;
     let mut diff = Vec::with_capacity(parts.len());

@@ -184,7 +184,7 @@ struct Share {
 pub struct TransferRun {
     pub results: Vec<TxResult>,
     pub overlay: Overlay,
-    /// Per worker, sorted by address (see `diff::from_sorted_parts`).
+    /// Per worker, sorted by address (see `StateDiff::from_sorted_runs`).
     pub diff: Vec<Vec<(Address, AccountDiff)>>,
 }
 
