@@ -77,7 +77,7 @@ describe('generated workloads', () => {
     const { setup, bench, pairs } = await uniswapBlocks(6, 7)
     expect(new Set(pairs).size).toBe(6)
     expect(setup.block.transactions.length).toBeGreaterThan(6 * 5)
-    const result = await bothModes(bench, 'blockStm')
+    const result = await bothModes(bench, 'guessedGroups')
     const pairAbi = createRequire(__filename)('@uniswap/v2-core/build/UniswapV2Pair.json').abi as Abi
     const R = 10n ** 24n
     const S = 10n ** 18n

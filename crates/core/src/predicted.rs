@@ -27,12 +27,13 @@ use std::hash::BuildHasher;
 const MAX_IMBALANCE_PERCENT: usize = 25;
 
 /// The accounts a transaction is guessed to touch (the sender repeated where fewer than four),
-/// or `None` when it is outside this engine. Only plain value calls and ERC-20 per-holder calls
-/// are guessed: on the mainnet fixtures, guesses for other calls (routers, pools, mints) were
-/// wrong in 14 of the 24 blocks that passed the balance check, and a wrong guess costs the
-/// block's work divided by the threads before Block-STM starts over. A creation, an EIP-7702
-/// transaction, or one involving the beneficiary (whose balance the workers credit lazily, so
-/// nobody may read it) is outside too.
+/// or `None` when it is outside this engine. Only plain value calls, ERC-20 per-holder calls
+/// and Uniswap V2 pair swaps without a callback are guessed: on the mainnet fixtures, guesses
+/// for other calls (routers, pools, mints) were wrong in 14 of the 24 blocks that passed the
+/// balance check, and a wrong guess costs the block's work divided by the threads before
+/// Block-STM starts over (whatever the guess, the footprints decide whether the run stands).
+/// A creation, an EIP-7702 transaction, or one involving the beneficiary (whose balance the
+/// workers credit lazily, so nobody may read it) is outside too.
 fn guessed_accounts(block: &BlockInput, index: TxIdx) -> Option<[Address; 4]> {
     let env = &block.txs[index].env;
     let TxKind::Call(to) = env.kind else { return None };
@@ -43,6 +44,12 @@ fn guessed_accounts(block: &BlockInput, index: TxIdx) -> Option<[Address; 4]> {
     let data = &env.data;
     if data.is_empty() {
         keys[1] = to;
+        return Some(keys);
+    }
+    if data.len() >= 4 && data[..4] == PAIR_SWAP {
+        let recipient = pair_swap_recipient(data).filter(|r| *r != block.beneficiary)?;
+        keys[1] = to;
+        keys[2] = recipient;
         return Some(keys);
     }
     if data.len() < 4 || !PER_HOLDER_SELECTORS.iter().any(|s| data[..4] == s[..]) {
@@ -60,6 +67,23 @@ fn guessed_accounts(block: &BlockInput, index: TxIdx) -> Option<[Address; 4]> {
         keys[1 + k] = holder;
     }
     Some(keys)
+}
+
+/// Uniswap V2 pair `swap(uint256,uint256,address,bytes)`: with empty `bytes` (no flash-swap
+/// callback into the recipient) it touches the pair's own storage and, in its two tokens, the
+/// entries of the pair and the recipient; pairs sharing a token write different entries of it.
+const PAIR_SWAP: [u8; 4] = [0x02, 0x2c, 0x0d, 0x9f];
+
+/// The recipient of a pair swap whose call data is in the standard encoding with empty
+/// `bytes` (head of four words, then a zero length), or `None`.
+fn pair_swap_recipient(data: &[u8]) -> Option<Address> {
+    if data.len() != 4 + 5 * 32 {
+        return None;
+    }
+    let word = |i: usize| &data[4 + 32 * i..4 + 32 * (i + 1)];
+    let is_small = |w: &[u8], v: u8| w[..31].iter().all(|b| *b == 0) && w[31] == v;
+    let recipient = word(2);
+    (is_small(word(3), 0x80) && is_small(word(4), 0) && recipient[..12].iter().all(|b| *b == 0)).then(|| Address::from_slice(&recipient[12..]))
 }
 
 /// The busiest worker's transaction count when groups of these sizes go, heaviest first, each
@@ -95,10 +119,9 @@ pub fn groups(block: &BlockInput, threads: usize) -> Option<Vec<Vec<TxIdx>>> {
 /// slot's location is 53 bytes to hash and compare), and two locations taken for one can only
 /// reject a guess that was right, never keep a wrong one.
 pub struct Footprint {
-    /// Every location read, with the group that read it (`SEVERAL` when more than one did).
-    reads: FxHashMap<u64, u32>,
-    /// Every location written, with the group that wrote it.
-    writes: FxHashMap<u64, u32>,
+    /// Every location read or written, with the group that read it and the group that wrote
+    /// it: one probe per access where two maps took two.
+    uses: FxHashMap<u64, Use>,
     /// The group running now (its first transaction).
     pub group: u32,
     /// The first location two of this worker's groups shared, where one wrote it (the worker
@@ -106,13 +129,31 @@ pub struct Footprint {
     pub within: Option<Loc>,
     beneficiary: Address,
     /// One bit per hash bucket of the locations written: the other workers' checks test these
-    /// bits (8 KiB, fetched from this worker's core once) before probing `writes`, whose every
+    /// bits (8 KiB, fetched from this worker's core once) before probing `uses`, whose every
     /// probe from another core missed the cache (the check took ~0.1 ms of a 1,000-transfer
     /// ERC-20 block).
     written: Vec<u64>,
 }
 
+/// The group that read a location and the group that wrote it (`NONE`, or `SEVERAL` when more
+/// than one group did).
+#[derive(Clone, Copy, Debug)]
+struct Use {
+    read: u32,
+    wrote: u32,
+}
+
+const NONE: u32 = u32::MAX - 1;
 const SEVERAL: u32 = u32::MAX;
+
+impl Use {
+    const UNUSED: Use = Use { read: NONE, wrote: NONE };
+}
+
+/// Whether `by`, a group (or `NONE`/`SEVERAL`), names some group other than `group`.
+fn other_than(by: u32, group: u32) -> bool {
+    by != NONE && by != group
+}
 
 /// Bits of `Footprint::written` (a power of two): ~3% of lookups pass the filter in vain at
 /// 2,000 written locations.
@@ -129,8 +170,16 @@ fn written_bit(key: u64) -> (usize, u64) {
 }
 
 impl Footprint {
-    pub fn new(beneficiary: Address) -> Self {
-        Footprint { reads: FxHashMap::default(), writes: FxHashMap::default(), group: 0, within: None, beneficiary, written: vec![0; WRITTEN_BITS / 64] }
+    /// A footprint sized for about `locations` locations (growing a map of thousands by
+    /// doubling rehashed each entry about once more).
+    pub fn new(beneficiary: Address, locations: usize) -> Self {
+        Footprint {
+            uses: FxHashMap::with_capacity_and_hasher(locations, Default::default()),
+            group: 0,
+            within: None,
+            beneficiary,
+            written: vec![0; WRITTEN_BITS / 64],
+        }
     }
 
     fn found(&mut self, loc: Loc) {
@@ -138,25 +187,28 @@ impl Footprint {
     }
 
     pub fn read(&mut self, loc: Loc) {
-        let (group, key) = (self.group, loc_key(&loc));
+        let group = self.group;
+        let used = self.uses.entry(loc_key(&loc)).or_insert(Use::UNUSED);
+        let written_by_other = other_than(used.wrote, group);
+        used.read = if used.read == NONE || used.read == group { group } else { SEVERAL };
         // Fees reach the beneficiary once the block is done (each worker sums its own), so its
         // balance read mid-block would be wrong on any worker.
-        if loc == Loc::Basic(self.beneficiary) || self.writes.get(&key).is_some_and(|g| *g != group) {
+        if written_by_other || loc == Loc::Basic(self.beneficiary) {
             self.found(loc);
         }
-        self.reads.entry(key).and_modify(|g| if *g != group { *g = SEVERAL }).or_insert(group);
     }
 
     pub fn write(&mut self, loc: Loc, value: &WriteValue) {
         let (group, key) = (self.group, loc_key(&loc));
+        let used = self.uses.entry(key).or_insert(Use::UNUSED);
+        let shared = other_than(used.read, group) || other_than(used.wrote, group);
+        used.wrote = group;
+        let (word, bit) = written_bit(key);
+        self.written[word] |= bit;
         // A creation, self-destruct or clearing changes every location of the account: rare in
         // token and transfer blocks, so it ends the guess rather than being tracked per account.
         let whole = matches!((&loc, value), (Loc::Code(_) | Loc::Destruction(_), _) | (Loc::Basic(_), WriteValue::Basic(None) | WriteValue::Destroyed));
-        let read_by_other = self.reads.get(&key).is_some_and(|g| *g != group);
-        let (word, bit) = written_bit(key);
-        self.written[word] |= bit;
-        let written_by_other = self.writes.insert(key, group).is_some_and(|g| g != group);
-        if whole || read_by_other || written_by_other {
+        if whole || shared {
             self.found(loc);
         }
     }
@@ -167,26 +219,75 @@ impl Footprint {
             let (word, bit) = written_bit(key);
             other.written[word] & bit != 0
         };
-        self.reads.keys().chain(self.writes.keys()).any(|k| may_have_written(*k) && other.writes.contains_key(k))
+        self.uses.keys().any(|k| may_have_written(*k) && other.uses.get(k).is_some_and(|u| u.wrote != NONE))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloy_primitives::U256;
+    use crate::generate::BlockBuilder;
+    use alloy_primitives::{Bytes, B256, U256};
+    use revm::primitives::hardfork::SpecId;
+
+    /// `swap(0, out, to, data)` in the standard encoding.
+    fn swap_call(out: u64, to: Address, data: &[u8]) -> Bytes {
+        let mut call = PAIR_SWAP.to_vec();
+        call.extend_from_slice(&[0; 32]);
+        call.extend_from_slice(&U256::from(out).to_be_bytes::<32>());
+        call.extend_from_slice(B256::left_padding_from(to.as_slice()).as_slice());
+        call.extend_from_slice(&U256::from(0x80).to_be_bytes::<32>());
+        call.extend_from_slice(&U256::from(data.len()).to_be_bytes::<32>());
+        if !data.is_empty() {
+            call.extend_from_slice(data);
+            call.resize(call.len().next_multiple_of(32), 0);
+        }
+        call.into()
+    }
+
+    #[test]
+    fn pair_swaps_are_guessed_by_pair_and_recipient_unless_they_call_back() {
+        let mut b = BlockBuilder::new(3, SpecId::CANCUN);
+        let pairs: Vec<Address> = (0..5).map(|_| b.contract(Bytes::from_static(&[0x00]))).collect();
+        let senders: Vec<Address> = (0..5).map(|_| b.funded(1)).collect();
+        let bot = b.address();
+        b.tx(senders[0], TxKind::Call(pairs[0]), U256::ZERO, swap_call(5, senders[0], &[]), 200_000);
+        b.tx(senders[1], TxKind::Call(pairs[1]), U256::ZERO, swap_call(5, senders[1], &[]), 200_000);
+        // Other pairs and senders, but one recipient: one group.
+        b.tx(senders[2], TxKind::Call(pairs[2]), U256::ZERO, swap_call(5, bot, &[]), 200_000);
+        b.tx(senders[3], TxKind::Call(pairs[3]), U256::ZERO, swap_call(5, bot, &[]), 200_000);
+        // The first pair again: with the first swap.
+        b.tx(senders[4], TxKind::Call(pairs[0]), U256::ZERO, swap_call(5, senders[4], &[]), 200_000);
+        let block = b.build("swaps").block;
+        assert_eq!(guessed_accounts(&block, 0), Some([senders[0], pairs[0], senders[0], senders[0]]));
+        assert_eq!(guessed_accounts(&block, 2), Some([senders[2], pairs[2], bot, senders[2]]));
+        let mut groups = groups(&block, 2).expect("every swap guessed");
+        groups.iter_mut().for_each(|g| g.sort_unstable());
+        groups.sort_unstable();
+        assert_eq!(groups, vec![vec![0, 4], vec![1], vec![2, 3]]);
+
+        // A flash swap calls the recipient back: any code may run, so no guess.
+        assert_eq!(pair_swap_recipient(&swap_call(5, bot, &[1, 2, 3])), None);
+        let mut bad_offset = swap_call(5, bot, &[]).to_vec();
+        bad_offset[4 + 3 * 32 + 31] = 0xa0;
+        assert_eq!(pair_swap_recipient(&bad_offset), None);
+        let mut dirty_address = swap_call(5, bot, &[]).to_vec();
+        dirty_address[4 + 2 * 32] = 1;
+        assert_eq!(pair_swap_recipient(&dirty_address), None);
+        assert_eq!(pair_swap_recipient(&swap_call(5, bot, &[])), Some(bot));
+    }
 
     #[test]
     fn a_location_written_by_one_worker_and_read_by_another_conflicts() {
         let beneficiary = Address::repeat_byte(0xbe);
         let (token, a, b) = (Address::repeat_byte(1), Address::repeat_byte(2), Address::repeat_byte(3));
         let slot = |n: u64| Loc::Storage(token, U256::from(n));
-        let mut one = Footprint::new(beneficiary);
+        let mut one = Footprint::new(beneficiary, 0);
         one.read(Loc::Code(token));
         one.read(slot(1));
         one.write(slot(1), &WriteValue::Storage(U256::from(5)));
         one.write(Loc::Basic(a), &WriteValue::BalanceDelta(U256::from(3)));
-        let mut two = Footprint::new(beneficiary);
+        let mut two = Footprint::new(beneficiary, 0);
         two.read(Loc::Code(token));
         two.read(slot(2));
         two.write(slot(2), &WriteValue::Storage(U256::from(7)));
@@ -197,11 +298,11 @@ mod tests {
         assert_eq!(two.within, None, "no group of its own wrote it");
         assert!(two.conflict(&one));
 
-        let mut three = Footprint::new(beneficiary);
+        let mut three = Footprint::new(beneficiary, 0);
         three.write(Loc::Destruction(b), &WriteValue::Destroyed);
         assert!(three.within.is_some(), "a self-destruct changes every slot");
 
-        let mut four = Footprint::new(beneficiary);
+        let mut four = Footprint::new(beneficiary, 0);
         four.read(Loc::Basic(beneficiary));
         assert!(four.within.is_some(), "fees are credited once the block is done");
     }
@@ -212,7 +313,7 @@ mod tests {
         let token = Address::repeat_byte(1);
         let slot = |n: u64| Loc::Storage(token, U256::from(n));
         let value = WriteValue::Storage(U256::from(1));
-        let mut print = Footprint::new(beneficiary);
+        let mut print = Footprint::new(beneficiary, 0);
         print.group = 0;
         print.read(Loc::Code(token));
         print.read(slot(1));
@@ -225,12 +326,13 @@ mod tests {
         assert_eq!(print.within, None);
 
         // Read what an earlier group wrote.
-        let mut later = Footprint { group: 2, reads: print.reads.clone(), writes: print.writes.clone(), ..Footprint::new(beneficiary) };
+        let mut later = Footprint { group: 2, uses: print.uses.clone(), ..Footprint::new(beneficiary, 0) };
         later.read(slot(1));
         assert_eq!(later.within, Some(slot(1)));
 
         // Wrote what an earlier group read (the code: never written, so here slot 2).
-        let mut overwrite = Footprint { group: 3, reads: print.reads.clone(), ..Footprint::new(beneficiary) };
+        let reads_only = print.uses.iter().map(|(k, u)| (*k, Use { wrote: NONE, ..*u })).collect();
+        let mut overwrite = Footprint { group: 3, uses: reads_only, ..Footprint::new(beneficiary, 0) };
         overwrite.write(slot(2), &value);
         assert_eq!(overwrite.within, Some(slot(2)));
     }

@@ -143,6 +143,10 @@ impl Queue {
         Queue { groups, ends, next: AtomicUsize::new(0), batch_workers: workers * BATCHES_PER_WORKER }
     }
 
+    fn workers(&self) -> usize {
+        self.batch_workers / BATCHES_PER_WORKER
+    }
+
     /// The next batch of groups: at least one, and whole groups until about the batch size.
     fn claim(&self) -> Option<&[Vec<TxIdx>]> {
         let total = self.ends.last().copied().unwrap_or(0);
@@ -402,7 +406,8 @@ fn run_worker(
     let fatal = |e: EngineError| ParallelError::Fatal(e);
     let guessed = grouping == Grouping::Guessed;
     let mut share = Share::default();
-    let footprint = guessed.then(|| Footprint::new(block.beneficiary));
+    // Sized for ~6 locations a transaction (an ERC-20 transfer's), this worker's share.
+    let footprint = guessed.then(|| Footprint::new(block.beneficiary, block.txs.len() * 6 / queue.workers()));
     let reader = ShareReader { inner: OverlayReader { base: reads_from, overlay: Overlay::default() }, footprint };
     let mut vm = BlockVm::new(block, chain, reader).with_simple_transfers(SimpleTransfers::Direct);
     while let Some(batch) = queue.claim() {

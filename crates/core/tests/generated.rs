@@ -207,7 +207,9 @@ fn an_expensive_transaction_learned_from_an_earlier_run_starts_first_with_the_sa
         assert_eq!(par.receipts, seq.receipts, "{threads} threads");
         assert_eq!(par.state_diff, seq.state_diff, "{threads} threads");
     }
-    assert_eq!(costs::expensive(&g.block), vec![last], "its early start stood: it read nothing the others wrote");
+    // Contains, not equals: a token transfer preempted for 200 us on a busy machine is learned
+    // as expensive too (seen once under the full test suite on 2 cores).
+    assert!(costs::expensive(&g.block).contains(&last), "its early start stood: it read nothing the others wrote");
 }
 
 #[test]
