@@ -560,7 +560,7 @@ pub fn execute(
         block,
         chain,
         base: reads_from,
-        mv: MvMemory::new(n),
+        mv: MvMemory::new(n, block.beneficiary),
         scheduler: Scheduler::with_hints(n, threads, hints).with_early(match threads {
             1 => Vec::new(),
             _ => crate::chaos::early(n).unwrap_or_else(|| costs::expensive(block)),
