@@ -354,7 +354,7 @@ pub fn execute_guessed_groups(
     let started = Instant::now();
     let pre = pre_block(block, chain, storage)?;
     let open = transitions::post_block_accounts(block, chain);
-    let run = match transfers::execute(block, chain, storage, pre, groups, transfers::Grouping::Guessed, threads, &open) {
+    let run = match transfers::execute(block, chain, storage, pre, groups.into(), transfers::Grouping::Guessed, threads, &open) {
         Ok(run) => run,
         Err(ParallelError::Fallback(_)) => return Ok(None),
         Err(ParallelError::Fatal(e)) => return Err(e),

@@ -517,7 +517,6 @@ impl MvMemory {
                 walk(self.beneficiary, &versions)?;
             }
         }
-        drop(walk);
         // Checked accounts that no transaction wrote: their pre-block value throughout.
         if walked < checks.len() {
             for (address, txs) in checks {

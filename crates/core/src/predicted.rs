@@ -13,7 +13,7 @@
 use crate::{
     block::BlockInput,
     executor::PER_HOLDER_SELECTORS,
-    transfers::union_groups,
+    transfers::{union_groups, Groups},
     types::{Loc, TxIdx, WriteValue},
 };
 use alloy_primitives::Address;
@@ -101,14 +101,14 @@ fn heaviest_load(mut sizes: Vec<usize>, workers: usize) -> usize {
 /// The block's transactions in groups that share no guessed account, or `None` when some
 /// transaction is outside this engine or the groups would leave a worker with far more than
 /// its share.
-pub fn groups(block: &BlockInput, threads: usize) -> Option<Vec<Vec<TxIdx>>> {
+pub fn groups(block: &BlockInput, threads: usize) -> Option<Groups> {
     if threads < 2 || block.txs.len() < 2 {
         return None;
     }
     let keys = (0..block.txs.len()).map(|i| guessed_accounts(block, i)).collect::<Option<Vec<_>>>()?;
     let groups = union_groups(&keys);
     let even = block.txs.len().div_ceil(threads);
-    let heaviest = heaviest_load(groups.iter().map(Vec::len).collect(), threads);
+    let heaviest = heaviest_load(groups.iter().map(<[TxIdx]>::len).collect(), threads);
     (heaviest * 100 <= even * (100 + MAX_IMBALANCE_PERCENT)).then_some(groups)
 }
 
@@ -261,8 +261,7 @@ mod tests {
         let block = b.build("swaps").block;
         assert_eq!(guessed_accounts(&block, 0), Some([senders[0], pairs[0], senders[0], senders[0]]));
         assert_eq!(guessed_accounts(&block, 2), Some([senders[2], pairs[2], bot, senders[2]]));
-        let mut groups = groups(&block, 2).expect("every swap guessed");
-        groups.iter_mut().for_each(|g| g.sort_unstable());
+        let mut groups: Vec<Vec<TxIdx>> = groups(&block, 2).expect("every swap guessed").iter().map(<[TxIdx]>::to_vec).collect();
         groups.sort_unstable();
         assert_eq!(groups, vec![vec![0, 4], vec![1], vec![2, 3]]);
 

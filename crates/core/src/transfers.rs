@@ -44,7 +44,7 @@ fn plain_transfer_shape(block: &BlockInput, tx: &crate::block::TxInput) -> bool 
 /// `None` when some transaction is not a plain value call between two accounts (a creation,
 /// one with call data, an access list or authorizations, one to a precompile or involving the
 /// beneficiary). That the receivers hold no code is checked by the workers, in parallel.
-pub fn groups(block: &BlockInput) -> Option<Vec<Vec<TxIdx>>> {
+pub fn groups(block: &BlockInput) -> Option<Groups> {
     // Shapes first, without hashing: a block whose first contract call comes late (11814555:
     // transaction 577 of 579) is turned down before any account is indexed.
     if !block.txs.iter().all(|tx| plain_transfer_shape(block, tx)) {
@@ -61,9 +61,49 @@ pub fn groups(block: &BlockInput) -> Option<Vec<Vec<TxIdx>>> {
     Some(union_groups(&keys))
 }
 
+/// Transactions in groups, held flat: group `g` is `txs[starts[g]..starts[g + 1]]`, in block
+/// order. One allocation for the block instead of one per group (a block of 1,000 independent
+/// transactions spent ~25 us allocating its groups, before any worker could start).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Groups {
+    txs: Vec<TxIdx>,
+    starts: Vec<usize>,
+}
+
+impl Groups {
+    pub fn len(&self) -> usize {
+        self.starts.len().saturating_sub(1)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn get(&self, group: usize) -> &[TxIdx] {
+        &self.txs[self.starts[group]..self.starts[group + 1]]
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &[TxIdx]> + '_ {
+        (0..self.len()).map(|g| self.get(g))
+    }
+}
+
+impl From<Vec<Vec<TxIdx>>> for Groups {
+    fn from(groups: Vec<Vec<TxIdx>>) -> Self {
+        let mut starts = Vec::with_capacity(groups.len() + 1);
+        starts.push(0);
+        let mut txs = Vec::new();
+        for group in groups {
+            txs.extend(group);
+            starts.push(txs.len());
+        }
+        Groups { txs, starts }
+    }
+}
+
 /// Transactions that share a key (an account), directly or through others, in one group; each
 /// group in block order, groups in the order of their first transaction.
-pub fn union_groups<K: AsRef<[Address]>>(keys: &[K]) -> Vec<Vec<TxIdx>> {
+pub fn union_groups<K: AsRef<[Address]>>(keys: &[K]) -> Groups {
     // Keyed by `address_key`: hashing whole addresses made this ~120 ns a transaction, paid
     // before any worker starts. Two accounts taken for one only join their groups (safe).
     let mut index: FxHashMap<u64, usize> = FxHashMap::default();
@@ -100,17 +140,34 @@ pub fn union_groups<K: AsRef<[Address]>>(keys: &[K]) -> Vec<Vec<TxIdx>> {
             }
         }
     }
+    // Group numbers in order of first transaction, then the transactions placed by counting.
     let mut group_of: Vec<usize> = vec![usize::MAX; parent.len()];
-    let mut groups: Vec<Vec<TxIdx>> = Vec::new();
-    for (tx, a) in first.into_iter().enumerate() {
-        let r = root(&mut parent, a);
-        if group_of[r] == usize::MAX {
-            group_of[r] = groups.len();
-            groups.push(Vec::new());
-        }
-        groups[group_of[r]].push(tx);
+    let mut sizes: Vec<usize> = Vec::new();
+    let tx_group: Vec<usize> = first
+        .into_iter()
+        .map(|a| {
+            let r = root(&mut parent, a);
+            if group_of[r] == usize::MAX {
+                group_of[r] = sizes.len();
+                sizes.push(0);
+            }
+            sizes[group_of[r]] += 1;
+            group_of[r]
+        })
+        .collect();
+    let mut starts = Vec::with_capacity(sizes.len() + 1);
+    starts.push(0);
+    starts.extend(sizes.iter().scan(0, |sum, n| {
+        *sum += n;
+        Some(*sum)
+    }));
+    let mut next = starts[..sizes.len()].to_vec();
+    let mut txs = vec![0; tx_group.len()];
+    for (tx, g) in tx_group.into_iter().enumerate() {
+        txs[next[g]] = tx;
+        next[g] += 1;
     }
-    groups
+    Groups { txs, starts }
 }
 
 /// Groups waiting for a worker, heaviest first, claimed in batches by whichever worker is free.
@@ -119,8 +176,10 @@ pub fn union_groups<K: AsRef<[Address]>>(keys: &[K]) -> Vec<Vec<TxIdx>> {
 /// slower than the other, or its pool thread woke milliseconds late. Heaviest first, so that
 /// the last batches are small.
 struct Queue {
-    groups: Vec<Vec<TxIdx>>,
-    /// Transactions in `groups[..=i]`.
+    groups: Groups,
+    /// The groups' numbers, heaviest first.
+    order: Vec<u32>,
+    /// Transactions in the groups of `order[..=i]`.
     ends: Vec<usize>,
     next: AtomicUsize,
     /// Batches are about `1 / (BATCHES_PER_WORKER * batch_workers)` of the transactions left.
@@ -132,34 +191,40 @@ struct Queue {
 const BATCHES_PER_WORKER: usize = 4;
 
 impl Queue {
-    fn new(mut groups: Vec<Vec<TxIdx>>, workers: usize) -> Self {
-        groups.retain(|g| !g.is_empty());
-        groups.sort_by_key(|g| std::cmp::Reverse(g.len()));
-        let ends = groups.iter().scan(0, |sum, g| {
-            *sum += g.len();
+    fn new(groups: Groups, workers: usize) -> Self {
+        let mut order: Vec<u32> = (0..groups.len() as u32).filter(|g| !groups.get(*g as usize).is_empty()).collect();
+        order.sort_by_key(|g| std::cmp::Reverse(groups.get(*g as usize).len()));
+        let ends = order.iter().scan(0, |sum, g| {
+            *sum += groups.get(*g as usize).len();
             Some(*sum)
         });
         let ends = ends.collect();
-        Queue { groups, ends, next: AtomicUsize::new(0), batch_workers: workers * BATCHES_PER_WORKER }
+        Queue { groups, order, ends, next: AtomicUsize::new(0), batch_workers: workers * BATCHES_PER_WORKER }
+    }
+
+    /// The transactions of group `g`, in block order.
+    fn group(&self, g: u32) -> &[TxIdx] {
+        self.groups.get(g as usize)
     }
 
     fn workers(&self) -> usize {
         self.batch_workers / BATCHES_PER_WORKER
     }
 
-    /// The next batch of groups: at least one, and whole groups until about the batch size.
-    fn claim(&self) -> Option<&[Vec<TxIdx>]> {
+    /// The next batch of groups (their numbers): at least one, and whole groups until about
+    /// the batch size.
+    fn claim(&self) -> Option<&[u32]> {
         let total = self.ends.last().copied().unwrap_or(0);
         let mut start = self.next.load(Relaxed);
         loop {
-            if start >= self.groups.len() {
+            if start >= self.order.len() {
                 return None;
             }
             let done = start.checked_sub(1).map_or(0, |i| self.ends[i]);
             let target = done + ((total - done) / self.batch_workers).max(1);
-            let end = start + 1 + self.ends[start..].partition_point(|e| *e < target).min(self.groups.len() - start - 1);
+            let end = start + 1 + self.ends[start..].partition_point(|e| *e < target).min(self.order.len() - start - 1);
             match self.next.compare_exchange_weak(start, end, Relaxed, Relaxed) {
-                Ok(_) => return Some(&self.groups[start..end]),
+                Ok(_) => return Some(&self.order[start..end]),
                 Err(now) => start = now,
             }
         }
@@ -212,7 +277,7 @@ pub fn execute(
     chain: &ChainSpec,
     base: &dyn Storage,
     pre: Overlay,
-    groups: Vec<Vec<TxIdx>>,
+    groups: Groups,
     grouping: Grouping,
     threads: usize,
     open: &FxHashSet<Address>,
@@ -411,10 +476,10 @@ fn run_worker(
     let reader = ShareReader { inner: OverlayReader { base: reads_from, overlay: Overlay::default() }, footprint };
     let mut vm = BlockVm::new(block, chain, reader).with_simple_transfers(SimpleTransfers::Direct);
     while let Some(batch) = queue.claim() {
-        let txs: usize = batch.iter().map(Vec::len).sum();
+        let txs: usize = batch.iter().map(|g| queue.group(*g).len()).sum();
         share.results.reserve(txs);
         vm.reader_mut().inner.overlay.accounts.reserve(txs * 2);
-        for txs in batch {
+        for txs in batch.iter().map(|g| queue.group(*g)) {
             if !guessed {
                 // A receiver with code would run it, and code may touch any account: not this engine's.
                 for &i in txs {
@@ -516,18 +581,20 @@ mod tests {
     fn transactions_sharing_keys_directly_or_through_others_group_together() {
         let a = |b: u8| Address::repeat_byte(b);
         let keys = [vec![a(1), a(2)], vec![a(3), a(3)], vec![a(2), a(4)], vec![a(5)], vec![a(4), a(3)]];
-        assert_eq!(union_groups(&keys), vec![vec![0, 1, 2, 4], vec![3]]);
+        let groups = union_groups(&keys);
+        assert_eq!(groups.iter().map(<[TxIdx]>::to_vec).collect::<Vec<_>>(), vec![vec![0, 1, 2, 4], vec![3]]);
+        assert_eq!(groups, Groups::from(vec![vec![0, 1, 2, 4], vec![3]]));
     }
 
     #[test]
     fn workers_claim_heaviest_groups_first_in_shrinking_batches() {
         let groups: Vec<Vec<TxIdx>> = (0..40).map(|i| vec![i]).chain([vec![40, 41, 42, 43, 44, 45, 46, 47]]).collect();
-        let queue = Queue::new(groups, 2);
+        let queue = Queue::new(Groups::from(groups), 2);
         let mut sizes = Vec::new();
         let mut seen = Vec::new();
         while let Some(batch) = queue.claim() {
-            sizes.push(batch.iter().map(Vec::len).sum::<usize>());
-            seen.extend(batch.iter().flatten().copied());
+            sizes.push(batch.iter().map(|g| queue.group(*g).len()).sum::<usize>());
+            seen.extend(batch.iter().flat_map(|g| queue.group(*g)).copied());
         }
         assert_eq!(queue.claim(), None);
         assert_eq!(&seen[..8], &[40, 41, 42, 43, 44, 45, 46, 47], "the heaviest group first");
