@@ -289,12 +289,12 @@ impl MvMemory {
     /// is not a delta (or the pre-state), plus the deltas above it there and the credits of the
     /// transactions above it.
     fn read_credited(&self, loc: &Loc, tx: TxIdx, base: &dyn Storage) -> Result<MvRead, StorageError> {
-        let mut deltas = DeltaSum::default();
-        let mut from = 0;
-        let mut found = None;
         if !self.maybe_written(loc) {
             return Ok(MvRead::Value(base.read(loc)?));
         }
+        let mut deltas = DeltaSum::default();
+        let mut from = 0;
+        let mut found = None;
         if let Some(versions) = self.data.get(loc) {
             for (idx, entry) in versions.below(tx) {
                 match entry {

@@ -135,11 +135,12 @@ pub struct Footprint {
     written: Vec<u64>,
 }
 
-/// The group that read a location and the group that wrote it (`NONE`, or `SEVERAL` when more
-/// than one group did).
+/// Which group read a location and which wrote it.
 #[derive(Clone, Copy, Debug)]
 struct Use {
+    /// `NONE`, the group that read it, or `SEVERAL` when more than one did.
     read: u32,
+    /// `NONE` or the group that wrote it last (a second group writing it ends the guess).
     wrote: u32,
 }
 
