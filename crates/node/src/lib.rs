@@ -34,11 +34,15 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 #[napi_derive::module_init]
 fn init() {
     pin::keep_loaded();
-    // mimalloc 2 returns freed pages to the OS after 10 ms (mimalloc 3: 1 s). A host that pauses
-    // between blocks (fetching the next one) would then fault a run's memory back in every time,
-    // 2 MiB zeroed per fault under transparent huge pages. Keep mimalloc 3's second.
-    // SAFETY: sets an option value; mimalloc reads options atomically.
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 1000) };
+    // mimalloc 2 returns freed pages to the OS 10 ms after they were freed (mimalloc 3: 1 s), and
+    // does so from its next call, not from a timer: a host that pauses between blocks (one per
+    // 12 s slot when following the chain) had the next block give back the previous block's
+    // memory as it started and fault it in again (a 1,400-transaction block after a 5 s pause:
+    // 4.1 ms with a 1 s delay, 2.5 ms with 30 s; 1.9 ms back to back). An idle process keeps the
+    // pages either way. Unless the host set its own delay (`MIMALLOC_PURGE_DELAY`, read when the
+    // option is first used), keep freed pages for 30 s: longer than a slot.
+    // SAFETY: sets an option's default; mimalloc reads options atomically.
+    unsafe { libmimalloc_sys::mi_option_set_default(MI_OPTION_PURGE_DELAY, 30_000) };
 }
 
 /// A block parsed once by the engine (with its chain rules), reusable across executions.
