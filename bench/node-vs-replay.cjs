@@ -45,12 +45,10 @@ async function prepared(dir, threads, mode) {
   return { fx, run }
 }
 
-/** Results are freed by V8's collector, which runs after ~64 MB of them (reported as external
- * memory): until the heap has grown to hold that many, calls map fresh pages. Untimed calls for
- * at least 2 s (and `perRound` pairs) get past that, as a long-running host is. */
-async function warmUp(run, perRound) {
-  const until = performance.now() + 2000
-  for (let i = 0; i < 2000 && (i < perRound || performance.now() < until); i++) {
+/** Untimed calls for `ms` (and at least `pairs` pairs, at most 2,000). */
+async function busy(run, ms, pairs) {
+  const until = performance.now() + ms
+  for (let i = 0; i < 2000 && (i < pairs || performance.now() < until); i++) {
     await run({ threads: 1, mode: 'sequential' })
     await run()
   }
@@ -59,9 +57,16 @@ async function warmUp(run, perRound) {
 /** The long-lived measuring process (`--worker`): measures on request, never forks. */
 async function worker(dir, threads, mode, perRound) {
   const { fx, run } = await prepared(dir, threads, mode)
-  await warmUp(run, perRound)
+  // Results are freed by V8's collector, which runs after ~64 MB of them (reported as external
+  // memory): until the heap has grown to hold that many, calls map fresh pages. 2 s of calls get
+  // past that, as a long-running host is.
+  await busy(run, 2000, perRound)
   process.on('message', async ({ n, decode }) => {
     try {
+      // Idle while the other sides ran, calls are slower for their first ~100 ms (0.8 -> 1.2 ms on
+      // 1,000 transfers; the CPUs' clocks, as far as can be seen from inside this VM). Replay's
+      // process is busy loading its fixture before it times; this is the same.
+      await busy(run, 250, 1)
       // With decoding: every receipt, log and diff entry into bigint/viem types. In rounds of
       // their own, as the garbage they leave (~10 ms of objects per call) is collected during
       // the calls that follow and would be billed to them.
