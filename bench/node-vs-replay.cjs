@@ -78,7 +78,7 @@ async function worker(dir, threads, mode, perRound) {
       process.send({ error: e.message })
     }
   })
-  process.send({ block: fx.block.number.toString(), txs: fx.block.txCount })
+  process.send({ block: fx.block.number, txs: fx.block.txCount })
 }
 
 /** Medians over `rounds` of each side's median and best time, and their ratios. */
@@ -109,7 +109,7 @@ async function compare(dir, threads = 2, mode = 'parallel', rounds = 5, perRound
     const faults = median(sides.node.map((x) => x.faults))
     const ms = (x) => +x.toFixed(3)
     const ratio = (a, b) => +(a / b).toFixed(3)
-    return { block: Number(info.block), txs: info.txs, threads, mode, rounds, perRound,
+    return { block: info.block, txs: info.txs, threads, mode, rounds, perRound,
       replayMedianMs: ms(m.replay.median), nodeMedianMs: ms(m.node.median), ratio: ratio(m.node.median, m.replay.median),
       replayBestMs: ms(m.replay.best), nodeBestMs: ms(m.node.best), bestRatio: ratio(m.node.best, m.replay.best),
       nodeFaultsPerCall: +faults.toFixed(1),

@@ -138,35 +138,24 @@ pub fn run_on_caller_and_pool(threads: usize, work: impl Fn(usize) + Sync) -> Re
     Ok(())
 }
 
-/// Drops `value` on a pool thread, off the caller's path, then keeps that thread awake for a
-/// while (`linger`). A block's multi-version memory holds an allocation per location written:
-/// freeing it took 0.12-0.13 ms of a 2.4 ms, 1,400-transaction block, while the pool's threads
-/// sat idle once the block was done.
+/// Drops `value` on a pool thread, off the caller's path, then keeps that thread awake for up
+/// to `runner::LINGER`, yielding, until the next parallel run queues its workers (which this
+/// thread must then be free to take). A block's multi-version memory holds an allocation per
+/// location written: freeing it took 0.12-0.13 ms of a 2.4 ms, 1,400-transaction block, while
+/// the pool's threads sat idle once the block was done. Staying awake: on a 2-vCPU VM whose idle
+/// vCPUs halt at once, a host calling from Node (its thread waking for the result, then calling
+/// again) had median calls on a 1,400-transaction block up to 0.15 ms faster (~5% typical) in
+/// seven of eight alternations, against noise of the same size; the replay example over 44
+/// mainnet blocks did not move (auto 1.461 -> 1.471x, forced parallel 1.444 -> 1.453x, 2 and 4
+/// runs).
 fn release_later<T: Send + 'static>(threads: usize, value: T) {
     match (threads >= 2).then(|| pool(threads - 1)) {
         Some(Ok(p)) => p.spawn(move || {
             drop(value);
-            linger();
+            let epoch = WARM_EPOCH.load(Acquire);
+            crate::runner::linger(|| (WARM_EPOCH.load(Acquire) != epoch).then_some(()));
         }),
         _ => drop(value),
-    }
-}
-
-/// How long a pool thread stays awake after a parallel run.
-const LINGER: std::time::Duration = std::time::Duration::from_micros(300);
-
-/// Keeps the calling pool thread awake, yielding its CPU to any thread that wants it, for
-/// `LINGER` or until the next parallel run queues its workers (which this thread must then be
-/// free to take). On a 2-vCPU VM whose idle vCPUs halt at once, a host calling from Node (its
-/// thread waking for the result, then calling again) had median calls on a 1,400-transaction
-/// block up to 0.15 ms faster (~5% typical) in seven of eight alternations, against noise of the
-/// same size; the replay example over 44 mainnet blocks did not move (auto 1.461 -> 1.471x,
-/// forced parallel 1.444 -> 1.453x, 2 and 4 runs).
-fn linger() {
-    let epoch = WARM_EPOCH.load(Acquire);
-    let started = Instant::now();
-    while WARM_EPOCH.load(Acquire) == epoch && started.elapsed() < LINGER {
-        std::thread::yield_now();
     }
 }
 

@@ -11,7 +11,7 @@
 
 use parking_lot::Mutex;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::mpsc::{channel, Receiver, Sender, TryRecvError};
+use std::sync::mpsc::{channel, Sender, TryRecvError};
 use std::time::{Duration, Instant};
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
@@ -39,31 +39,39 @@ pub fn spawn(job: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
             // A job reports its own failures; this only keeps the thread alive for the next.
             let _ = catch_unwind(AssertUnwindSafe(job));
             IDLE.lock().push(sender.clone());
-            next = linger(&jobs).or_else(|| jobs.recv().ok());
+            // Some(next) when a job came (or the channel closed) within `LINGER`.
+            let taken = linger(|| match jobs.try_recv() {
+                Ok(job) => Some(Some(job)),
+                Err(TryRecvError::Disconnected) => Some(None),
+                Err(TryRecvError::Empty) => None,
+            });
+            next = taken.unwrap_or_else(|| jobs.recv().ok());
         }
     })?;
     Ok(())
 }
 
-/// How long a runner thread stays awake for the next job before it sleeps. A host executing
-/// blocks back to back sends the next one ~0.1-0.2 ms after a result (its JS thread wakes and
-/// takes the result first); a thread asleep by then takes ~40 µs to wake on a 2-vCPU VM, and may
-/// wake on the other CPU, cold. Staying awake took a 1,400-transaction block's median call from
-/// 1.63-1.75 to 1.54-1.59 ms from Node (three alternations; 1.48-1.56 spinning without yielding).
-/// The cost: at most this much CPU time after the last block of a burst, yielded to any other
-/// thread that wants the CPU meanwhile.
-const LINGER: Duration = Duration::from_micros(300);
+/// How long a runner thread (and a pool thread after a parallel run: `parallel::release_later`)
+/// stays awake for what comes next before it sleeps. A host executing blocks back to back sends
+/// the next one ~0.1-0.2 ms after a result (its JS thread wakes and takes the result first); a
+/// thread asleep by then takes ~40 µs to wake on a 2-vCPU VM, and may wake on the other CPU,
+/// cold. Staying awake took a 1,400-transaction block's median call from 1.63-1.75 to 1.54-1.59
+/// ms from Node (three alternations; 1.48-1.56 spinning without yielding). The cost: at most
+/// this much CPU time after the last block of a burst, yielded to any other thread that wants
+/// the CPU meanwhile.
+pub(crate) const LINGER: Duration = Duration::from_micros(300);
 
-/// The next job if one comes within `LINGER`, yielding the CPU while waiting.
-fn linger(jobs: &Receiver<Job>) -> Option<Job> {
+/// Yields the CPU until `ready` gives a value or `LINGER` passes (then `None`).
+pub(crate) fn linger<T>(mut ready: impl FnMut() -> Option<T>) -> Option<T> {
     let until = Instant::now() + LINGER;
     loop {
-        match jobs.try_recv() {
-            Ok(job) => return Some(job),
-            Err(TryRecvError::Disconnected) => return None,
-            Err(TryRecvError::Empty) if Instant::now() >= until => return None,
-            Err(TryRecvError::Empty) => std::thread::yield_now(),
+        if let Some(value) = ready() {
+            return Some(value);
         }
+        if Instant::now() >= until {
+            return None;
+        }
+        std::thread::yield_now();
     }
 }
 
