@@ -4,7 +4,7 @@
 //! `fuzz [--seconds N] [--start SEED] [--count N] [--chaos PER_1024]`; prints progress every 10 s, failing seeds as
 //! they come, and a JSON summary at the end; exits 1 if any seed diverged.
 
-use parallel_evm_core::fuzz;
+use parallel_evm_testkit::fuzz;
 use std::time::{Duration, Instant};
 
 fn flag(args: &[String], name: &str, default: u64) -> Result<u64, String> {
@@ -24,7 +24,7 @@ fn main() -> Result<(), String> {
     // Adversarial scheduling needs the `chaos` feature (`--features chaos`).
     let chaos = flag(&args, "--chaos", 0)?;
     #[cfg(feature = "chaos")]
-    parallel_evm_core::chaos::enable(chaos as u32, start);
+    parallel_evm_core::engine::chaos::enable(chaos as u32, start);
     #[cfg(not(feature = "chaos"))]
     if chaos > 0 {
         return Err("--chaos needs the example built with --features chaos".into());
@@ -41,7 +41,12 @@ fn main() -> Result<(), String> {
         match fuzz::check(&g, &fuzz::thread_counts(seed)) {
             Ok(c) => {
                 if verbose && c.error.is_some() {
-                    let opts = parallel_evm_core::ExecuteOptions { chain: g.chain.clone(), mode: parallel_evm_core::ModeRequest::Sequential, threads: 1, receipts_root: false };
+                    let opts = parallel_evm_core::ExecuteOptions {
+                        chain: g.chain.clone(),
+                        mode: parallel_evm_core::ModeRequest::Sequential,
+                        threads: 1,
+                        receipts_root: false,
+                    };
                     eprintln!("seed {seed}: {}", parallel_evm_core::execute_block(&g.block, &g.state, &opts).unwrap_err());
                 }
                 txs += c.txs as u64;
@@ -68,5 +73,9 @@ fn main() -> Result<(), String> {
         began.elapsed().as_secs_f64(),
         failures
     );
-    if failures.is_empty() { Ok(()) } else { Err(format!("{} seeds diverged", failures.len())) }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{} seeds diverged", failures.len()))
+    }
 }

@@ -6,9 +6,11 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use parallel_evm_core::{
-    executor::{available_threads, execute_block, ExecuteOptions},
-    generate, ModeRequest,
+    engine::{execute_block, ExecuteOptions},
+    threads::available_threads,
+    ModeRequest,
 };
+use parallel_evm_testkit::generate;
 use std::time::Instant;
 
 fn flag(args: &[String], name: &str, default: u64) -> Result<u64, String> {

@@ -8,11 +8,11 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use parallel_evm_core::{
-    costs,
-    executor::{execute_block, ExecuteOptions},
-    fixture::Fixture,
+    engine::costs,
+    engine::hybrid::{execute_block, ExecuteOptions},
     ModeRequest,
 };
+use parallel_evm_testkit::fixture::Fixture;
 use std::time::Instant;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -38,11 +38,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 s = s.min(time(&seq)?);
                 costs::set_enabled(learned);
                 let t = time(&par)?;
-                if learned { on = on.min(t) } else { off = off.min(t) }
+                if learned {
+                    on = on.min(t)
+                } else {
+                    off = off.min(t)
+                }
             }
         }
         costs::set_enabled(true);
-        println!("{:>9} {:>5} | sequential {s:7.3} ms | learned {on:7.3} ms x{:.2} | off {off:7.3} ms x{:.2}", fx.block.number, fx.block.txs.len(), s / on, s / off);
+        println!(
+            "{:>9} {:>5} | sequential {s:7.3} ms | learned {on:7.3} ms x{:.2} | off {off:7.3} ms x{:.2}",
+            fx.block.number,
+            fx.block.txs.len(),
+            s / on,
+            s / off
+        );
         learned_log += (s / on).ln();
         off_log += (s / off).ln();
         blocks += 1;

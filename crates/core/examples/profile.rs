@@ -5,10 +5,10 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use parallel_evm_core::{
-    executor::{execute_block, ExecuteOptions},
-    fixture::Fixture,
+    engine::hybrid::{execute_block, ExecuteOptions},
     ModeRequest,
 };
+use parallel_evm_testkit::fixture::Fixture;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();

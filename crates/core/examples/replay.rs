@@ -5,12 +5,13 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use parallel_evm_core::{
-    executor::{available_threads, execute_block, ExecuteOptions},
-    fixture::Fixture,
+    engine::{execute_block, ExecuteOptions},
     result::BlockResult,
+    threads::available_threads,
     verify::verify_header,
     EngineError, ModeRequest,
 };
+use parallel_evm_testkit::fixture::Fixture;
 use std::{path::PathBuf, process::ExitCode, time::Instant};
 
 struct Args {
@@ -23,7 +24,8 @@ struct Args {
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut args = Args { threads: available_threads(), mode: ModeRequest::Auto, rounds: 3, min_ms: 25.0, block_hashes: None, dirs: vec![] };
+    let mut args =
+        Args { threads: available_threads(), mode: ModeRequest::Auto, rounds: 3, min_ms: 25.0, block_hashes: None, dirs: vec![] };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -37,11 +39,17 @@ fn parse_args() -> Result<Args, String> {
             }
             "--min-ms" => {
                 let v = it.next().ok_or("--min-ms needs a value")?;
-                args.min_ms = v.parse().ok().filter(|ms: &f64| *ms >= 0.0).ok_or(format!("--min-ms: '{v}' is not a number of milliseconds"))?;
+                args.min_ms =
+                    v.parse().ok().filter(|ms: &f64| *ms >= 0.0).ok_or(format!("--min-ms: '{v}' is not a number of milliseconds"))?;
             }
             "--mode" => args.mode = it.next().ok_or("--mode needs a value")?.parse()?,
             "--block-hashes" => args.block_hashes = Some(it.next().ok_or("--block-hashes needs a file")?.into()),
-            "-h" | "--help" => return Err("usage: replay [--threads N] [--mode auto|sequential|parallel] [--rounds N] [--min-ms MS] [--block-hashes FILE] DIR...".into()),
+            "-h" | "--help" => {
+                return Err(
+                    "usage: replay [--threads N] [--mode auto|sequential|parallel] [--rounds N] [--min-ms MS] [--block-hashes FILE] DIR..."
+                        .into(),
+                )
+            }
             _ if a.starts_with("--") => return Err(format!("unknown option {a}")),
             _ => args.dirs.push(a.into()),
         }
@@ -118,7 +126,12 @@ fn main() -> ExitCode {
         };
         let seq_opts = ExecuteOptions { chain: fx.chain.clone(), mode: ModeRequest::Sequential, threads: 1, ..Default::default() };
         let opts = ExecuteOptions { chain: fx.chain.clone(), mode: args.mode, threads: args.threads, ..Default::default() };
-        let run = time_rounds(args.rounds, args.min_ms, || execute_block(&fx.block, &fx.state, &seq_opts), || execute_block(&fx.block, &fx.state, &opts));
+        let run = time_rounds(
+            args.rounds,
+            args.min_ms,
+            || execute_block(&fx.block, &fx.state, &seq_opts),
+            || execute_block(&fx.block, &fx.state, &opts),
+        );
         match run {
             Ok((seq, par)) => {
                 let (seq_ms, par_ms) = (seq.best(), par.best());
@@ -157,5 +170,9 @@ fn main() -> ExitCode {
             }
         }
     }
-    if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }

@@ -1,8 +1,18 @@
 //! parallel-evm core: executes Ethereum blocks with Block-STM on revm, with results identical
 //! to sequential execution.
 //!
+//! Layers, lowest first; a module imports only from the layers below it (checked by
+//! `tests/layers.rs`):
+//!
+//! - [`error`], [`threads`]: typed errors and the engine's thread pool.
+//! - [`result`]: receipts, logs, the state diff and statistics.
+//! - [`state`]: where pre-state comes from ([`state::Storage`]) and the values engines exchange.
+//! - [`block`]: the block input, chain and fork rules, requests.
+//! - [`verify`]: header checks, state roots, comparison of two results.
+//! - [`engine`]: sequential execution, Block-STM, the fast paths and the hybrid choice.
+//!
 //! ```no_run
-//! use parallel_evm_core::{block::BlockInput, storage::InMemoryStorage, executor::{execute_block, ExecuteOptions}};
+//! use parallel_evm_core::{execute_block, BlockInput, ExecuteOptions, InMemoryStorage};
 //! let block = BlockInput::from_json(&std::fs::read("block.json").unwrap()).unwrap();
 //! let state = InMemoryStorage::from_prestate_json(&std::fs::read("prestate.json").unwrap()).unwrap();
 //! let result = execute_block(&block, &state, &ExecuteOptions::default()).unwrap();
@@ -10,39 +20,16 @@
 //! ```
 
 pub mod block;
-pub mod bloom;
-pub mod chain;
-pub mod chaos;
-pub mod costs;
-pub mod crosscheck;
-pub mod diff;
+pub mod engine;
 pub mod error;
-pub mod executor;
-pub mod fixture;
-pub mod fuzz;
-pub mod generate;
-pub mod lazy_balance;
-pub mod lazy_storage;
-pub mod mv_memory;
-pub mod overlay;
-pub mod parallel;
-pub mod partial;
-pub mod placement;
-pub mod requests;
-pub mod predicted;
 pub mod result;
-pub mod runner;
-pub mod scheduler;
-pub mod sequential;
-pub mod state_diff;
-pub mod state_root;
-pub mod storage;
-pub mod transfers;
-pub mod transitions;
-pub mod types;
+pub mod state;
+pub mod threads;
 pub mod verify;
-pub mod vm;
 
+pub use block::{BlockInput, ChainSpec};
+pub use engine::{execute_block, ExecuteOptions, ModeRequest};
 pub use error::EngineError;
-pub use executor::{execute_block, ExecuteOptions};
-pub use types::{Engine, ExecutionMode, ModeRequest};
+pub use result::{BlockResult, Engine, ExecutionMode, Receipt, StateDiff};
+pub use state::{InMemoryStorage, Storage};
+pub use verify::{verify_header, CheckStatus};

@@ -5,11 +5,8 @@ mod common;
 
 use alloy_eips::eip7840::BlobParams;
 use alloy_primitives::{Address, Bytes, TxKind, B256, U256};
-use parallel_evm_core::{
-    chain::ChainSpec,
-    generate::{BlockBuilder, Generated},
-    ModeRequest,
-};
+use parallel_evm_core::{block::chain::ChainSpec, ModeRequest};
+use parallel_evm_testkit::generate::{BlockBuilder, Generated};
 use revm::{bytecode::opcode as op, primitives::hardfork::SpecId};
 
 const OSAKA_TIME: u64 = 1_764_798_551;
@@ -96,8 +93,18 @@ fn requests_block(contracts: bool) -> (Generated, Address) {
     use alloy_eips::{eip7002, eip7251};
     let mut b = BlockBuilder::new(13, SpecId::PRAGUE);
     if contracts {
-        b.state.insert_account(eip7002::WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS, U256::ZERO, 1, Some(eip7002::WITHDRAWAL_REQUEST_PREDEPLOY_CODE.clone()));
-        b.state.insert_account(eip7251::CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS, U256::ZERO, 1, Some(eip7251::CONSOLIDATION_REQUEST_PREDEPLOY_CODE.clone()));
+        b.state.insert_account(
+            eip7002::WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS,
+            U256::ZERO,
+            1,
+            Some(eip7002::WITHDRAWAL_REQUEST_PREDEPLOY_CODE.clone()),
+        );
+        b.state.insert_account(
+            eip7251::CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS,
+            U256::ZERO,
+            1,
+            Some(eip7251::CONSOLIDATION_REQUEST_PREDEPLOY_CODE.clone()),
+        );
     }
     let from = b.funded(10);
     // A withdrawal: validator public key (48 bytes) and amount in gwei (8); the fee is 1 wei

@@ -4,7 +4,7 @@
 //! mode. Runs under a watchdog: a hang fails the test. Longer campaigns:
 //! `cargo run --release -p parallel-evm-core --example fuzz -- --seconds 1800`.
 
-use parallel_evm_core::fuzz;
+use parallel_evm_testkit::fuzz;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -99,7 +99,7 @@ fn byte_inputs_match_sequential() {
 
 #[test]
 fn prague_blocks_carry_delegations_and_some_run_as_osaka() {
-    use parallel_evm_core::chain::Schedule;
+    use parallel_evm_core::block::chain::Schedule;
     use revm::primitives::hardfork::SpecId;
     let (mut delegating, mut osaka, mut authorizations) = (0, 0, 0);
     for seed in SEEDS {

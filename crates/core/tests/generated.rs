@@ -5,18 +5,15 @@ mod common;
 
 use alloy_primitives::Address;
 use alloy_primitives::{TxKind, U256};
-use parallel_evm_core::{
-    generate::{self, BlockBuilder},
-    costs, executor, EngineError, ModeRequest,
-};
+use parallel_evm_core::{engine::costs, engine::hybrid, EngineError, ModeRequest};
+use parallel_evm_testkit::generate::{self, BlockBuilder};
 use revm::primitives::hardfork::SpecId;
 
 #[test]
 fn standard_workloads_match_sequential() {
     for seed in [1u64, 7] {
         for g in generate::standard_workloads(seed) {
-            let r = common::check_all_modes(&g.name, &g.block, &g.state, &g.chain)
-                .unwrap_or_else(|e| panic!("{}: {e}", g.name));
+            let r = common::check_all_modes(&g.name, &g.block, &g.state, &g.chain).unwrap_or_else(|e| panic!("{}: {e}", g.name));
             assert_eq!(r.receipts.len(), g.block.txs.len());
         }
     }
@@ -152,17 +149,17 @@ fn auto_mode_runs_blocks_of_little_work_beyond_their_base_gas_sequentially() {
     let mut g = generate::token_transfers(9, 200, 0);
     let base = 200 * 21_000;
     g.block.gas_used = base + 1_000_000;
-    assert_eq!(executor::expected_work_us(&g.block), 300 + 400, "1.5 µs a transaction, 0.4 ns per gas beyond the base");
+    assert_eq!(hybrid::expected_work_us(&g.block), 300 + 400, "1.5 µs a transaction, 0.4 ns per gas beyond the base");
     let r = common::run(&g.block, &g.state, &g.chain, ModeRequest::Auto, 2).unwrap();
     assert_eq!(r.stats.mode, parallel_evm_core::ExecutionMode::Sequential);
     let why = r.stats.reason.as_deref().unwrap_or("");
-    assert!(why.contains("700 µs of work expected") && why.contains(&executor::MIN_PARALLEL_WORK_US.to_string()), "{why}");
+    assert!(why.contains("700 µs of work expected") && why.contains(&hybrid::MIN_PARALLEL_WORK_US.to_string()), "{why}");
     g.block.gas_used = base + 5_000_000;
     let r = common::run(&g.block, &g.state, &g.chain, ModeRequest::Auto, 2).unwrap();
     assert_eq!(r.stats.mode, parallel_evm_core::ExecutionMode::Parallel, "{:?}", r.stats.reason);
     // Without a header's gas, the transactions' gas limits stand in for it.
     g.block.gas_used = 0;
-    assert_eq!(executor::expected_work_us(&g.block), 300 + (200 * 100_000 - base) * 2 / 5_000);
+    assert_eq!(hybrid::expected_work_us(&g.block), 300 + (200 * 100_000 - base) * 2 / 5_000);
 }
 
 /// `transfers` token transfers between distinct holders, then, last, a call with `data` into a
@@ -268,15 +265,52 @@ fn recreated_contract_sees_wiped_storage() {
     use revm::bytecode::opcode as op;
     let mut b = BlockBuilder::new(21, SpecId::SHANGHAI);
     // Factory: CREATE2(value 0, init code = calldata, salt 0).
-    let factory = b.contract(vec![
-        op::CALLDATASIZE, op::PUSH1, 0, op::PUSH1, 0, op::CALLDATACOPY,
-        op::PUSH1, 0, op::CALLDATASIZE, op::PUSH1, 0, op::PUSH1, 0, op::CREATE2, op::STOP,
-    ].into());
+    let factory = b.contract(
+        vec![
+            op::CALLDATASIZE,
+            op::PUSH1,
+            0,
+            op::PUSH1,
+            0,
+            op::CALLDATACOPY,
+            op::PUSH1,
+            0,
+            op::CALLDATASIZE,
+            op::PUSH1,
+            0,
+            op::PUSH1,
+            0,
+            op::CREATE2,
+            op::STOP,
+        ]
+        .into(),
+    );
     let runtime = generate::selfdestruct_runtime();
     // Init code: slot1 = slot0 (old value if the wipe were missed), slot2 = 5, deploy runtime.
     let mut init = vec![
-        op::PUSH1, 0, op::SLOAD, op::PUSH1, 1, op::SSTORE, op::PUSH1, 5, op::PUSH1, 2, op::SSTORE,
-        op::PUSH1, 2, op::PUSH1, 23, op::PUSH1, 0, op::CODECOPY, op::PUSH1, 2, op::PUSH1, 0, op::RETURN,
+        op::PUSH1,
+        0,
+        op::SLOAD,
+        op::PUSH1,
+        1,
+        op::SSTORE,
+        op::PUSH1,
+        5,
+        op::PUSH1,
+        2,
+        op::SSTORE,
+        op::PUSH1,
+        2,
+        op::PUSH1,
+        23,
+        op::PUSH1,
+        0,
+        op::CODECOPY,
+        op::PUSH1,
+        2,
+        op::PUSH1,
+        0,
+        op::RETURN,
     ];
     init.extend_from_slice(&runtime);
     let child = factory.create2_from_code(alloy_primitives::B256::ZERO, &init);
@@ -384,10 +418,8 @@ fn payout_runs_do_not_chain() {
         assert!(r.receipts.iter().all(|r| r.status), "{}", g.name);
         assert_eq!(r.state_diff[&payer].nonce, 300, "{}", g.name);
         // The fewest of three runs: how the workers interleave on a loaded machine moves it.
-        let fewest = (0..3)
-            .map(|_| common::run(&g.block, &g.state, &g.chain, ModeRequest::Parallel, 2).unwrap().stats.reexecutions)
-            .min()
-            .unwrap();
+        let fewest =
+            (0..3).map(|_| common::run(&g.block, &g.state, &g.chain, ModeRequest::Parallel, 2).unwrap().stats.reexecutions).min().unwrap();
         assert!(fewest <= 12, "{}: {fewest} re-executions", g.name);
     }
 }
@@ -425,9 +457,8 @@ fn rich_contract_balances_are_lazy_and_exact() {
     // byte 0 of calldata: 1 = pay calldata[1..33] wei to the caller, 2 = store SELFBALANCE,
     // anything else = accept the value sent.
     let bank_code: Vec<u8> = vec![
-        0x60, 0, 0x35, 0x60, 0xf8, 0x1c, 0x80, 0x60, 1, 0x14, 0x60, 21, 0x57, 0x80, 0x60, 2, 0x14, 0x60, 39, 0x57, 0x00,
-        0x5b, 0x50, 0x60, 0, 0x60, 0, 0x60, 0, 0x60, 0, 0x60, 1, 0x35, 0x33, 0x5a, 0xf1, 0x50, 0x00,
-        0x5b, 0x50, 0x47, 0x60, 0, 0x55, 0x00,
+        0x60, 0, 0x35, 0x60, 0xf8, 0x1c, 0x80, 0x60, 1, 0x14, 0x60, 21, 0x57, 0x80, 0x60, 2, 0x14, 0x60, 39, 0x57, 0x00, 0x5b, 0x50, 0x60,
+        0, 0x60, 0, 0x60, 0, 0x60, 0, 0x60, 1, 0x35, 0x33, 0x5a, 0xf1, 0x50, 0x00, 0x5b, 0x50, 0x47, 0x60, 0, 0x55, 0x00,
     ];
     let eth = U256::from(10u128.pow(18));
     let pay = |amount: U256| {
@@ -488,7 +519,7 @@ fn rich_contract_balances_are_lazy_and_exact() {
 /// sequential execution, not from the outcome the check after the block rejected.
 #[test]
 fn an_invalid_transaction_after_a_rejected_lazy_use_is_reported_like_sequential() {
-    let g = parallel_evm_core::fuzz::block_from_seed_without_slot_arithmetic(9_110_067);
+    let g = parallel_evm_testkit::fuzz::block_from_seed_without_slot_arithmetic(9_110_067);
     let sequential = common::run(&g.block, &g.state, &g.chain, ModeRequest::Sequential, 1).unwrap_err();
     assert!(sequential.to_string().contains("exceeds the gas left in the block (29317377)"), "{sequential}");
     // The wrong outcome is accepted by validation only in some interleavings.
@@ -516,14 +547,51 @@ fn a_hot_counter_is_read_lazily_and_a_logged_one_exactly() {
     // slot0 += 3, checked (reverts on overflow): only additions and comparisons, so once the
     // slot is contended Block-STM reads it lazily and the increments do not chain.
     let counter = vec![
-        op::PUSH1, 0, op::SLOAD, op::DUP1, op::PUSH1, 3, op::ADD, op::DUP1, op::SWAP2, op::GT, op::PUSH1, 17,
-        op::JUMPI, op::PUSH1, 0, op::SSTORE, op::STOP, op::JUMPDEST, op::PUSH1, 0, op::DUP1, op::REVERT,
+        op::PUSH1,
+        0,
+        op::SLOAD,
+        op::DUP1,
+        op::PUSH1,
+        3,
+        op::ADD,
+        op::DUP1,
+        op::SWAP2,
+        op::GT,
+        op::PUSH1,
+        17,
+        op::JUMPI,
+        op::PUSH1,
+        0,
+        op::SSTORE,
+        op::STOP,
+        op::JUMPDEST,
+        op::PUSH1,
+        0,
+        op::DUP1,
+        op::REVERT,
     ];
     // The same, also logging the new value: memory sees it, so each execution that meets the
     // lazy slot runs again reading it exactly.
     let logged = vec![
-        op::PUSH1, 0, op::SLOAD, op::PUSH1, 3, op::ADD, op::DUP1, op::PUSH1, 0, op::SSTORE, op::PUSH1, 0,
-        op::MSTORE, op::PUSH1, 32, op::PUSH1, 0, op::LOG0, op::STOP,
+        op::PUSH1,
+        0,
+        op::SLOAD,
+        op::PUSH1,
+        3,
+        op::ADD,
+        op::DUP1,
+        op::PUSH1,
+        0,
+        op::SSTORE,
+        op::PUSH1,
+        0,
+        op::MSTORE,
+        op::PUSH1,
+        32,
+        op::PUSH1,
+        0,
+        op::LOG0,
+        op::STOP,
     ];
     let n = 300;
     for (runtime, lazy) in [(counter, true), (logged, false)] {
@@ -531,7 +599,10 @@ fn a_hot_counter_is_read_lazily_and_a_logged_one_exactly() {
         let r = common::check_all_modes(&g.name, &g.block, &g.state, &g.chain).unwrap();
         assert!(r.receipts.iter().all(|r| r.status));
         let contract = g.block.txs[0].env.kind.to().copied().unwrap();
-        assert_eq!(r.state_diff[&contract].storage[&alloy_primitives::B256::ZERO], alloy_primitives::B256::from(U256::from(5 + 3 * n as u64)));
+        assert_eq!(
+            r.state_diff[&contract].storage[&alloy_primitives::B256::ZERO],
+            alloy_primitives::B256::from(U256::from(5 + 3 * n as u64))
+        );
         if lazy {
             // Read exactly, each increment aborts its successor about once (542 re-executions
             // in a run without lazy slots). Re-executions depend on how the two workers

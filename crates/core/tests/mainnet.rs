@@ -3,7 +3,8 @@
 
 mod common;
 
-use parallel_evm_core::{fixture::Fixture, verify::verify_header};
+use parallel_evm_core::verify::verify_header;
+use parallel_evm_testkit::fixture::Fixture;
 
 #[test]
 fn mainnet_fixtures_match_headers_in_every_mode() {
@@ -17,8 +18,7 @@ fn mainnet_fixtures_match_headers_in_every_mode() {
     for d in &dirs {
         let fx = Fixture::load(d, None).unwrap_or_else(|e| panic!("{}: {e}", d.display()));
         let name = format!("block {}", fx.block.number);
-        let result = common::check_all_modes(&name, &fx.block, &fx.state, &fx.chain)
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let result = common::check_all_modes(&name, &fx.block, &fx.state, &fx.chain).unwrap_or_else(|e| panic!("{name}: {e}"));
         let v = verify_header(&fx.block, &fx.chain, &result);
         assert!(v.gas_used, "{name}: gas used {} != header {}", result.gas_used, fx.block.gas_used);
         assert!(v.logs_bloom, "{name}: logs bloom differs from the header");

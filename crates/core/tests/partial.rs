@@ -3,13 +3,15 @@
 
 use alloy_primitives::U256;
 use parallel_evm_core::{
-    executor::{execute_block, ExecuteOptions},
-    generate,
-    partial::{execute_partial, MissingKeys, PartialOutcome, PartialStorage},
-    storage::{InMemoryStorage, Storage},
-    types::{Loc, Value},
+    engine::hybrid::{execute_block, ExecuteOptions},
+    engine::partial::{execute_partial, PartialOutcome},
+    state::partial::{MissingKeys, PartialStorage},
+    state::storage::{InMemoryStorage, Storage},
+    state::value::Loc,
+    state::value::Value,
     ModeRequest,
 };
+use parallel_evm_testkit::generate;
 use revm::primitives::hardfork::SpecId;
 
 /// Copies the missing keys from `full` into `partial`, as an RPC adapter would from a node.
@@ -75,7 +77,8 @@ fn missing_block_hash_is_reported_not_fatal() {
     b.tx(from, alloy_primitives::TxKind::Call(contract), U256::ZERO, Default::default(), 100_000);
     let g = b.build("blockhash");
     let options = ExecuteOptions { chain: g.chain.clone(), ..Default::default() };
-    let partial = PartialStorage::new(g.state.clone(), parallel_evm_core::partial::Knowledge { complete: true, ..Default::default() });
+    let partial =
+        PartialStorage::new(g.state.clone(), parallel_evm_core::state::partial::Knowledge { complete: true, ..Default::default() });
     match execute_partial(&g.block, &partial, &options).unwrap() {
         PartialOutcome::Missing(m) => {
             assert!(m.accounts.is_empty() && m.storage.is_empty());
@@ -85,7 +88,7 @@ fn missing_block_hash_is_reported_not_fatal() {
     }
     let full = PartialStorage::new(
         g.state.clone().with_block_hashes([(g.block.number - 2, alloy_primitives::B256::repeat_byte(9))].into_iter().collect()),
-        parallel_evm_core::partial::Knowledge { complete: true, ..Default::default() },
+        parallel_evm_core::state::partial::Knowledge { complete: true, ..Default::default() },
     );
     let PartialOutcome::Complete(r) = execute_partial(&g.block, &full, &options).unwrap() else { panic!("still missing") };
     assert!(r.receipts[0].status);
@@ -93,7 +96,8 @@ fn missing_block_hash_is_reported_not_fatal() {
 
 #[test]
 fn knowledge_json_is_checked() {
-    let k = PartialStorage::knowledge_from_json(br#"{"absent":["0x0000000000000000000000000000000000000001"],"completeStorage":[]}"#).unwrap();
+    let k =
+        PartialStorage::knowledge_from_json(br#"{"absent":["0x0000000000000000000000000000000000000001"],"completeStorage":[]}"#).unwrap();
     assert_eq!(k.absent.len(), 1);
     let e = PartialStorage::knowledge_from_json(br#"{"absent":["0x01"],"unknown":1}"#).unwrap_err();
     assert_eq!(e.code(), "INVALID_INPUT");

@@ -5,7 +5,7 @@
 
 mod common;
 
-use parallel_evm_core::{block::BlockInput, chain::ChainSpec, EngineError};
+use parallel_evm_core::{block::chain::ChainSpec, block::BlockInput, EngineError};
 
 fn fixtures() -> Vec<std::path::PathBuf> {
     let Some(dir) = common::mainnet_dir() else {

@@ -5,11 +5,11 @@ mod common;
 
 use alloy_primitives::{B256, U256};
 use parallel_evm_core::{
-    crosscheck::first_mismatch,
-    fixture::Fixture,
+    verify::crosscheck::first_mismatch,
     verify::{check_report, CheckStatus},
     ModeRequest,
 };
+use parallel_evm_testkit::fixture::Fixture;
 
 const BLOCKS: [&str; 4] = ["46147", "4370000", "12459406", "19933612"];
 

@@ -11,15 +11,17 @@ use napi::bindgen_prelude::{AsyncTask, Buffer};
 use napi::{bindgen_prelude::Object, Env, Error, JsValue, Status, Task};
 use napi_derive::napi;
 use parallel_evm_core::{
+    block::chain::ChainSpec,
     block::BlockInput,
-    chain::ChainSpec,
-    executor::{available_threads, execute_block, ExecuteOptions},
-    partial::{execute_partial, PartialOutcome, PartialStorage},
+    engine::hybrid::{execute_block, ExecuteOptions},
+    threads::available_threads,
+    engine::partial::{execute_partial, PartialOutcome},
+    engine::runner,
     result::BlockResult,
-    runner,
-    state_root::pre_state_root,
-    storage::InMemoryStorage,
-    crosscheck::first_mismatch,
+    state::partial::PartialStorage,
+    state::storage::InMemoryStorage,
+    verify::crosscheck::first_mismatch,
+    verify::state_root::pre_state_root,
     verify::{check_header, check_report, Verification},
     EngineError, ModeRequest,
 };
@@ -288,8 +290,8 @@ impl ExecutionOutput {
             return Ok(s.clone());
         }
         let (root, verification) = check_header(&self.block, &self.chain, self.result()?);
-        let json = serde_json::to_string(&HeaderChecks { receipts_root: root, verification })
-            .map_err(|e| Error::from_reason(e.to_string()))?;
+        let json =
+            serde_json::to_string(&HeaderChecks { receipts_root: root, verification }).map_err(|e| Error::from_reason(e.to_string()))?;
         Ok(self.checks.get_or_init(|| json).clone())
     }
 
@@ -369,15 +371,7 @@ impl ExecuteTask {
                 0 => 0,
                 n => env.adjust_external_memory(n).map_or(0, |_| n),
             };
-            ExecutionOutput {
-                summary,
-                result: result.map(Arc::new),
-                missing,
-                block,
-                chain,
-                checks: std::sync::OnceLock::new(),
-                external,
-            }
+            ExecutionOutput { summary, result: result.map(Arc::new), missing, block, chain, checks: std::sync::OnceLock::new(), external }
         })
     }
 }
@@ -406,7 +400,7 @@ impl Task for CheckReportTask {
 }
 
 /// Runs `work` on one of the engine's runner threads rather than libuv's pool (see
-/// `parallel_evm_core::runner`) and settles the returned promise with `settle` on the JS thread.
+/// `parallel_evm_core::engine::runner`) and settles the returned promise with `settle` on the JS thread.
 /// `work` reports its failures through `guarded`; a panic that escapes it still rejects, as a
 /// promise left pending would keep the event loop alive for good.
 fn spawn_settled<'env, T, V>(
@@ -442,18 +436,23 @@ where
 /// Executes a prepared block on a prepared state. `threads` 0 means all cores; `mode` is
 /// `auto`, `sequential` or `parallel`.
 #[napi(ts_return_type = "Promise<ExecutionOutput>")]
-pub fn execute<'env>(env: &'env Env, block: &PreparedBlock, state: &PreparedState, threads: u32, mode: String) -> napi::Result<Object<'env>> {
-    let task = ExecuteTask {
-        block: block.block.clone(),
-        chain: block.chain.clone(),
-        state: state.state.clone(),
-        threads: threads as usize,
-        mode,
-    };
-    spawn_settled(env, move || {
-        let outcome = task.run();
-        (task, outcome)
-    }, |env, (task, outcome)| task.settle(env, outcome))
+pub fn execute<'env>(
+    env: &'env Env,
+    block: &PreparedBlock,
+    state: &PreparedState,
+    threads: u32,
+    mode: String,
+) -> napi::Result<Object<'env>> {
+    let task =
+        ExecuteTask { block: block.block.clone(), chain: block.chain.clone(), state: state.state.clone(), threads: threads as usize, mode };
+    spawn_settled(
+        env,
+        move || {
+            let outcome = task.run();
+            (task, outcome)
+        },
+        |env, (task, outcome)| task.settle(env, outcome),
+    )
 }
 
 pub struct StateRootTask {
@@ -492,5 +491,9 @@ pub fn available_parallelism() -> u32 {
 /// can prove that a panic rejects with an Error instead of aborting the process.
 #[napi(js_name = "__debugPanic", ts_return_type = "Promise<void>")]
 pub fn debug_panic(env: &Env) -> napi::Result<Object<'_>> {
-    spawn_settled(env, || guarded(|| -> Result<(), EngineError> { panic!("forced panic (debug hook)") }), |env, outcome| settle!(env, outcome, |_| ()))
+    spawn_settled(
+        env,
+        || guarded(|| -> Result<(), EngineError> { panic!("forced panic (debug hook)") }),
+        |env, outcome| settle!(env, outcome, |_| ()),
+    )
 }

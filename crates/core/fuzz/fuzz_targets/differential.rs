@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use parallel_evm_core::fuzz;
+use parallel_evm_testkit::fuzz;
 
 fuzz_target!(|data: &[u8]| {
     let g = fuzz::block_from_bytes(data);

@@ -2,11 +2,11 @@
 #![allow(dead_code)]
 
 use parallel_evm_core::{
+    block::chain::ChainSpec,
     block::BlockInput,
-    chain::ChainSpec,
-    executor::{execute_block, ExecuteOptions},
+    engine::hybrid::{execute_block, ExecuteOptions},
     result::BlockResult,
-    storage::Storage,
+    state::storage::Storage,
     EngineError, ExecutionMode, ModeRequest,
 };
 use std::path::PathBuf;
@@ -16,25 +16,25 @@ pub const THREADS: [usize; 5] = [1, 2, 4, 8, 16];
 /// `../shared/fixtures/mainnet` from the repository root, if present.
 pub fn mainnet_dir() -> Option<PathBuf> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let dir = std::env::var_os("PARALLEL_EVM_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("../shared"))
-        .join("fixtures/mainnet");
+    let dir = std::env::var_os("PARALLEL_EVM_SHARED").map(PathBuf::from).unwrap_or_else(|| root.join("../shared")).join("fixtures/mainnet");
     dir.is_dir().then_some(dir)
 }
 
 /// The fixture folders (those holding a `block.json`) of `dir`, sorted.
 pub fn fixture_dirs(dir: &std::path::Path) -> Vec<PathBuf> {
-    let mut dirs: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.join("block.json").exists())
-        .collect();
+    let mut dirs: Vec<_> =
+        std::fs::read_dir(dir).unwrap().filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.join("block.json").exists()).collect();
     dirs.sort();
     dirs
 }
 
-pub fn run(block: &BlockInput, state: &dyn Storage, chain: &ChainSpec, mode: ModeRequest, threads: usize) -> Result<BlockResult, EngineError> {
+pub fn run(
+    block: &BlockInput,
+    state: &dyn Storage,
+    chain: &ChainSpec,
+    mode: ModeRequest,
+    threads: usize,
+) -> Result<BlockResult, EngineError> {
     execute_block(block, state, &ExecuteOptions { chain: chain.clone(), mode, threads, receipts_root: true })
 }
 
@@ -56,8 +56,14 @@ pub fn check_all_modes(name: &str, block: &BlockInput, state: &dyn Storage, chai
                         assert_eq!(b.stats.mode, ExecutionMode::Parallel, "{name}: parallel was requested");
                     }
                 }
-                (Err(a), Err(b)) => assert_eq!(a, b, "{name}: errors differ ({mode:?}, {threads} threads)"),
-                (a, b) => panic!("{name}: sequential gave {:?}, {mode:?} with {threads} threads gave {:?}", a.as_ref().map(|_| "ok"), b.as_ref().map(|_| "ok")),
+                (Err(a), Err(b)) => {
+                    assert_eq!(a, b, "{name}: errors differ ({mode:?}, {threads} threads)")
+                }
+                (a, b) => panic!(
+                    "{name}: sequential gave {:?}, {mode:?} with {threads} threads gave {:?}",
+                    a.as_ref().map(|_| "ok"),
+                    b.as_ref().map(|_| "ok")
+                ),
             }
         }
     }

@@ -1,0 +1,93 @@
+//! The post-state diff: the block's overlay compared with the pre-state.
+
+use crate::{
+    error::EngineError,
+    result::{AccountDiff, StateDiff},
+    state::overlay::{Overlay, OverlayAccount},
+    state::storage::Storage,
+    state::value::BasicValue,
+    state::value::Loc,
+    state::value::Value,
+};
+use alloy_primitives::{Address, B256, KECCAK256_EMPTY, U256};
+
+pub fn state_diff(base: &dyn Storage, overlay: Overlay) -> Result<StateDiff, EngineError> {
+    let (_, diff) = sorted_diff(base, overlay, |_| false)?;
+    Ok(StateDiff::from_sorted(diff))
+}
+
+/// The diff of `overlay`'s accounts sorted by address, except those `keep_open` selects,
+/// which come back as an overlay. Sorts the addresses, not the diffs (which are large).
+pub fn sorted_diff(
+    base: &dyn Storage,
+    mut overlay: Overlay,
+    keep_open: impl Fn(&Address) -> bool,
+) -> Result<(Overlay, Vec<(Address, AccountDiff)>), EngineError> {
+    let mut addresses: Vec<Address> = overlay.accounts.keys().copied().collect();
+    addresses.sort_unstable();
+    let mut open = Overlay::default();
+    let mut diff = Vec::with_capacity(addresses.len());
+    for address in addresses {
+        let acc = overlay.accounts.remove(&address).expect("listed address");
+        if keep_open(&address) {
+            open.accounts.insert(address, acc);
+        } else if let Some(d) = account_diff(base, &address, &acc)? {
+            diff.push((address, d));
+        }
+    }
+    Ok((open, diff))
+}
+
+/// The diffs, sorted by address, of accounts whose balance and nonce alone the block changed
+/// (to `basic`; `None`: the account does not exist now).
+pub fn basic_diffs(
+    base: &dyn Storage,
+    mut accounts: Vec<(Address, Option<BasicValue>)>,
+) -> Result<Vec<(Address, AccountDiff)>, EngineError> {
+    accounts.sort_unstable_by_key(|(a, _)| *a);
+    let mut diff = Vec::with_capacity(accounts.len());
+    for (address, basic) in accounts {
+        let acc = OverlayAccount { basic: Some(basic), ..Default::default() };
+        if let Some(d) = account_diff(base, &address, &acc)? {
+            diff.push((address, d));
+        }
+    }
+    Ok(diff)
+}
+
+/// One account's change, or `None` when the block left it as it was.
+pub fn account_diff(base: &dyn Storage, address: &Address, acc: &OverlayAccount) -> Result<Option<AccountDiff>, EngineError> {
+    let basic_before = base.basic(*address)?;
+    let Value::Code(code_before) = base.read(&Loc::Code(*address))? else { unreachable!() };
+    let basic_after = acc.basic.unwrap_or(basic_before);
+    let code_after = acc.code.clone().unwrap_or_else(|| code_before.clone());
+    let mut storage = std::collections::BTreeMap::new();
+    for (slot, value) in &acc.storage {
+        let before = if acc.storage_cleared {
+            U256::ZERO
+        } else {
+            let Value::Storage(v) = base.read(&Loc::Storage(*address, *slot))? else { unreachable!() };
+            v
+        };
+        if *value != before {
+            storage.insert(B256::from(*slot), B256::from(*value));
+        }
+    }
+    let existed = basic_before.is_some() || code_before.is_some();
+    let exists = basic_after.is_some() || code_after.is_some();
+    let code_changed = code_after.as_ref().map(|c| c.hash) != code_before.as_ref().map(|c| c.hash);
+    if basic_after == basic_before && !code_changed && storage.is_empty() && !acc.storage_cleared {
+        return Ok(None);
+    }
+    let b = basic_after.unwrap_or_default();
+    Ok(Some(AccountDiff {
+        deleted: existed && !exists,
+        created: !existed && exists,
+        storage_cleared: acc.storage_cleared,
+        balance: b.balance,
+        nonce: b.nonce,
+        code_hash: code_after.as_ref().map(|c| c.hash).unwrap_or(KECCAK256_EMPTY),
+        code: if code_changed { code_after.map(|c| c.code.original_bytes()) } else { None },
+        storage,
+    }))
+}

@@ -1,0 +1,32 @@
+//! Running a block on a pre-state known only in part (`state::partial`): one execution
+//! records every key it missed, and its result stands only if nothing was missing.
+
+use crate::{
+    block::BlockInput,
+    engine::hybrid::{execute_block, ExecuteOptions},
+    error::EngineError,
+    result::BlockResult,
+    state::partial::{MissingKeys, PartialStorage, Recorder},
+};
+
+/// What a run on a partial pre-state gave.
+#[derive(Debug)]
+pub enum PartialOutcome {
+    /// Nothing was missing: the result is exact.
+    Complete(BlockResult),
+    /// These keys were missing; fetch them and run again.
+    Missing(MissingKeys),
+}
+
+/// Executes `block` on a partial pre-state. An error raised while keys were missing (e.g. a
+/// sender read as empty cannot pay) is reported as those missing keys, not as the error: it may
+/// come from the missing values.
+pub fn execute_partial(block: &BlockInput, storage: &PartialStorage, options: &ExecuteOptions) -> Result<PartialOutcome, EngineError> {
+    let recorder = Recorder::new(storage);
+    let result = execute_block(block, &recorder, options);
+    let missing = recorder.into_missing();
+    if !missing.is_empty() {
+        return Ok(PartialOutcome::Missing(missing));
+    }
+    result.map(PartialOutcome::Complete)
+}

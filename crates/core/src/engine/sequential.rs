@@ -1,0 +1,59 @@
+//! The plain revm loop: one transaction after the other, each committed before the next.
+//! The reference for the parallel engine, and its fallback.
+
+use crate::{
+    block::chain::ChainSpec,
+    block::BlockInput,
+    engine::costs::{self, Measured},
+    engine::transitions::OverlayReader,
+    engine::vm::{BlockVm, ExecError, TxResult},
+    error::EngineError,
+    state::overlay::Overlay,
+    state::storage::Storage,
+};
+use std::time::Instant;
+
+/// Executes every transaction in order on top of `pre` (the pre-block writes). Returns the
+/// per-transaction results and the block's writes.
+pub fn execute(
+    block: &BlockInput,
+    chain: &ChainSpec,
+    base: &dyn Storage,
+    mut pre: Overlay,
+) -> Result<(Vec<TxResult>, Overlay), EngineError> {
+    // Each transaction touches two or three accounts: size the map once.
+    pre.accounts.reserve(block.txs.len() * 2);
+    let mut vm = BlockVm::new(block, chain, OverlayReader { base, overlay: pre });
+    let mut results = Vec::with_capacity(block.txs.len());
+    let mut cumulative = 0u64;
+    // Expensive transactions, for the parallel scheduler's next runs (`costs`).
+    let mut measured = Vec::new();
+    let block_started = Instant::now();
+    for (index, tx) in block.txs.iter().enumerate() {
+        block.check_gas_available(index, cumulative)?;
+        let tx_started = costs::timed(tx).then(Instant::now);
+        let outcome = vm.execute(tx, false).map_err(|e| match e {
+            ExecError::Fatal(e) => e,
+            ExecError::Blocked(_) => EngineError::Internal("sequential read blocked".into()),
+        })?;
+        if let Some(us) = tx_started.map(costs::micros_since).filter(|us| *us >= costs::EXPENSIVE_US) {
+            measured.push(Measured { tx: index, us, early_aborted: false });
+        }
+        let result = match outcome.result {
+            Some(Ok(r)) => r,
+            Some(Err(reason)) => return Err(block.invalid_tx(index, reason)),
+            None => return Err(EngineError::Internal(format!("transaction {index} produced no result"))),
+        };
+        let reader = vm.reader_mut();
+        // A self-destruct arrives as a `Destruction` write, which clears the account's storage.
+        for (loc, value) in outcome.writes {
+            reader.overlay.apply(base, loc, value)?;
+        }
+        cumulative += result.gas_used;
+        results.push(result);
+    }
+    costs::learn(block, &measured, &[]);
+    costs::learn_rate(cumulative, costs::micros_since(block_started) as u64);
+    let overlay = std::mem::take(&mut vm.reader_mut().overlay);
+    Ok((results, overlay))
+}
