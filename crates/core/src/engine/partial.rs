@@ -11,6 +11,8 @@ use crate::{
 
 /// What a run on a partial pre-state gave.
 #[derive(Debug)]
+// One value per call, moved once: boxing the result would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum PartialOutcome {
     /// Nothing was missing: the result is exact.
     Complete(BlockResult),

@@ -20,9 +20,9 @@ impl BloomHasher {
     pub fn logs_bloom(&mut self, logs: &[Log]) -> Bloom {
         let mut bloom = Bloom::ZERO;
         for log in logs {
-            bloom.accrue(BloomInput::Hash(remembered(&mut self.addresses, log.address, |a| keccak256(a))));
+            bloom.accrue(BloomInput::Hash(remembered(&mut self.addresses, log.address, keccak256)));
             for topic in log.topics() {
-                bloom.accrue(BloomInput::Hash(remembered(&mut self.topics, *topic, |t| keccak256(t))));
+                bloom.accrue(BloomInput::Hash(remembered(&mut self.topics, *topic, keccak256)));
             }
         }
         bloom

@@ -91,7 +91,7 @@ pub fn post_state_root(pre: &InMemoryStorage, diff: &StateDiff) -> Result<B256, 
     // Storage tries are independent: hash them on all cores (a large contract dominates).
     let accounts = addresses
         .par_iter()
-        .map(|a| Ok(account_after(a, pre.accounts.get(*a), diff.get(*a))?.map(|acc| (**a, acc))))
+        .map(|a| Ok(account_after(a, pre.accounts.get(*a), diff.get(a))?.map(|acc| (**a, acc))))
         .collect::<Result<Vec<_>, EngineError>>()?;
     Ok(accounts_root(accounts.into_iter().flatten()))
 }

@@ -418,11 +418,7 @@ pub fn heaviest_chain_percent(block: &BlockInput, hints: &[Option<TxIdx>]) -> u6
         weight[j] = gas + h.map_or(0, |i| weight[i]);
     }
     let heaviest = weight.into_iter().max().unwrap_or(0);
-    if total == 0 {
-        0
-    } else {
-        (heaviest * 100 / total) as u64
-    }
+    (heaviest * 100).checked_div(total).map_or(0, |p| p as u64)
 }
 
 /// Transaction `i`'s result as the sequential loop would take it, with the same checks and
@@ -622,7 +618,6 @@ pub fn execute(
     // The versions, and the outcomes' writes now that their results are taken, are no longer
     // needed: a pool thread frees them, off the caller's path (see `release_later`).
     release_later(threads, (mv, scheduler, outcomes));
-    drop(layered);
     let mut overlay = pre;
     let mut diff = Vec::with_capacity(parts.len());
     for part in parts {

@@ -15,8 +15,9 @@ use std::sync::atomic::{
 /// How many times a transaction has been (re-)started by the parallel scheduler.
 pub type Incarnation = usize;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 enum Status {
+    #[default]
     ReadyToExecute,
     Executing,
     Executed,
@@ -35,12 +36,6 @@ pub enum Task {
 struct TxState {
     status: Mutex<(Incarnation, Status)>,
     dependents: Mutex<Vec<TxIdx>>,
-}
-
-impl Default for Status {
-    fn default() -> Self {
-        Status::ReadyToExecute
-    }
 }
 
 /// Transactions a worker claims for execution at a time. Every step of the shared execution

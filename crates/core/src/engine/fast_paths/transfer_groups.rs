@@ -195,7 +195,6 @@ pub fn execute(
         *out[w].lock() = Some(share);
     })
     .map_err(ParallelError::Fatal)?;
-    drop(layered);
 
     let out: Vec<Result<Share, ParallelError>> = out
         .into_iter()
