@@ -92,6 +92,8 @@ program
   .option('--json', 'one JSON object per block', false)
   .option('--html <file>', 'write an HTML report with charts (needs the optional chart.js)')
   .option('--save-blocks <dir>', 'write each generated block as a fixture folder (block.json, prestate.json, chain.json)')
+  .option('--results <dir>', 'write the raw results as JSON into this folder (default: bench/results in a repository checkout)')
+  .option('--no-results', 'do not write a raw results file')
   .action(async (opts) => {
     process.exitCode = await benchCommand(opts)
   })
