@@ -1,4 +1,4 @@
-// Bad input through the public API: every row of this table (the README's "Bad input" table)
+// Bad input through the public API: every row of this table (the "Bad input" table of docs/reliability.md)
 // yields its documented typed error, or the protocol's result, never a crash, a hang (each row
 // runs under a timeout) or a silent wrong answer.
 import { numberToHex, type Hex } from 'viem'

@@ -8,6 +8,10 @@ import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { BenchReport, BenchRow } from '../dist/bench/report.js'
+import type { Chart } from 'chart.js'
+
+/** The page's chart.js, as the report's inlined bundle defines it. */
+type PageGlobals = { Chart: typeof Chart }
 
 const CANDIDATES = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'].filter(
   (p): p is string => !!p,
@@ -79,12 +83,12 @@ describe.skipIf(!chromium)('bench HTML report in headless Chromium', () => {
       // Animation over: every element of every chart sits where its value says.
       await page.waitForFunction(
         () => {
-          const charts = Object.values((globalThis as any).Chart.instances) as any[]
+          const charts = Object.values((globalThis as unknown as PageGlobals).Chart.instances)
           return (
             charts.length === 3 &&
             charts.every((c) =>
-              c.data.datasets.every((d: any, i: number) =>
-                c.getDatasetMeta(i).data.every((el: any, j: number) => d.data[j] == null || Math.abs(el.y - c.scales.y.getPixelForValue(d.data[j])) < 0.5),
+              c.data.datasets.every((d, i) =>
+                c.getDatasetMeta(i).data.every((el, j) => d.data[j] == null || Math.abs(el.y - c.scales.y!.getPixelForValue(d.data[j] as number)) < 0.5),
               ),
             )
           )
@@ -94,21 +98,21 @@ describe.skipIf(!chromium)('bench HTML report in headless Chromium', () => {
       expect(errors).toEqual([])
       drawn = await page.evaluate(() => {
         const hex = (r: number, g: number, b: number) => `#${[r, g, b].map((v) => v.toString(16).padStart(2, '0')).join('')}`
-        return (Object.values((globalThis as any).Chart.instances) as any[]).map((c) => {
-          const canvas = c.canvas as HTMLCanvasElement
+        return Object.values((globalThis as unknown as PageGlobals).Chart.instances).map((c) => {
+          const canvas = c.canvas
           const pixels = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data
           const colors = new Set<string>()
           for (let p = 0; p < pixels.length; p += 4) if (pixels[p + 3] === 255) colors.add(hex(pixels[p]!, pixels[p + 1]!, pixels[p + 2]!))
           return {
             id: canvas.id,
-            type: c.config.type,
-            labels: c.data.labels,
-            datasets: c.data.datasets.map((d: any, i: number) => ({
-              label: d.label,
-              color: d.backgroundColor,
-              dash: d.borderDash ?? [],
-              data: d.data,
-              drawn: c.getDatasetMeta(i).data.map((el: any, j: number) => (d.data[j] == null ? null : c.scales.y.getValueForPixel(el.y))),
+            type: (c.config as { type: string }).type,
+            labels: c.data.labels as string[],
+            datasets: c.data.datasets.map((d, i) => ({
+              label: d.label!,
+              color: d.backgroundColor as string,
+              dash: (d as { borderDash?: number[] }).borderDash ?? [],
+              data: d.data as (number | null)[],
+              drawn: c.getDatasetMeta(i).data.map((el, j) => (d.data[j] == null ? null : (c.scales.y!.getValueForPixel(el.y) ?? null))),
             })),
             colorsOnCanvas: [...colors],
           }

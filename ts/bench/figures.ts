@@ -63,6 +63,8 @@ const link = (file: { path: string }, root: string, from: string) => {
   return `[${rel}](${relative(from, rel) || rel})`
 }
 
+const commitOf = (f: ResultsFile) => (f.commit ? `${f.commit.slice(0, 10)}${f.dirty ? ' (modified)' : ''}` : 'unknown')
+
 function machineLine(f: ResultsFile): string {
   const m = f.machine
   return `${m.cpus} CPUs (${m.model}), ${m.memoryGiB} GiB, ${m.platform}, Node ${m.node}`
@@ -142,7 +144,7 @@ function headlineThreads(f: ResultsFile): number {
 }
 
 /** The README's headline table (also at the top of docs/performance.md). */
-export function headline(latest: Latest, root: string, from: string): string {
+export function headline(latest: Latest, from: string): string {
   const out: string[] = []
   const rows: string[][] = []
   const sources: string[] = []
@@ -151,10 +153,11 @@ export function headline(latest: Latest, root: string, from: string): string {
     const t = headlineThreads(mainnet)
     const s = folderSummary(mainnet, t)
     if (s.auto && s.forced) {
-      rows.push([`${s.auto.blocks} mainnet blocks of ≥ ${MIN_TXS} transactions (geometric mean)`, `${t}`, 'hybrid', x2(s.auto.geomean), x2(s.forced.geomean), ''])
-      rows.push([`worst of those blocks`, `${t}`, s.perBlock.find((b) => b.number === s.auto!.worst.number)?.autoRan ?? '', x2(s.auto.worst.v), x2(s.forced.worst.v), ''])
+      rows.push([`${s.auto.blocks} mainnet blocks of ≥ ${MIN_TXS} transactions (geometric mean)`, `${t}`, 'per block', x2(s.auto.geomean), x2(s.forced.geomean), ''])
+      const worst = s.big.find((b) => b.number === s.auto!.worst.number)!
+      rows.push([`mainnet block ${worst.number}, the slowest in auto mode`, `${t}`, worst.autoRan, x2(s.auto.worst.v), worst.forced === null ? '' : x2(worst.forced), ''])
     }
-    sources.push(`mainnet: ${link(mainnet, root, from)} (${mainnet.suite === 'mainnet' ? 'executeBlock from Node' : 'the Rust replay example'}, medians of ${s.passes} passes)`)
+    sources.push(`mainnet blocks: the \`${mainnet.suite}\` suite (${mainnet.suite === 'mainnet' ? 'executeBlock from Node' : 'the Rust replay example'}, medians of ${s.passes} passes, commit ${commitOf(mainnet)})`)
   }
   const bench = latest.get('bench')
   if (bench) {
@@ -164,9 +167,9 @@ export function headline(latest: Latest, root: string, from: string): string {
       const forced = r.speedup[t] ?? r.bestSpeedup
       const peer = r.peer && 'fasterThanPeer' in r.peer ? `${int(Math.round(r.peer.fasterThanPeer))}x` : ''
       const ran = r.auto.ran === 'sequential' ? 'sequential' : (ENGINE[r.auto.engine ?? ''] ?? 'parallel')
-      rows.push([`${r.block}: ${WORKLOAD_DESCRIPTIONS[workloadOf(r)] ?? r.block}`, t, ran, x2(r.auto.speedup), x2(forced), peer])
+      rows.push([`${WORKLOAD_DESCRIPTIONS[workloadOf(r)] ?? r.block}, ${int(r.txs)} transactions`, t, ran, x2(r.auto.speedup), x2(forced), peer])
     }
-    sources.push(`generated blocks: ${link(bench, root, from)} (fastest of ≥ 5 runs per cell)`)
+    sources.push(`generated blocks: the \`bench\` suite (fastest of ≥ 5 runs per cell, commit ${commitOf(bench)})`)
   }
   if (rows.length === 0) return '_No benchmark results yet: run the benchmarks (docs/performance.md says how), then `npm run bench:report`._'
   const m = (mainnet ?? bench)!
@@ -175,7 +178,9 @@ export function headline(latest: Latest, root: string, from: string): string {
   out.push('')
   out.push(mdTable(['blocks', 'threads', 'auto mode ran', 'auto mode', 'forced parallel', 'vs @ethereumjs/vm'], ['l', 'r', 'l', 'r', 'r', 'r'], rows))
   out.push('')
-  out.push(`Raw results: ${sources.join('; ')}.`)
+  // No file names here: they carry the date, and the README has none. performance.md's
+  // conditions table links the files.
+  out.push(`From the newest results under bench/results/: ${sources.join('; ')}. Files and conditions: [performance.md](${relative(from, 'docs/performance.md')}#conditions).`)
   return out.join('\n')
 }
 
@@ -189,7 +194,7 @@ export function conditions(latest: Latest, root: string, from: string): string {
     files.map((f) => [
       `\`${f.suite}\``,
       link(f, root, from),
-      f.commit ? `${f.commit.slice(0, 10)}${f.dirty ? ' (modified)' : ''}` : 'unknown',
+      commitOf(f),
       machineLine(f),
       f.threads.join(', '),
       f.machine.loadAverage.join(', '),
@@ -203,7 +208,14 @@ export function mainnetSummary(latest: Latest): string {
   const files = ['mainnet', 'replay'].map((s) => latest.get(s)).filter((f) => f !== undefined)
   if (files.length === 0) return '_No `mainnet` or `replay` results: run `npm run bench:suite -- mainnet replay`._'
   const rows: string[][] = []
+  const intro: string[] = []
   for (const f of files) {
+    const st = f.settings as { runs?: number; repeat?: number; rounds?: number; minTimeMs?: number; minMs?: number }
+    const s0 = folderSummary(f, f.threads[0]!)
+    intro.push(
+      `${f.suite === 'mainnet' ? '`executeBlock` from Node' : 'The Rust `replay` example'}: ${s0.passes} passes over ${s0.blocks} blocks (${s0.big.length} of them with ≥ ${MIN_TXS} transactions); ` +
+        `each block timed against sequential over ≥ ${st.repeat ?? st.rounds} alternating rounds and ≥ ${st.minTimeMs ?? st.minMs} ms of sequential time, best of each side.`,
+    )
     for (const t of f.threads) {
       const s = folderSummary(f, t)
       const via = f.suite === 'mainnet' ? 'executeBlock (Node)' : 'Rust replay'
@@ -223,11 +235,11 @@ export function mainnetSummary(latest: Latest): string {
       }
     }
   }
-  return mdTable(
+  return `${intro.join('\n')}\n\n${mdTable(
     ['measured with', 'threads', 'mode', `geometric mean of per-block medians (blocks of ≥ ${MIN_TXS} txs)`, 'geometric mean of each pass', 'worst block (median)', 'best block (median)', 'single results below 0.98x', 'runs verified (all blocks)'],
     ['l', 'r', 'l', 'r', 'r', 'r', 'r', 'r', 'r'],
     rows,
-  )
+  )}`
 }
 
 /** Every block of the mainnet folder run (first thread count): medians over the passes. */
@@ -267,8 +279,13 @@ export function generatedTable(latest: Latest): string {
       r.verified ? 'yes' : '**no**',
     ]
   })
-  const header = ['block', 'txs', 'gas', 'sequential ms', ...f.threads.map((t) => `${t} threads`), 'auto mode (ran)', 'sequential Mgas/s', 'auto Mgas/s', 're-executions', ...(peer ? ['@ethereumjs/vm ms'] : []), 'verified']
-  return mdTable(header, header.map((_, i) => (i === 0 || i === header.length - 1 ? 'l' : 'r')), body)
+  const st = f.settings as { txs?: number; seed?: number; timeMs?: number }
+  const autoThreads = rows[0]?.auto.threads
+  const intro =
+    `${st.txs === undefined ? '' : `${int(st.txs)} transactions per generated block (seed ${st.seed}); `}` +
+    `fastest of ≥ 5 runs${st.timeMs === undefined ? '' : ` and ${int(st.timeMs)} ms`} per cell; speedups per thread count are forced parallel; auto mode ran at ${autoThreads} thread${autoThreads === 1 ? '' : 's'}.`
+  const header = ['block', 'txs', 'gas', 'sequential ms', ...f.threads.map((t) => `${t} thread${t === 1 ? '' : 's'}`), 'auto mode (ran)', 'sequential Mgas/s', 'auto Mgas/s', 're-executions', ...(peer ? ['@ethereumjs/vm ms'] : []), 'verified']
+  return `${intro}\n\n${mdTable(header, header.map((_, i) => (i === 0 || i === header.length - 1 ? 'l' : 'r')), body)}`
 }
 
 /** executeBlock from Node against the Rust replay example on the same blocks. */
@@ -303,7 +320,7 @@ export function charts(latest: Latest, figuresLink: string): { files: Record<str
     files['bench-speedup.svg'] = barChartSvg({
       title: 'Speedup over sequential, by block and thread count',
       categories: rows.map((r) => r.block),
-      series: [...bench.threads.map((t) => ({ name: `${t} threads`, values: rows.map((r) => r.speedup[String(t)] ?? null) })), { name: 'auto mode', values: rows.map((r) => r.auto.speedup) }],
+      series: [...bench.threads.map((t) => ({ name: `${t} thread${t === 1 ? '' : 's'}`, values: rows.map((r) => r.speedup[String(t)] ?? null) })), { name: 'auto mode', values: rows.map((r) => r.auto.speedup) }],
       axis: 'x sequential (dashed: as fast as sequential)',
       reference: 1,
     })
@@ -367,10 +384,10 @@ export function updateDocs(params: UpdateDocsParameters): string[] {
     writeFileSync(path, text)
     written.push(path)
   }
-  update(readme, { headline: headline(latest, root, readmeFrom) })
+  update(readme, { headline: headline(latest, readmeFrom) })
   const chart = charts(latest, relative(join(performance, '..'), figuresDir) || '.')
   update(performance, {
-    headline: headline(latest, root, perfFrom),
+    headline: headline(latest, perfFrom),
     conditions: conditions(latest, root, perfFrom),
     mainnet: mainnetSummary(latest),
     'mainnet-blocks': mainnetBlocks(latest),

@@ -36,7 +36,7 @@ export function barChartSvg(chart: BarChart): string {
   const top = 40
   const groupHeight = chart.series.length * bar + gap
   const plotHeight = chart.categories.length * groupHeight
-  const legendTop = top + plotHeight + 40
+  const legendTop = top + plotHeight + 56
   const legendRows = Math.ceil(chart.series.length / 4)
   const width = labelWidth + plotWidth + 60
   const height = legendTop + legendRows * 20 + 10
