@@ -13,9 +13,7 @@ import type { Chart } from 'chart.js'
 /** The page's chart.js, as the report's inlined bundle defines it. */
 type PageGlobals = { Chart: typeof Chart }
 
-const CANDIDATES = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'].filter(
-  (p): p is string => !!p,
-)
+const CANDIDATES = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'].filter((p): p is string => !!p)
 const chromium = CANDIDATES.find((p) => existsSync(p))
 if (!chromium) console.warn('[parallel-evm tests] no chromium found (apt-get install chromium, or set CHROMIUM_PATH): the HTML report browser test is skipped')
 
@@ -46,10 +44,7 @@ function report(n: number): BenchReport {
       auto: { threads: 2, ms: sequentialMs / 1.5, speedup: 1.5, ran: 'parallel', engine: 'blockStm', reason: null },
       verified: true,
       // One block without a peer run: its bar is left out, not drawn at zero.
-      peer:
-        i === 3
-          ? undefined
-          : { name: 'ethereumjs', ms: 1000 + i, mgasPerSecond: gas / (1000 + i) / 1000, gasUsed: gas, gasMatches: true, failedTxs: 0, fasterThanPeer: (1000 + i) / sequentialMs },
+      peer: i === 3 ? undefined : { name: 'ethereumjs', ms: 1000 + i, mgasPerSecond: gas / (1000 + i) / 1000, gasUsed: gas, gasMatches: true, failedTxs: 0, fasterThanPeer: (1000 + i) / sequentialMs },
     }
   })
   return { date: '2026-01-01T00:00:00.000Z', machine: { cpus: 2, model: 'test CPU', platform: 'linux', memoryGiB: 4, node: 'v20' }, threads: THREADS, rows }
@@ -87,9 +82,7 @@ describe.skipIf(!chromium)('bench HTML report in headless Chromium', () => {
           return (
             charts.length === 3 &&
             charts.every((c) =>
-              c.data.datasets.every((d, i) =>
-                c.getDatasetMeta(i).data.every((el, j) => d.data[j] == null || Math.abs(el.y - c.scales.y!.getPixelForValue(d.data[j] as number)) < 0.5),
-              ),
+              c.data.datasets.every((d, i) => c.getDatasetMeta(i).data.every((el, j) => d.data[j] == null || Math.abs(el.y - c.scales.y!.getPixelForValue(d.data[j] as number)) < 0.5)),
             )
           )
         },

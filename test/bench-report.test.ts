@@ -76,7 +76,9 @@ describe('bench report', () => {
     expect(generated).toContain('| erc20 ×1000 | 1,000 | 50.0M | 10.00 | 0.80x | 2.00x | 1.82x (guessed groups) | 5000 | 9091 | 0 / 3 | 5,002 | yes |')
     expect(generated).toContain('| mainnet 1000 | 200 | 12.0M | 4.00 | 0.91x | 1.60x | 1.60x (Block-STM) | 3000 | 4800 | 0 / 3 |  | yes |')
     expect(section(perf, 'napi')).toContain('| erc20 | 1,000 | 2 / parallel | 5.000 | 5.500 | 1.10x | 1.08x | 1.20x | 15.25 |')
-    expect(section(perf, 'conditions')).toContain('| `napi` | [bench/results/napi-2026-01-02T02-00-00-000Z.json](../bench/results/napi-2026-01-02T02-00-00-000Z.json) | 0123456789 | 2 CPUs (Test CPU @ 2.0GHz), 8 GiB, linux 6.1, Node v20.0.0 | 1, 2 | 1.5, 1.2, 1 | test fixture |')
+    expect(section(perf, 'conditions')).toContain(
+      '| `napi` | [bench/results/napi-2026-01-02T02-00-00-000Z.json](../bench/results/napi-2026-01-02T02-00-00-000Z.json) | 0123456789 | 2 CPUs (Test CPU @ 2.0GHz), 8 GiB, linux 6.1, Node v20.0.0 | 1, 2 | 1.5, 1.2, 1 | test fixture |',
+    )
     expect(section(perf, 'charts')).toContain('![Speedup of each mainnet block](figures/mainnet-speedup.svg)')
 
     // Charts: one bar per measured value, drawn to scale.

@@ -77,7 +77,10 @@ describe('cli', () => {
       const r = cli(...args, '--json', '--peer', '--html', html, '--save-blocks', join(dir, 'blocks'), '--results', join(dir, 'results'))
       expect(r.stderr).not.toMatch(/WARNING/)
       expect(r.status).toBe(0)
-      const rows = r.stdout.trim().split('\n').map((l) => JSON.parse(l))
+      const rows = r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l))
       // The raw results file: the rows, with the machine, commit and settings they were measured on.
       const [saved, ...more] = readdirSync(join(dir, 'results'))
       expect(more).toEqual([])
@@ -111,7 +114,12 @@ describe('cli', () => {
       // Run the drawing script against a stub Chart: every chart gets a dataset per series.
       const drawing = [...page.matchAll(/<script>(.*?)<\/script>/gs)].at(-1)![1]!
       const charts: { type: string; data: { labels: string[]; datasets: { label: string; data: unknown[] }[] } }[] = []
-      const Chart = Object.assign(function (this: unknown, _el: unknown, config: (typeof charts)[number]) { charts.push(config) }, { defaults: {} })
+      const Chart = Object.assign(
+        function (this: unknown, _el: unknown, config: (typeof charts)[number]) {
+          charts.push(config)
+        },
+        { defaults: {} },
+      )
       const document = { getElementById: (id: string) => (id === 'bench-data' ? { textContent: JSON.stringify(data) } : { id }) }
       new Function('Chart', 'document', drawing)(Chart, document)
       expect(charts.map((c) => c.type)).toEqual(['line', 'bar', 'bar'])
@@ -132,11 +140,20 @@ describe('cli', () => {
     try {
       const r = cli('generate', 'chain,mixed', dir, '--txs', '8', '--seed', '3', '--json')
       expect(r.status).toBe(0)
-      const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l))
-      expect(lines.map((l) => [l.workload, l.txs, l.dir])).toEqual([['chain', 8, join(dir, 'chain-8-3')], ['mixed', 8, join(dir, 'mixed-8-3')]])
+      const lines = r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l))
+      expect(lines.map((l) => [l.workload, l.txs, l.dir])).toEqual([
+        ['chain', 8, join(dir, 'chain-8-3')],
+        ['mixed', 8, join(dir, 'mixed-8-3')],
+      ])
       const run = cli('run', dir, '--json', '--repeat', '1', '--threads', '2', '--mode', 'parallel')
       expect(run.status).toBe(0)
-      const results = run.stdout.trim().split('\n').map((l) => JSON.parse(l))
+      const results = run.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l))
       expect(results.map((x) => x.gasUsed)).toEqual(lines.map((l) => l.gasUsed))
       for (const x of results) expect(x.verified).toEqual({ gasUsed: true, receiptsRoot: true, logsBloom: true, requestsHash: null, matchesSequential: true })
     } finally {

@@ -54,8 +54,7 @@ function mdTable(header: string[], align: ('l' | 'r')[], rows: string[][]): stri
 
 type GoodRow = FolderRow & RunLine
 const ok = (l: FolderRow): l is GoodRow => !('error' in l)
-const verified = (l: GoodRow) =>
-  l.verified.matchesSequential && l.verified.gasUsed !== false && l.verified.receiptsRoot !== false && l.verified.logsBloom !== false
+const verified = (l: GoodRow) => l.verified.matchesSequential && l.verified.gasUsed !== false && l.verified.receiptsRoot !== false && l.verified.logsBloom !== false
 
 /** Where a results file is, as a markdown link from a document at `from` (a folder, relative to the repository root). */
 const link = (file: { path: string }, root: string, from: string) => {
@@ -157,7 +156,9 @@ export function headline(latest: Latest, from: string): string {
       const worst = s.big.find((b) => b.number === s.auto!.worst.number)!
       rows.push([`mainnet block ${worst.number}, the slowest in auto mode`, `${t}`, worst.autoRan, x2(s.auto.worst.v), worst.forced === null ? '' : x2(worst.forced), ''])
     }
-    sources.push(`mainnet blocks: the \`${mainnet.suite}\` suite (${mainnet.suite === 'mainnet' ? 'executeBlock from Node' : 'the Rust replay example'}, medians of ${s.passes} passes, commit ${commitOf(mainnet)})`)
+    sources.push(
+      `mainnet blocks: the \`${mainnet.suite}\` suite (${mainnet.suite === 'mainnet' ? 'executeBlock from Node' : 'the Rust replay example'}, medians of ${s.passes} passes, commit ${commitOf(mainnet)})`,
+    )
   }
   const bench = latest.get('bench')
   if (bench) {
@@ -191,15 +192,7 @@ export function conditions(latest: Latest, root: string, from: string): string {
   return mdTable(
     ['suite', 'file', 'commit', 'machine', 'threads', 'load average at the end (1, 5, 15 min)', 'note'],
     ['l', 'l', 'l', 'l', 'l', 'l', 'l'],
-    files.map((f) => [
-      `\`${f.suite}\``,
-      link(f, root, from),
-      commitOf(f),
-      machineLine(f),
-      f.threads.join(', '),
-      f.machine.loadAverage.join(', '),
-      f.note ?? '',
-    ]),
+    files.map((f) => [`\`${f.suite}\``, link(f, root, from), commitOf(f), machineLine(f), f.threads.join(', '), f.machine.loadAverage.join(', '), f.note ?? '']),
   )
 }
 
@@ -219,7 +212,10 @@ export function mainnetSummary(latest: Latest): string {
     for (const t of f.threads) {
       const s = folderSummary(f, t)
       const via = f.suite === 'mainnet' ? 'executeBlock (Node)' : 'Rust replay'
-      for (const [name, m] of [['auto', s.auto], ['forced parallel', s.forced]] as const) {
+      for (const [name, m] of [
+        ['auto', s.auto],
+        ['forced parallel', s.forced],
+      ] as const) {
         if (!m) continue
         rows.push([
           via,
@@ -236,7 +232,17 @@ export function mainnetSummary(latest: Latest): string {
     }
   }
   return `${intro.join('\n')}\n\n${mdTable(
-    ['measured with', 'threads', 'mode', `geometric mean of per-block medians (blocks of ≥ ${MIN_TXS} txs)`, 'geometric mean of each pass', 'worst block (median)', 'best block (median)', 'single results below 0.98x', 'runs verified (all blocks)'],
+    [
+      'measured with',
+      'threads',
+      'mode',
+      `geometric mean of per-block medians (blocks of ≥ ${MIN_TXS} txs)`,
+      'geometric mean of each pass',
+      'worst block (median)',
+      'best block (median)',
+      'single results below 0.98x',
+      'runs verified (all blocks)',
+    ],
     ['l', 'r', 'l', 'r', 'r', 'r', 'r', 'r', 'r'],
     rows,
   )}`
@@ -247,7 +253,16 @@ export function mainnetBlocks(latest: Latest): string {
   const f = mainnetFile(latest)
   if (!f) return '_No `mainnet` or `replay` results._'
   const s = folderSummary(f, headlineThreads(f))
-  const rows = s.big.map((b) => [String(b.number), int(b.txs), gasM(b.gas), ms2(b.seqMs), b.autoRan, ENGINE[b.engine] ?? b.engine, b.auto === null ? '' : x2(b.auto), b.forced === null ? '' : x2(b.forced)])
+  const rows = s.big.map((b) => [
+    String(b.number),
+    int(b.txs),
+    gasM(b.gas),
+    ms2(b.seqMs),
+    b.autoRan,
+    ENGINE[b.engine] ?? b.engine,
+    b.auto === null ? '' : x2(b.auto),
+    b.forced === null ? '' : x2(b.forced),
+  ])
   return [
     `<details><summary>Per block: the ${s.big.length} blocks of ≥ ${MIN_TXS} transactions, ${s.threads} threads, medians of ${s.passes} passes</summary>`,
     '',
@@ -284,8 +299,24 @@ export function generatedTable(latest: Latest): string {
   const intro =
     `${st.txs === undefined ? '' : `${int(st.txs)} transactions per generated block (seed ${st.seed}); `}` +
     `fastest of ≥ 5 runs${st.timeMs === undefined ? '' : ` and ${int(st.timeMs)} ms`} per cell; speedups per thread count are forced parallel; auto mode ran at ${autoThreads} thread${autoThreads === 1 ? '' : 's'}.`
-  const header = ['block', 'txs', 'gas', 'sequential ms', ...f.threads.map((t) => `${t} thread${t === 1 ? '' : 's'}`), 'auto mode (ran)', 'sequential Mgas/s', 'auto Mgas/s', 're-executions', ...(peer ? ['@ethereumjs/vm ms'] : []), 'verified']
-  return `${intro}\n\n${mdTable(header, header.map((_, i) => (i === 0 || i === header.length - 1 ? 'l' : 'r')), body)}`
+  const header = [
+    'block',
+    'txs',
+    'gas',
+    'sequential ms',
+    ...f.threads.map((t) => `${t} thread${t === 1 ? '' : 's'}`),
+    'auto mode (ran)',
+    'sequential Mgas/s',
+    'auto Mgas/s',
+    're-executions',
+    ...(peer ? ['@ethereumjs/vm ms'] : []),
+    'verified',
+  ]
+  return `${intro}\n\n${mdTable(
+    header,
+    header.map((_, i) => (i === 0 || i === header.length - 1 ? 'l' : 'r')),
+    body,
+  )}`
 }
 
 /** executeBlock from Node against the Rust replay example on the same blocks. */
@@ -304,7 +335,17 @@ export function napiTable(latest: Latest): string {
     r.nodeWithDecodingMedianMs.toFixed(2),
   ])
   return mdTable(
-    ['block', 'txs', 'threads / mode', 'replay median ms', 'executeBlock median ms', 'ratio', 'ratio of best times', 'ratio in a fresh process', 'executeBlock + decoding every receipt and diff entry, ms'],
+    [
+      'block',
+      'txs',
+      'threads / mode',
+      'replay median ms',
+      'executeBlock median ms',
+      'ratio',
+      'ratio of best times',
+      'ratio in a fresh process',
+      'executeBlock + decoding every receipt and diff entry, ms',
+    ],
     ['l', 'r', 'l', 'r', 'r', 'r', 'r', 'r', 'r'],
     rows,
   )
@@ -320,7 +361,10 @@ export function charts(latest: Latest, figuresLink: string): { files: Record<str
     files['bench-speedup.svg'] = barChartSvg({
       title: 'Speedup over sequential, by block and thread count',
       categories: rows.map((r) => r.block),
-      series: [...bench.threads.map((t) => ({ name: `${t} thread${t === 1 ? '' : 's'}`, values: rows.map((r) => r.speedup[String(t)] ?? null) })), { name: 'auto mode', values: rows.map((r) => r.auto.speedup) }],
+      series: [
+        ...bench.threads.map((t) => ({ name: `${t} thread${t === 1 ? '' : 's'}`, values: rows.map((r) => r.speedup[String(t)] ?? null) })),
+        { name: 'auto mode', values: rows.map((r) => r.auto.speedup) },
+      ],
       axis: 'x sequential (dashed: as fast as sequential)',
       reference: 1,
     })

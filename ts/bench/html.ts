@@ -54,7 +54,18 @@ function resultsTable(report: BenchReport): string {
   const head = ['block', 'txs', 'gas', 'sequential ms', ...report.threads.map((t) => `${t}t ms`), 'best speedup', 'auto ms', 'auto speedup', '@ethereumjs/vm ms', 'verified']
   const body = report.rows.map((r) => {
     const peer = r.peer === undefined ? '' : 'ms' in r.peer ? `${r.peer.ms.toFixed(1)}${r.peer.gasMatches ? '' : ' (gas differs)'}` : `error: ${r.peer.error}`
-    const cells = [r.block, String(r.txs), r.gas.toLocaleString('en-US'), r.sequentialMs.toFixed(2), ...report.threads.map((t) => r.parallelMs[String(t)]?.toFixed(2) ?? ''), `${r.bestSpeedup.toFixed(2)}x`, `${r.auto.ms.toFixed(2)} (${r.auto.ran}, ${r.auto.threads}t)`, `${r.auto.speedup.toFixed(2)}x`, peer, r.verified ? 'ok' : 'FAILED']
+    const cells = [
+      r.block,
+      String(r.txs),
+      r.gas.toLocaleString('en-US'),
+      r.sequentialMs.toFixed(2),
+      ...report.threads.map((t) => r.parallelMs[String(t)]?.toFixed(2) ?? ''),
+      `${r.bestSpeedup.toFixed(2)}x`,
+      `${r.auto.ms.toFixed(2)} (${r.auto.ran}, ${r.auto.threads}t)`,
+      `${r.auto.speedup.toFixed(2)}x`,
+      peer,
+      r.verified ? 'ok' : 'FAILED',
+    ]
     return `<tr>${cells.map((c) => `<td>${escapeHtml(c)}</td>`).join('')}</tr>`
   })
   return `<table><thead><tr>${head.map((h) => `<th>${escapeHtml(h)}</th>`).join('')}</tr></thead><tbody>${body.join('')}</tbody></table>`

@@ -3,20 +3,7 @@
 // block, eleven by default). Twelve colours (Tableau 10 and two more), then the same colours
 // with another dash pattern and point style: 48 distinct series before anything repeats.
 
-export const COLORS = [
-  '#4e79a7',
-  '#f28e2b',
-  '#e15759',
-  '#76b7b2',
-  '#59a14f',
-  '#edc948',
-  '#b07aa1',
-  '#ff9da7',
-  '#9c755f',
-  '#7f7f7f',
-  '#1b9e77',
-  '#7570b3',
-] as const
+export const COLORS = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#7f7f7f', '#1b9e77', '#7570b3'] as const
 
 /** Dash patterns of lines (chart.js `borderDash`), one per round of the colours. */
 export const DASHES: readonly number[][] = [[], [6, 4], [2, 3], [10, 3, 2, 3]]

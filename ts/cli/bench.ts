@@ -148,7 +148,21 @@ export async function benchCommand(options: BenchOptions): Promise<number> {
     // Generated blocks are sealed from a sequential run, so their header checks hold too.
     verified &&= headerPassed(v)
     if (!verified) failed++
-    rows.push({ block: s.name, ...(s.workload ? { workload: s.workload } : {}), kind: s.kind, txs: s.block.txCount, gas, sequentialMs: 0, parallelMs: {}, speedup: {}, bestSpeedup: 0, reexecutions, mgasPerSecond: {}, auto: { threads: autoThreads, ms: 0, speedup: 0, ran: autoStats.mode, engine: autoStats.engine, reason: autoStats.reason }, verified })
+    rows.push({
+      block: s.name,
+      ...(s.workload ? { workload: s.workload } : {}),
+      kind: s.kind,
+      txs: s.block.txCount,
+      gas,
+      sequentialMs: 0,
+      parallelMs: {},
+      speedup: {},
+      bestSpeedup: 0,
+      reexecutions,
+      mgasPerSecond: {},
+      auto: { threads: autoThreads, ms: 0, speedup: 0, ran: autoStats.mode, engine: autoStats.engine, reason: autoStats.reason },
+      verified,
+    })
     bench.add(`${s.name}|seq`, () => executeNative({ block: s.block, state: s.state, threads: 1, mode: 'sequential' }).then(() => {}))
     for (const t of options.threads) {
       bench.add(`${s.name}|${t}`, () => executeNative({ block: s.block, state: s.state, threads: t, mode: 'parallel' }).then(() => {}))
@@ -186,7 +200,15 @@ export async function benchCommand(options: BenchOptions): Promise<number> {
     else if (config === 'peer') {
       const run = peers.get(name) as { gasUsed: bigint; failedTxs: number }
       const best = Math.min(row.sequentialMs, row.auto.ms, ...Object.values(row.parallelMs))
-      row.peer = { name: 'ethereumjs', ms, mgasPerSecond: mgasPerSecond(row.gas, ms), gasUsed: Number(run.gasUsed), gasMatches: Number(run.gasUsed) === row.gas, failedTxs: run.failedTxs, fasterThanPeer: ms / best }
+      row.peer = {
+        name: 'ethereumjs',
+        ms,
+        mgasPerSecond: mgasPerSecond(row.gas, ms),
+        gasUsed: Number(run.gasUsed),
+        gasMatches: Number(run.gasUsed) === row.gas,
+        failedTxs: run.failedTxs,
+        fasterThanPeer: ms / best,
+      }
     } else row.parallelMs[config] = ms
   }
   for (const r of rows) {
@@ -210,13 +232,34 @@ export async function benchCommand(options: BenchOptions): Promise<number> {
   const report: BenchReport = { date: new Date().toISOString(), machine: machine(), threads: options.threads, rows }
   if (options.html) writeFileSync(options.html, renderHtml(report))
   const resultsDir = options.results === false ? undefined : (options.results ?? defaultResultsDir())
-  const settings = { txs: options.txs, seed: options.seed, workloads: options.workloads ?? null, fixtures: options.fixtures ?? null, maxFixtures: options.maxFixtures, timeMs: options.time, peer: options.peer }
+  const settings = {
+    txs: options.txs,
+    seed: options.seed,
+    workloads: options.workloads ?? null,
+    fixtures: options.fixtures ?? null,
+    maxFixtures: options.maxFixtures,
+    timeMs: options.time,
+    peer: options.peer,
+  }
   const saved = resultsDir ? writeResults(resultsDir, resultsFile('bench', options.threads, settings, rows)) : undefined
   if (options.json) {
     for (const r of rows) console.log(JSON.stringify(r))
   } else {
     const withPeer = options.peer
-    const header = ['block', 'txs', 'gas', 'seq ms', ...options.threads.map((t) => `${t}t ms`), 'best speedup', 'auto', 'seq Mgas/s', 'best Mgas/s', 'reexec', ...(withPeer ? ['ethereumjs ms', 'vs ethereumjs'] : []), 'verified']
+    const header = [
+      'block',
+      'txs',
+      'gas',
+      'seq ms',
+      ...options.threads.map((t) => `${t}t ms`),
+      'best speedup',
+      'auto',
+      'seq Mgas/s',
+      'best Mgas/s',
+      'reexec',
+      ...(withPeer ? ['ethereumjs ms', 'vs ethereumjs'] : []),
+      'verified',
+    ]
     console.log(
       table(
         header,
