@@ -55,6 +55,7 @@ describe('bench report', () => {
     expect(headline).toContain('| OpenZeppelin ERC20 transfers from distinct holders to one receiver (one hot balance slot), 1,000 transactions | 2 | Block-STM | 1.00x | 1.00x | 500x |')
     expect(headline).not.toContain('mainnet 1000 ') // the bench's mainnet rows are in the performance table only
     expect(headline).toContain('2 CPUs (Test CPU @ 2.0GHz)')
+    expect(headline).toContain('Conditions noted with the results: test fixture.')
     // No file names (they carry dates) in the README: performance.md's conditions link them.
     expect(headline).toContain('the `mainnet` suite (executeBlock from Node, medians of 2 passes, commit 0123456789)')
     expect(headline).toContain('[performance.md](docs/performance.md#conditions)')

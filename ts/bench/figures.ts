@@ -175,6 +175,9 @@ export function headline(latest: Latest, from: string): string {
   if (rows.length === 0) return '_No benchmark results yet: run the benchmarks (docs/performance.md says how), then `npm run bench:report`._'
   const m = (mainnet ?? bench)!
   out.push(`Speedup = sequential time / time on the given threads, both measured in the same process on ${machineLine(m)}.`)
+  // What the person who ran the benchmarks noted about the machine (e.g. that it was shared).
+  const notes = [...new Set([mainnet, bench].map((f) => f?.note).filter((n): n is string => !!n))]
+  if (notes.length) out.push(`Conditions noted with the results: ${notes.join('; ')}.`)
   out.push('Auto mode (the default) runs a block sequentially where parallelism would not pay; forced parallel always runs it in parallel.')
   out.push('')
   out.push(mdTable(['blocks', 'threads', 'auto mode ran', 'auto mode', 'forced parallel', 'vs @ethereumjs/vm'], ['l', 'r', 'l', 'r', 'r', 'r'], rows))
