@@ -14,7 +14,7 @@
 // Needs `npm run build` and `cargo build --release -p parallel-evm-core --example replay`.
 // Any fixture folder works, including generated blocks saved with `parallel-evm bench --save-blocks`.
 // usage: node bench/node-vs-replay.cjs <fixture dir> [threads=2] [mode=parallel] [rounds=5] [perRound=50]
-// (also the `napi` suite of bench/suite.cjs)
+// (also the `napi` suite of bench/suite.cjs). Writes its raw result under bench/results/.
 const { execFileSync, fork } = require('node:child_process')
 const { existsSync } = require('node:fs')
 const { join } = require('node:path')
@@ -127,7 +127,7 @@ async function fresh(dir, threads, mode, perRound) {
   return steady(perRound, run)
 }
 
-module.exports = { compare }
+module.exports = { compare, replayBinary }
 
 if (require.main === module) {
   const fail = (e) => {
@@ -146,6 +146,13 @@ if (require.main === module) {
     })
   } else {
     const [dir, threads = '2', mode = 'parallel', rounds = '5', perRound = '50'] = process.argv.slice(2)
-    compare(dir, Number(threads), mode, Number(rounds), Number(perRound)).then((r) => console.log(JSON.stringify(r)), fail)
+    compare(dir, Number(threads), mode, Number(rounds), Number(perRound)).then((r) => {
+      console.log(JSON.stringify(r))
+      // The raw result beside the other benchmarks' (bench/results/napi-<date>.json).
+      const { resultsFile, writeResults } = require('../dist/bench/results.js')
+      const name = require('node:path').basename(dir)
+      const file = resultsFile('napi', [Number(threads)], { rounds: Number(rounds), perRound: Number(perRound), command: process.argv.slice(2).join(' ') }, [{ name, ...r }])
+      console.error(`raw results: ${writeResults(join(__dirname, 'results'), file)}`)
+    }, fail)
   }
 }

@@ -128,7 +128,7 @@ describe.skipIf(!haveAnvil)('anvil: state root', () => {
     }
   })
 
-  it('the parent state root: the full state before block 2 hashes to block 1\'s stateRoot', async () => {
+  it("the parent state root: the full state before block 2 hashes to block 1's stateRoot", async () => {
     expect(await stateRoot(mined[1]!.pre)).toBe(mined[0]!.block.stateRoot)
     expect(await stateRoot(mined[2]!.pre)).toBe(mined[1]!.block.stateRoot)
   })
@@ -137,7 +137,7 @@ describe.skipIf(!haveAnvil)('anvil: state root', () => {
   // hashes both into its header's stateRoot; Ethereum's trie drops zero slots and EIP-161
   // deletes touched empty accounts. The engine follows Ethereum, so this block's root differs
   // from anvil's header, and only by those two entries.
-  it('block 2 (slot cleared, empty account touched): the Ethereum root, which anvil\'s header is not', async () => {
+  it("block 2 (slot cleared, empty account touched): the Ethereum root, which anvil's header is not", async () => {
     const { block } = mined[2]!
     const { result, byName } = await checksOf(2, 'sequential')
     for (const name of ['gasUsed', 'receiptsRoot', 'logsBloom', 'cumulativeGasUsed']) expect(byName[name]!.status, name).toBe('passed')
@@ -260,11 +260,36 @@ describe.skipIf(!haveAnvil)('anvil (prague): block-hash history', () => {
 // Runtime: slot 0 = CLZ(1); slot 1 = the word at MODEXP(3, 5, 7)'s output (5, left-aligned);
 // a STATICCALL to P256VERIFY (0x100) with empty input, its success in slot 2.
 const OSAKA_RUNTIME = ('0x' +
-  '6001' + '1e' + '6000' + '55' +
-  '6001600052' + '6001602052' + '6001604052' + '6003606053' + '6005606153' + '6007606253' +
-  '6020' + '6080' + '6063' + '6000' + '6005' + '5a' + 'fa' + '50' +
-  '608051' + '6001' + '55' +
-  '6000' + '6000' + '6000' + '6000' + '610100' + '5a' + 'fa' + '6002' + '55' +
+  '6001' +
+  '1e' +
+  '6000' +
+  '55' +
+  '6001600052' +
+  '6001602052' +
+  '6001604052' +
+  '6003606053' +
+  '6005606153' +
+  '6007606253' +
+  '6020' +
+  '6080' +
+  '6063' +
+  '6000' +
+  '6005' +
+  '5a' +
+  'fa' +
+  '50' +
+  '608051' +
+  '6001' +
+  '55' +
+  '6000' +
+  '6000' +
+  '6000' +
+  '6000' +
+  '610100' +
+  '5a' +
+  'fa' +
+  '6002' +
+  '55' +
   '00') as Hex
 const MODEXP = '0x0000000000000000000000000000000000000005' as Address
 const P256VERIFY = '0x0000000000000000000000000000000000000100' as Address
@@ -275,7 +300,7 @@ describe.skipIf(!haveAnvil)('anvil (osaka): new opcode, repriced and new precomp
     await anvil?.stop()
   })
 
-  it('receipts match anvil, and the state root is anvil\'s post-state less the precompiles it keeps', async () => {
+  it("receipts match anvil, and the state root is anvil's post-state less the precompiles it keeps", async () => {
     anvil = await startAnvil(['--hardfork', 'osaka', '--order', 'fifo'])
     const osaka = { chainId: 31337, hardfork: 'osaka' }
     const accounts = await anvil.rpc<Address[]>('eth_accounts')
@@ -339,7 +364,12 @@ describe.skipIf(!haveAnvil)('anvil (prague): EIP-7702 delegation', () => {
     await wallet.sendTransaction({ account: sender, to: authority.address, data: store(1, 5), authorizationList: [authorization], gas: 200_000n, nonce: 0 })
     // Calls that need the delegation, and one that does not, from other senders (in parallel
     // mode some run before the authorization's transaction is done, and must run again).
-    for (const [i, slot] of [[3, 2], [4, 3], [5, 4], [6, 5]] as const) {
+    for (const [i, slot] of [
+      [3, 2],
+      [4, 3],
+      [5, 4],
+      [6, 5],
+    ] as const) {
       await anvil.rpc('eth_sendTransaction', [{ from: accounts[i], to: authority.address, data: store(slot, 7), gas: numberToHex(200_000) }])
     }
     await anvil.rpc('eth_sendTransaction', [{ from: accounts[7], to: accounts[8], value: '0x64' }])
@@ -370,7 +400,11 @@ describe.skipIf(!haveAnvil)('anvil (prague): EIP-7702 delegation', () => {
     const next = await anvil.fullState()
     // The delegated account still sends transactions of its own (EIP-3607 allows delegations).
     await wallet.sendTransaction({ account: authority, to: accounts[8], value: 100n, gas: 21_000n })
-    for (const [from, to] of [[accounts[3], accounts[9]], [accounts[4], authority.address], [accounts[5], accounts[8]]] as const) {
+    for (const [from, to] of [
+      [accounts[3], accounts[9]],
+      [accounts[4], authority.address],
+      [accounts[5], accounts[8]],
+    ] as const) {
       await anvil.rpc('eth_sendTransaction', [{ from, to, value: '0x64', gas: numberToHex(100_000) }])
     }
     await anvil.rpc('evm_mine')
@@ -383,7 +417,10 @@ describe.skipIf(!haveAnvil)('anvil (prague): EIP-7702 delegation', () => {
     expect(statuses.filter((x) => x === 'reverted')).toHaveLength(1)
     for (const mode of ['auto', 'sequential', 'parallel'] as const) {
       const result = await executeBlock({ block: transfers, state: next, chain: prague, mode, threads: 2 })
-      expect(result.receipts.map((r) => r.status), mode).toEqual(statuses)
+      expect(
+        result.receipts.map((r) => r.status),
+        mode,
+      ).toEqual(statuses)
       const report = await verifyBlock({ block: transfers, result, state: next, chain: prague, fullState: true, expectedReceipts: transferReceipts })
       expect(report.passed, mode).toBe(true)
     }

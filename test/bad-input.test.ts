@@ -1,4 +1,4 @@
-// Bad input through the public API: every row of this table (the README's "Bad input" table)
+// Bad input through the public API: every row of this table (the "Bad input" table of docs/reliability.md)
 // yields its documented typed error, or the protocol's result, never a crash, a hang (each row
 // runs under a timeout) or a silent wrong answer.
 import { numberToHex, type Hex } from 'viem'
@@ -56,7 +56,11 @@ const rows: Row[] = [
   { name: 'odd-length hex data', params: (g) => base(g, withTx(g, 0, { input: '0x123' })), code: 'INVALID_INPUT' },
   { name: 'non-hex characters', params: (g) => base(g, { ...g.block, miner: '0xnot-hex' }), code: 'INVALID_INPUT' },
   { name: 'pre-state address of 21 bytes', params: (g) => ({ ...base(g), state: { ...g.prestate, ['0x' + '33'.repeat(21)]: { balance: '0x1' } } }), code: 'INVALID_INPUT' },
-  { name: 'storage key of 33 bytes', params: (g) => ({ ...base(g), state: { ...g.prestate, [sender(g, 0)]: { balance: '0x1', storage: { ['0x' + '44'.repeat(33)]: '0x01' } } } }), code: 'INVALID_INPUT' },
+  {
+    name: 'storage key of 33 bytes',
+    params: (g) => ({ ...base(g), state: { ...g.prestate, [sender(g, 0)]: { balance: '0x1', storage: { ['0x' + '44'.repeat(33)]: '0x01' } } } }),
+    code: 'INVALID_INPUT',
+  },
   { name: 'balance over 256 bits', params: (g) => ({ ...base(g), state: { ...g.prestate, [sender(g, 0)]: { balance: over256 } } }), code: 'INVALID_INPUT', details: /balance/ },
   { name: 'nonce over 64 bits', params: (g) => ({ ...base(g), state: { ...g.prestate, [sender(g, 0)]: { balance: '0x1', nonce: '0x10000000000000000' } } }), code: 'INVALID_INPUT', details: /nonce/ },
   { name: 'transaction value over 256 bits', params: (g) => base(g, withTx(g, 1, { value: over256 })), code: 'INVALID_INPUT' },
@@ -65,10 +69,20 @@ const rows: Row[] = [
   { name: 'block without number', params: (g) => base(g, without(g.block, 'number')), code: 'INVALID_INPUT' },
   { name: "transaction without 'from'", params: (g) => base(g, { ...g.block, transactions: [without(txs(g)[0]!, 'from')] }), code: 'INVALID_INPUT', details: /from/ },
   { name: 'transaction without gas', params: (g) => base(g, { ...g.block, transactions: [without(txs(g)[0]!, 'gas')] }), code: 'INVALID_INPUT', details: /transaction 0/ },
-  { name: 'transaction without signature', params: (g) => base(g, { ...g.block, transactions: [txs(g)[0]!, without(txs(g)[1]!, 'r')] }), code: 'INVALID_INPUT', details: /transaction 1: missing field `r`/ },
+  {
+    name: 'transaction without signature',
+    params: (g) => base(g, { ...g.block, transactions: [txs(g)[0]!, without(txs(g)[1]!, 'r')] }),
+    code: 'INVALID_INPUT',
+    details: /transaction 1: missing field `r`/,
+  },
   { name: 'transactions given as hashes', params: (g) => base(g, { ...g.block, transactions: txs(g).map((t) => t.hash) }), code: 'INVALID_INPUT', details: /full objects/ },
   { name: 'unknown transaction type (JSON-RPC byte)', params: (g) => base(g, withTx(g, 2, { type: '0x7f' })), code: 'INVALID_INPUT', details: /transaction 2: .*0x7f/ },
-  { name: 'unknown transaction type (viem name)', params: (g) => base(g, { ...g.block, number: 1_000_000n, transactions: [{ ...txs(g)[0]!, type: 'eip9999' }] }), code: 'INVALID_INPUT', details: /eip9999/ },
+  {
+    name: 'unknown transaction type (viem name)',
+    params: (g) => base(g, { ...g.block, number: 1_000_000n, transactions: [{ ...txs(g)[0]!, type: 'eip9999' }] }),
+    code: 'INVALID_INPUT',
+    details: /eip9999/,
+  },
   { name: 'unknown hardfork', params: (g) => ({ ...base(g), chain: { hardfork: 'atlantis' } }), code: 'INVALID_INPUT', details: /hardfork/ },
   // API misuse, caught before the engine.
   { name: 'block of the wrong JS type', params: (g) => ({ ...base(g), block: 42 as never }), code: 'INVALID_INPUT' },
@@ -78,7 +92,13 @@ const rows: Row[] = [
   { name: 'verifySignatures of the wrong type', params: (g) => ({ ...base(g), verifySignatures: 'yes' as never }), code: 'INVALID_INPUT' },
   // Transactions the protocol rejects: the block is invalid, at the first offending transaction.
   { name: 'nonce too high', params: (g) => base(g, withTx(g, 1, { nonce: '0x5' })), code: 'INVALID_TRANSACTION', txIndex: 1, details: /nonce/ },
-  { name: 'nonce too low', params: (g) => ({ ...base(g), state: { ...g.prestate, [sender(g, 2)]: { balance: numberToHex(10n ** 18n), nonce: 3 } } }), code: 'INVALID_TRANSACTION', txIndex: 2, details: /nonce/ },
+  {
+    name: 'nonce too low',
+    params: (g) => ({ ...base(g), state: { ...g.prestate, [sender(g, 2)]: { balance: numberToHex(10n ** 18n), nonce: 3 } } }),
+    code: 'INVALID_TRANSACTION',
+    txIndex: 2,
+    details: /nonce/,
+  },
   { name: 'insufficient balance', params: (g) => ({ ...base(g), state: { ...g.prestate, [sender(g, 2)]: { balance: '0x1' } } }), code: 'INVALID_TRANSACTION', txIndex: 2, details: /funds/ },
   { name: 'sender missing from the pre-state', params: (g) => ({ ...base(g), state: without(g.prestate as Tx, sender(g, 1)) as never }), code: 'INVALID_TRANSACTION', txIndex: 1 },
   { name: 'block gas limit reached', params: (g) => base(g, { ...g.block, gasLimit: numberToHex(21_000 * 2 + 1) }), code: 'INVALID_TRANSACTION', txIndex: 2, details: /gas left in the block/ },
@@ -87,9 +107,27 @@ const rows: Row[] = [
   { name: 'fee cap below the base fee', params: (g) => base(g, { ...g.block, baseFeePerGas: numberToHex(3n * 10n ** 9n) }), code: 'INVALID_TRANSACTION', txIndex: 0 },
   { name: 'transaction for another chain', params: (g) => ({ ...base(g), chain: { chainId: 1, hardfork: 'cancun' } }), code: 'INVALID_TRANSACTION', txIndex: 0 },
   // Signatures: checked on request (the engine otherwise trusts `from`, as the serving node recovered it).
-  { name: 'tampered signature, verifySignatures', params: (g) => ({ ...base(g, withTx(g, 1, { r: numberToHex(12345n, { size: 32 }) })), verifySignatures: true }), code: 'INVALID_TRANSACTION', txIndex: 1, details: /signature/ },
-  { name: 'signature of another sender, verifySignatures', params: (g) => ({ ...base(g, withTx(g, 2, { from: sender(g, 0) })), verifySignatures: true }), code: 'INVALID_TRANSACTION', txIndex: 2, details: /recovers to/ },
-  { name: 'signature s above n/2 (EIP-2), verifySignatures', params: (g) => ({ ...base(g, withTx(g, 0, { s: '0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364140' })), verifySignatures: true }), code: 'INVALID_TRANSACTION', txIndex: 0, details: /signature/ },
+  {
+    name: 'tampered signature, verifySignatures',
+    params: (g) => ({ ...base(g, withTx(g, 1, { r: numberToHex(12345n, { size: 32 }) })), verifySignatures: true }),
+    code: 'INVALID_TRANSACTION',
+    txIndex: 1,
+    details: /signature/,
+  },
+  {
+    name: 'signature of another sender, verifySignatures',
+    params: (g) => ({ ...base(g, withTx(g, 2, { from: sender(g, 0) })), verifySignatures: true }),
+    code: 'INVALID_TRANSACTION',
+    txIndex: 2,
+    details: /recovers to/,
+  },
+  {
+    name: 'signature s above n/2 (EIP-2), verifySignatures',
+    params: (g) => ({ ...base(g, withTx(g, 0, { s: '0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364140' })), verifySignatures: true }),
+    code: 'INVALID_TRANSACTION',
+    txIndex: 0,
+    details: /signature/,
+  },
   {
     name: 'valid signatures, verifySignatures',
     params: (g) => ({ ...base(g), verifySignatures: true }),
@@ -170,30 +208,26 @@ describe('bad input table', () => {
     expect(errors[2]).toEqual(errors[0])
   })
 
-  it(
-    'a block with 20,000 transactions runs, in parallel exactly as sequentially',
-    async () => {
-      // Distinct senders, each funded; signatures are not re-checked (the engine uses `from`).
-      const n = 20_000
-      const template = txs(g)[0]!
-      const prestate: Record<string, unknown> = {}
-      const transactions = Array.from({ length: n }, (_, i) => {
-        const from = numberToHex(0x10000000n + BigInt(i), { size: 20 })
-        prestate[from] = { balance: numberToHex(10n ** 18n) }
-        return { ...template, from, to: numberToHex(0x20000000n + BigInt(i % 97), { size: 20 }), hash: numberToHex(BigInt(i + 1), { size: 32 }), transactionIndex: numberToHex(i) }
-      })
-      const header = { gasLimit: numberToHex(21_000 * n), gasUsed: numberToHex(21_000 * n), transactions }
-      const block = await prepareBlock({ ...g.block, ...header }, { chain: g.chain })
-      const state = await prepareState(prestate as never)
-      expect(block.txCount).toBe(n)
-      const seq = await executeNative({ block, state, mode: 'sequential' })
-      const par = await executeNative({ block, state, mode: 'parallel', threads: 4 })
-      expect(sameOutcome(seq, par)).toBe(true)
-      const r = await executeBlock({ block, state, mode: 'parallel', threads: 2 })
-      expect(r.gasUsed).toBe(21_000n * BigInt(n))
-      expect(r.receipts.length).toBe(n)
-      expect(r.verification.gasUsed).toBe(true)
-    },
-    120_000,
-  )
+  it('a block with 20,000 transactions runs, in parallel exactly as sequentially', async () => {
+    // Distinct senders, each funded; signatures are not re-checked (the engine uses `from`).
+    const n = 20_000
+    const template = txs(g)[0]!
+    const prestate: Record<string, unknown> = {}
+    const transactions = Array.from({ length: n }, (_, i) => {
+      const from = numberToHex(0x10000000n + BigInt(i), { size: 20 })
+      prestate[from] = { balance: numberToHex(10n ** 18n) }
+      return { ...template, from, to: numberToHex(0x20000000n + BigInt(i % 97), { size: 20 }), hash: numberToHex(BigInt(i + 1), { size: 32 }), transactionIndex: numberToHex(i) }
+    })
+    const header = { gasLimit: numberToHex(21_000 * n), gasUsed: numberToHex(21_000 * n), transactions }
+    const block = await prepareBlock({ ...g.block, ...header }, { chain: g.chain })
+    const state = await prepareState(prestate as never)
+    expect(block.txCount).toBe(n)
+    const seq = await executeNative({ block, state, mode: 'sequential' })
+    const par = await executeNative({ block, state, mode: 'parallel', threads: 4 })
+    expect(sameOutcome(seq, par)).toBe(true)
+    const r = await executeBlock({ block, state, mode: 'parallel', threads: 2 })
+    expect(r.gasUsed).toBe(21_000n * BigInt(n))
+    expect(r.receipts.length).toBe(n)
+    expect(r.verification.gasUsed).toBe(true)
+  }, 120_000)
 })

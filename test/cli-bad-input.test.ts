@@ -16,8 +16,7 @@ const emptyBlock = (g: GeneratedBlock): RpcBlock => ({
   receiptsRoot: '0x56e81f171bcc55a6ff8345e692c0f86e5b48e01b996cadc001622fb5e363b421',
 })
 
-const cli = (...args: string[]) =>
-  spawnSync('node', [join(repoRoot, 'dist', 'cli', 'main.js'), ...args], { encoding: 'utf8', timeout: 30_000 })
+const cli = (...args: string[]) => spawnSync('node', [join(repoRoot, 'dist', 'cli', 'main.js'), ...args], { encoding: 'utf8', timeout: 30_000 })
 
 describe('cli bad input', () => {
   let g: GeneratedBlock

@@ -1,6 +1,6 @@
 // The CLI: replay-compatible JSON, readable output, clear failures with non-zero exit codes.
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -61,8 +61,9 @@ describe('cli', () => {
   })
 
   it('bench runs generated blocks and prints a table', () => {
-    const r = cli('bench', '--txs', '32', '--max-fixtures', '0', '--time', '5', '--threads', '1,2')
+    const r = cli('bench', '--txs', '32', '--max-fixtures', '0', '--time', '5', '--threads', '1,2', '--no-results')
     expect(r.status).toBe(0)
+    expect(r.stdout).not.toMatch(/Raw results/)
     expect(r.stdout).toMatch(/independent ×32/)
     expect(r.stdout).toMatch(/chain ×32/)
     expect(r.stdout).toMatch(/best speedup/)
@@ -73,10 +74,21 @@ describe('cli', () => {
     try {
       const html = join(dir, 'report.html')
       const args = ['bench', '--txs', '6', '--workloads', 'independent,erc20,uniswap', '--max-fixtures', '0', '--time', '1', '--threads', '1,2']
-      const r = cli(...args, '--json', '--peer', '--html', html, '--save-blocks', join(dir, 'blocks'))
+      const r = cli(...args, '--json', '--peer', '--html', html, '--save-blocks', join(dir, 'blocks'), '--results', join(dir, 'results'))
       expect(r.stderr).not.toMatch(/WARNING/)
       expect(r.status).toBe(0)
-      const rows = r.stdout.trim().split('\n').map((l) => JSON.parse(l))
+      const rows = r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l))
+      // The raw results file: the rows, with the machine, commit and settings they were measured on.
+      const [saved, ...more] = readdirSync(join(dir, 'results'))
+      expect(more).toEqual([])
+      expect(saved).toMatch(/^bench-\d{4}-\d\d-\d\dT[\d-]+Z\.json$/)
+      const results = JSON.parse(readFileSync(join(dir, 'results', saved!), 'utf8'))
+      expect(results).toMatchObject({ schema: 1, suite: 'bench', threads: [1, 2], settings: { txs: 6, peer: true }, machine: { cpus: expect.any(Number), model: expect.any(String) } })
+      expect(results.commit).toMatch(/^[0-9a-f]{40}$/)
+      expect(results.rows).toEqual(rows)
       expect(rows.map((x) => x.block)).toEqual(['independent ×6', 'erc20 ×6', 'uniswap ×6 (6 pairs)'])
       for (const row of rows) {
         expect(row).toMatchObject({ kind: 'generated', txs: 6, verified: true, peer: { name: 'ethereumjs', gasMatches: true, failedTxs: 0 } })
@@ -102,7 +114,12 @@ describe('cli', () => {
       // Run the drawing script against a stub Chart: every chart gets a dataset per series.
       const drawing = [...page.matchAll(/<script>(.*?)<\/script>/gs)].at(-1)![1]!
       const charts: { type: string; data: { labels: string[]; datasets: { label: string; data: unknown[] }[] } }[] = []
-      const Chart = Object.assign(function (this: unknown, _el: unknown, config: (typeof charts)[number]) { charts.push(config) }, { defaults: {} })
+      const Chart = Object.assign(
+        function (this: unknown, _el: unknown, config: (typeof charts)[number]) {
+          charts.push(config)
+        },
+        { defaults: {} },
+      )
       const document = { getElementById: (id: string) => (id === 'bench-data' ? { textContent: JSON.stringify(data) } : { id }) }
       new Function('Chart', 'document', drawing)(Chart, document)
       expect(charts.map((c) => c.type)).toEqual(['line', 'bar', 'bar'])
@@ -123,11 +140,20 @@ describe('cli', () => {
     try {
       const r = cli('generate', 'chain,mixed', dir, '--txs', '8', '--seed', '3', '--json')
       expect(r.status).toBe(0)
-      const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l))
-      expect(lines.map((l) => [l.workload, l.txs, l.dir])).toEqual([['chain', 8, join(dir, 'chain-8-3')], ['mixed', 8, join(dir, 'mixed-8-3')]])
+      const lines = r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l))
+      expect(lines.map((l) => [l.workload, l.txs, l.dir])).toEqual([
+        ['chain', 8, join(dir, 'chain-8-3')],
+        ['mixed', 8, join(dir, 'mixed-8-3')],
+      ])
       const run = cli('run', dir, '--json', '--repeat', '1', '--threads', '2', '--mode', 'parallel')
       expect(run.status).toBe(0)
-      const results = run.stdout.trim().split('\n').map((l) => JSON.parse(l))
+      const results = run.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l))
       expect(results.map((x) => x.gasUsed)).toEqual(lines.map((l) => l.gasUsed))
       for (const x of results) expect(x.verified).toEqual({ gasUsed: true, receiptsRoot: true, logsBloom: true, requestsHash: null, matchesSequential: true })
     } finally {

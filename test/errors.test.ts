@@ -1,15 +1,6 @@
 // Bad inputs reject with typed errors and stable codes; panics become errors; the process lives on.
 import { describe, expect, it } from 'vitest'
-import {
-  executeBlock,
-  generateBlock,
-  InternalError,
-  InvalidInputError,
-  InvalidTransactionError,
-  ParallelEvmError,
-  prepareState,
-  type GeneratedBlock,
-} from '../dist/index.js'
+import { executeBlock, generateBlock, InternalError, InvalidInputError, InvalidTransactionError, ParallelEvmError, prepareState, type GeneratedBlock } from '../dist/index.js'
 import { __debugPanic } from '../dist/execute.js'
 
 async function small(): Promise<GeneratedBlock> {

@@ -64,10 +64,12 @@ describe('native boundary', () => {
     expect(end - mid).toBeLessThan(48 * 2 ** 20)
   }, 180_000)
 
-  it.skipIf(process.platform !== 'linux')('OS threads stay bounded by the largest thread count asked for', () => {
-    // Regression: the engine kept one pool per thread count, so calls with 2..32 threads left
-    // 496 idle OS threads behind.
-    const script = `
+  it.skipIf(process.platform !== 'linux')(
+    'OS threads stay bounded by the largest thread count asked for',
+    () => {
+      // Regression: the engine kept one pool per thread count, so calls with 2..32 threads left
+      // 496 idle OS threads behind.
+      const script = `
       const { executeBlock, generateBlock, prepareBlock, prepareState } = require(${JSON.stringify(join(repoRoot, 'dist', 'index.js'))})
       const threads = () => Number(/Threads:\\s+(\\d+)/.exec(require('fs').readFileSync('/proc/self/status', 'utf8'))[1])
       ;(async () => {
@@ -84,13 +86,15 @@ describe('native boundary', () => {
         console.log(JSON.stringify({ before, after: threads() }))
       })().catch((e) => { console.error(e); process.exit(1) })
     `
-    const out = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 60_000 })
-    expect(out.status, out.stderr).toBe(0)
-    const { before, after } = JSON.parse(out.stdout.trim().split('\n').pop()!) as { before: number; after: number }
-    console.log(`OS threads: ${before} -> ${after} after runs with 2..32 threads`)
-    // The pool grows to 32 threads (powers of two); the smaller pools it replaced are gone.
-    expect(after - before).toBeLessThanOrEqual(32 + 3)
-  }, 90_000)
+      const out = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 60_000 })
+      expect(out.status, out.stderr).toBe(0)
+      const { before, after } = JSON.parse(out.stdout.trim().split('\n').pop()!) as { before: number; after: number }
+      console.log(`OS threads: ${before} -> ${after} after runs with 2..32 threads`)
+      // The pool grows to 32 threads (powers of two); the smaller pools it replaced are gone.
+      expect(after - before).toBeLessThanOrEqual(32 + 3)
+    },
+    90_000,
+  )
 
   it('worker threads load and use the addon one after another, terminated mid-execution or not', () => {
     // Regression: with only workers loading the addon, the second worker to load it (after the
@@ -139,9 +143,7 @@ describe('native boundary', () => {
         return { block: await prepareBlock(g.block, { chain: g.chain }), state: await prepareState(g.prestate) }
       }),
     )
-    const jobs = blocks.flatMap((b) =>
-      (['sequential', 'parallel', 'auto'] as ExecutionMode[]).flatMap((mode) => [1, 2, 4].map((threads) => ({ ...b, mode, threads }))),
-    )
+    const jobs = blocks.flatMap((b) => (['sequential', 'parallel', 'auto'] as ExecutionMode[]).flatMap((mode) => [1, 2, 4].map((threads) => ({ ...b, mode, threads }))))
     const outcome = async (j: (typeof jobs)[number]) => {
       const o = await executeNative(j)
       return `${JSON.parse(o.summary).gasUsed} ${o.receiptsJson()} ${o.stateDiffJson()}`
@@ -150,7 +152,9 @@ describe('native boundary', () => {
     for (const j of jobs) serial.push(await outcome(j))
     // Every job at once, three times over, from concurrent async tasks.
     const concurrent = await Promise.all([...jobs, ...jobs, ...jobs].map(outcome))
-    concurrent.forEach((c, i) => expect(c === serial[i % jobs.length], `job ${i % jobs.length}`).toBe(true))
+    concurrent.forEach((c, i) => {
+      expect(c === serial[i % jobs.length], `job ${i % jobs.length}`).toBe(true)
+    })
     // And the three modes agree with each other for every block.
     for (let b = 0; b < blocks.length; b++) {
       const mine = serial.slice(b * 9, b * 9 + 9)

@@ -88,7 +88,10 @@ describe.skipIf(!supported)('packed package', () => {
       cwd: project,
       encoding: 'utf8',
     })
-    const rows = out.trim().split('\n').map((l) => JSON.parse(l))
+    const rows = out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
     expect(rows).toHaveLength(3)
     expect(rows.every((r) => r.verified)).toBe(true)
   })

@@ -8,18 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { encodeDeployData, getAddress, type Address, type Hash, type Hex } from 'viem'
-import {
-  executeBlock,
-  loadBlock,
-  ParallelEvmError,
-  rpcState,
-  RpcError,
-  RpcResponseError,
-  StateCache,
-  type ChainConfig,
-  type ExecutionResult,
-  type RpcBlock,
-} from '../dist/index.js'
+import { executeBlock, loadBlock, ParallelEvmError, rpcState, RpcError, RpcResponseError, StateCache, type ChainConfig, type ExecutionResult, type RpcBlock } from '../dist/index.js'
 import { erc20, startAnvil, uniswapV2, type Anvil } from './support/anvil.js'
 import { startFaultyProxy, type FaultyProxy } from './support/faulty-proxy.js'
 import { repoRoot } from './helpers.js'
@@ -77,9 +66,7 @@ beforeAll(async () => {
   const factoryAddress = await anvil.deploy(deployer, factory.abi, factory.bytecode, [deployer])
   await anvil.call(deployer, factoryAddress, factory.abi, 'createPair', [tokenA, tokenB], 5_000_000n)
   await anvil.mine()
-  const pairAddress = (
-    (await anvil.client.readContract({ address: factoryAddress, abi: factory.abi, functionName: 'getPair', args: [tokenA, tokenB] })) as Address
-  ).toLowerCase() as Address
+  const pairAddress = ((await anvil.client.readContract({ address: factoryAddress, abi: factory.abi, functionName: 'getPair', args: [tokenA, tokenB] })) as Address).toLowerCase() as Address
   const token0 = BigInt(tokenA) < BigInt(tokenB) ? tokenA : tokenB
   const liquidity = 10n ** 24n
   await anvil.call(deployer, tokenA, token.abi, 'transfer', [pairAddress, liquidity])
@@ -340,7 +327,10 @@ describe('cli run --rpc', () => {
       const r = await cli('run', '--rpc', anvil.url, range, '--state', state, '--hardfork', 'cancun', '--json', '--repeat', '1', '--threads', '2')
       expect(r.stderr).toBe('')
       expect(r.status).toBe(0)
-      const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l))
+      const lines = r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l))
       expect(lines.map((l) => BigInt(l.number))).toEqual(blocks)
       for (const l of lines) {
         expect(l.verified).toEqual({ gasUsed: true, receiptsRoot: true, logsBloom: true, requestsHash: null, matchesSequential: true })

@@ -45,7 +45,10 @@ describe.skipIf(!haveMainnet)('verifyBlock: mainnet fixtures', () => {
       const result = await executeBlock({ block, state: fx.prestate, blockHashes: fx.blockHashes, mode: 'sequential' })
       const report = await verifyBlock({ block, result })
       const failed = report.checks.filter((c) => c.status === 'failed')
-      expect(failed.map((c) => c.name), name).toEqual([name])
+      expect(
+        failed.map((c) => c.name),
+        name,
+      ).toEqual([name])
       expect(failed[0]!.expected).toBe(name === 'gasUsed' ? '1' : patch[name as keyof typeof patch])
       expect(failed[0]!.actual).not.toBe(failed[0]!.expected)
       expect(report.passed).toBe(false)

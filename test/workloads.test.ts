@@ -40,7 +40,10 @@ describe('generated workloads', () => {
     const balances = BigInt(benchToken().storageLayout.find((s) => s.label === '_balances')!.slot)
     // Each transfer logs Transfer(from, to, amount); the receiver's balance slot holds the amount.
     for (const [i, log] of result.logs.entries()) {
-      const { eventName, args } = decodeEventLog({ abi: benchToken().abi, data: log.data, topics: log.topics as [Hex, ...Hex[]] }) as { eventName: string; args: { from: Address; to: Address; value: bigint } }
+      const { eventName, args } = decodeEventLog({ abi: benchToken().abi, data: log.data, topics: log.topics as [Hex, ...Hex[]] }) as {
+        eventName: string
+        args: { from: Address; to: Address; value: bigint }
+      }
       expect(eventName).toBe('Transfer')
       expect(args.value).toBe(1_000n + BigInt(i))
       expect(slotValue(result, token, mappingSlot(args.to, balances))).toBe(args.value)

@@ -23,9 +23,7 @@ export type BlockLike = RpcBlock | Block<bigint, true> | PreparedBlock | Uint8Ar
 export type PreparedBlock = NativePreparedBlock
 
 // viem maps type bytes to names ('0x2' -> 'eip1559'); blocks from viem carry the names.
-const TYPE_HEX: Record<string, Hex> = Object.fromEntries(
-  Object.entries(transactionType).map(([hex, name]) => [name, hex as Hex]),
-)
+const TYPE_HEX: Record<string, Hex> = Object.fromEntries(Object.entries(transactionType).map(([hex, name]) => [name, hex as Hex]))
 
 // viem keeps numbers for small fields (nonce, yParity, chainId, transactionIndex) and bigint for the
 // rest; JSON-RPC wants every quantity as hex, and the transaction type as its byte.

@@ -53,9 +53,7 @@ function checkOptions(threads: unknown, mode: unknown): { threads: number; mode:
 }
 
 /** The prepared block of an executeBlock call (and its JSON-RPC form when given as an object). Internal. */
-export async function resolveBlock(
-  params: Pick<ExecuteBlockParameters, 'block' | 'chain' | 'verifySignatures'>,
-): Promise<{ prepared: PreparedBlock; rpc?: RpcBlock }> {
+export async function resolveBlock(params: Pick<ExecuteBlockParameters, 'block' | 'chain' | 'verifySignatures'>): Promise<{ prepared: PreparedBlock; rpc?: RpcBlock }> {
   const { block, chain, verifySignatures } = params
   if (isPreparedBlock(block)) {
     if (chain !== undefined) throw new InvalidInputError('chain cannot be combined with a prepared block: pass it to prepareBlock')
@@ -68,10 +66,7 @@ export async function resolveBlock(
 }
 
 /** The prepared state of an executeBlock call (loading adapters). Internal. */
-export async function resolveState(
-  params: Pick<ExecuteBlockParameters, 'state' | 'blockHashes'>,
-  rpc: RpcBlock | undefined,
-): Promise<PreparedState | PartialStateSource> {
+export async function resolveState(params: Pick<ExecuteBlockParameters, 'state' | 'blockHashes'>, rpc: RpcBlock | undefined): Promise<PreparedState | PartialStateSource> {
   const { state, blockHashes } = params
   if (isPreparedState(state)) {
     if (blockHashes !== undefined) throw new InvalidInputError('blockHashes cannot be combined with a prepared state: pass them to prepareState')

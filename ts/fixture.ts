@@ -72,9 +72,6 @@ export async function prepareFixture(block: string, options: { prestate?: string
     f.blockHashes ? readFile(f.blockHashes) : undefined,
     f.chain ? readJson<ChainConfig>(f.chain) : undefined,
   ])
-  const [preparedBlock, state] = await Promise.all([
-    prepareBlock(blockBytes, { chain }),
-    prepareState(prestate, { blockHashes: hashes }),
-  ])
+  const [preparedBlock, state] = await Promise.all([prepareBlock(blockBytes, { chain }), prepareState(prestate, { blockHashes: hashes })])
   return { dir: f.dir, block: preparedBlock, state }
 }

@@ -126,9 +126,7 @@ export async function generateBlock(workload: Workload, txCount: number, seed?: 
   }
   const prestate: Prestate = { [addressAt('miner', 0)]: { balance: '0x0', nonce: 0, storage: {} } }
   for (const s of senders) prestate[s.address] = { balance: ether(1n), nonce: 0, storage: {} }
-  const transactions = await signTransactions(
-    senders.map((from, i) => ({ from, nonce: 0, to: receiverOf(i), value: 1_000_000_000_000n + BigInt(i), gas: TRANSFER_GAS })),
-  )
+  const transactions = await signTransactions(senders.map((from, i) => ({ from, nonce: 0, to: receiverOf(i), value: 1_000_000_000_000n + BigInt(i), gas: TRANSFER_GAS })))
   const block = assembleBlock({ id: `${label} ${txCount}`, transactions, gasUsed: TRANSFER_GAS * BigInt(txCount) })
   return { name: `${workload} ×${txCount}`, block, prestate, chain: { ...GENERATED_CHAIN } }
 }

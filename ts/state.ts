@@ -66,10 +66,7 @@ export type PartialStateSource = {
 }
 
 /** What an adapter hands over for one block. */
-export type StateSource =
-  | { prestate: Prestate | Uint8Array; blockHashes?: BlockHashes | Uint8Array }
-  | PreparedState
-  | PartialStateSource
+export type StateSource = { prestate: Prestate | Uint8Array; blockHashes?: BlockHashes | Uint8Array } | PreparedState | PartialStateSource
 
 /**
  * A source of pre-state for a block. `kind` names the source (`'prestate'`, `'rpc-prestate'`,

@@ -86,12 +86,7 @@ function cumulativeGasCheck(result: ExecutionResult, expected: readonly Expected
   return { name, status: 'passed', expected: `${expected.length} receipts`, actual: `${actual.length} receipts` }
 }
 
-async function crossCheck(
-  params: VerifyBlockParameters,
-  output: NativeExecutionOutput,
-  result: ExecutionResult,
-  preparedState: () => Promise<PreparedState>,
-): Promise<Check> {
+async function crossCheck(params: VerifyBlockParameters, output: NativeExecutionOutput, result: ExecutionResult, preparedState: () => Promise<PreparedState>): Promise<Check> {
   const name = 'crossCheck'
   const { prepared } = await resolveBlock(params)
   const state = await preparedState()

@@ -2,11 +2,7 @@
 // 429/5xx, truncated JSON, dropped sockets) and counts the JSON-RPC calls that reach it.
 import { createServer, type Server } from 'node:http'
 
-export type Fault =
-  | { kind: 'delay'; ms: number }
-  | { kind: 'status'; status: number }
-  | { kind: 'truncate' }
-  | { kind: 'drop' }
+export type Fault = { kind: 'delay'; ms: number } | { kind: 'status'; status: number } | { kind: 'truncate' } | { kind: 'drop' }
 
 export type FaultyProxy = {
   url: string

@@ -31,11 +31,14 @@ export class TokenState {
   readonly address: Address
   private readonly storage: Record<Hex, Hex> = {}
   private total = 0n
-  constructor(readonly contract: CompiledContract, label: string) {
+  constructor(
+    readonly contract: CompiledContract,
+    label: string,
+  ) {
     this.address = addressAt(`${label} token`, 0)
   }
   credit(holder: Address, amount: bigint) {
-    this.storage[mappingSlot(holder, slotOf(this.contract, "_balances"))] = numberToHex(amount, { size: 32 })
+    this.storage[mappingSlot(holder, slotOf(this.contract, '_balances'))] = numberToHex(amount, { size: 32 })
     this.total += amount
   }
   writeTo(prestate: Prestate) {
@@ -66,7 +69,12 @@ export async function erc20Block(txs: number, seed: number, hot = false): Promis
     requests.push({ from, nonce: 0, to: token.address, data: token.transfer(addressAt(label, hot ? 0 : i), 1_000n + BigInt(i)), gas: TOKEN_GAS })
   }
   token.writeTo(prestate)
-  const g: GeneratedBlock = { name: hot ? `erc20 ×${txs} to one receiver` : `erc20 ×${txs}`, block: assembleBlock({ id: `${label} ${txs}`, transactions: await signTransactions(requests) }), prestate, chain: { ...GENERATED_CHAIN } }
+  const g: GeneratedBlock = {
+    name: hot ? `erc20 ×${txs} to one receiver` : `erc20 ×${txs}`,
+    block: assembleBlock({ id: `${label} ${txs}`, transactions: await signTransactions(requests) }),
+    prestate,
+    chain: { ...GENERATED_CHAIN },
+  }
   await sealBlock(g)
   return g
 }

@@ -24,9 +24,16 @@ type EjsVM = { stateManager: EjsStateManager }
 type RunTxResult = { totalGasSpent: bigint; execResult: { exceptionError?: unknown } }
 
 type Packages = {
-  common: { Common: new (opts: { chain: unknown; hardfork?: string }) => EjsCommon; Mainnet: { chainId: bigint | number }; createCustomCommon(partial: { chainId: number }, base: unknown, opts: { hardfork?: string }): EjsCommon }
+  common: {
+    Common: new (opts: { chain: unknown; hardfork?: string }) => EjsCommon
+    Mainnet: { chainId: bigint | number }
+    createCustomCommon(partial: { chainId: number }, base: unknown, opts: { hardfork?: string }): EjsCommon
+  }
   block: { createBlockFromRPC(rpc: unknown, uncles: unknown[], opts: { common: EjsCommon; setHardfork?: boolean; skipConsensusFormatValidation?: boolean }): EjsBlock }
-  vm: { createVM(opts: { common: EjsCommon; blockchain?: unknown }): Promise<EjsVM>; runTx(vm: EjsVM, opts: { tx: EjsTx; block: EjsBlock; skipBlockGasLimitValidation: boolean; skipHardForkValidation: boolean; blockGasUsed: bigint }): Promise<RunTxResult> }
+  vm: {
+    createVM(opts: { common: EjsCommon; blockchain?: unknown }): Promise<EjsVM>
+    runTx(vm: EjsVM, opts: { tx: EjsTx; block: EjsBlock; skipBlockGasLimitValidation: boolean; skipHardForkValidation: boolean; blockGasUsed: bigint }): Promise<RunTxResult>
+  }
   util: { createAccount(data: { nonce: bigint; balance: bigint }): unknown; createAddressFromString(s: string): unknown }
 }
 
@@ -57,7 +64,10 @@ export class EthereumjsPeer {
     const p = peerPackages()
     const chainId = args.chain?.chainId ?? 1
     const hardfork = args.chain?.hardfork
-    const common = chainId === Number(p.common.Mainnet.chainId) ? new p.common.Common({ chain: p.common.Mainnet, ...(hardfork ? { hardfork } : {}) }) : p.common.createCustomCommon({ chainId }, p.common.Mainnet, { hardfork })
+    const common =
+      chainId === Number(p.common.Mainnet.chainId)
+        ? new p.common.Common({ chain: p.common.Mainnet, ...(hardfork ? { hardfork } : {}) })
+        : p.common.createCustomCommon({ chainId }, p.common.Mainnet, { hardfork })
     // Without a fixed fork, the fork follows the block (mainnet's schedule), as in the engine.
     if (!hardfork) common.setHardforkBy({ blockNumber: quantity(args.block.number), timestamp: quantity(args.block.timestamp) })
     const block = p.block.createBlockFromRPC(args.block, [], { common, skipConsensusFormatValidation: true })

@@ -1,6 +1,7 @@
 // What `parallel-evm bench` measures, one row per block: the shape of `--json` lines and of the
 // data embedded in the `--html` report.
 import { availableParallelism, cpus, platform, release, totalmem } from 'node:os'
+import type { ExecutionEngine } from '../result.js'
 
 export type PeerResult =
   | { name: 'ethereumjs'; ms: number; mgasPerSecond: number; gasUsed: number; gasMatches: boolean; failedTxs: number; fasterThanPeer: number }
@@ -9,6 +10,8 @@ export type PeerResult =
 export type BenchRow = {
   /** Display name: the workload (`erc20 ×1000`) or `mainnet <number>`. */
   block: string
+  /** The generated workload (`erc20-hot`), for generated blocks. */
+  workload?: string
   kind: 'generated' | 'mainnet'
   txs: number
   gas: number
@@ -24,7 +27,7 @@ export type BenchRow = {
   /** Gas per second, in millions: `sequential` and per thread count. */
   mgasPerSecond: Record<string, number>
   /** Auto mode (the default: sequential where parallelism would not pay) at `threads` threads. */
-  auto: { threads: number; ms: number; speedup: number; ran: 'parallel' | 'sequential'; reason: string | null }
+  auto: { threads: number; ms: number; speedup: number; ran: 'parallel' | 'sequential'; engine?: ExecutionEngine; reason: string | null }
   /** Every parallel run equals the sequential one (and mainnet blocks match their header). */
   verified: boolean
   peer?: PeerResult

@@ -46,9 +46,7 @@ export async function uniswapBlocks(swaps: number, seed: number): Promise<{ setu
   }
 
   const layout = tokenPairs(swaps)
-  const tokens = Array.from({ length: layout.tokens }, () =>
-    send(null, encodeDeployData({ abi: erc20.abi, bytecode: erc20.bytecode as Hex, args: [RESERVE * BigInt(2 * swaps + 2)] }), 1_500_000n),
-  )
+  const tokens = Array.from({ length: layout.tokens }, () => send(null, encodeDeployData({ abi: erc20.abi, bytecode: erc20.bytecode as Hex, args: [RESERVE * BigInt(2 * swaps + 2)] }), 1_500_000n))
   const factory = send(null, encodeDeployData({ abi: factoryArtifact.abi, bytecode: factoryArtifact.bytecode as Hex, args: [deployer.address] }), 5_000_000n)
   const pairInitCodeHash = keccak256(pairArtifact.bytecode as Hex)
   const transfer = (to: Address, amount: bigint) => encodeFunctionData({ abi: erc20.abi, functionName: 'transfer', args: [to, amount] })
@@ -68,7 +66,12 @@ export async function uniswapBlocks(swaps: number, seed: number): Promise<{ setu
 
   const setupBlock: GeneratedBlock = {
     name: `uniswap setup (${swaps} pairs)`,
-    block: assembleBlock({ id: `${label} setup ${swaps}`, transactions: await signTransactions(setup, GENERATED_BLOCK_NUMBER - 1n), number: GENERATED_BLOCK_NUMBER - 1n, timestamp: 1_700_000_000n - 12n }),
+    block: assembleBlock({
+      id: `${label} setup ${swaps}`,
+      transactions: await signTransactions(setup, GENERATED_BLOCK_NUMBER - 1n),
+      number: GENERATED_BLOCK_NUMBER - 1n,
+      timestamp: 1_700_000_000n - 12n,
+    }),
     prestate: { [deployer.address]: { balance: ether(1_000_000n), nonce: 0, storage: {} } },
     chain: { ...GENERATED_CHAIN },
   }

@@ -17,6 +17,7 @@ import { prepareState, type Prestate, type PreparedState } from '../state.js'
 import { EthereumjsPeer, peerPackages } from '../bench/ethereumjs.js'
 import { chartJs, renderHtml } from '../bench/html.js'
 import { machine, mgasPerSecond, type BenchReport, type BenchRow, type PeerResult } from '../bench/report.js'
+import { defaultResultsDir, resultsFile, writeResults } from '../bench/results.js'
 import { cachedWorkload, WORKLOADS } from '../bench/workloads.js'
 import { MissingDependencyError } from '../errors.js'
 import type { GeneratedBlock } from '../generate.js'
@@ -36,6 +37,8 @@ export type BenchOptions = {
   json: boolean
   html?: string
   saveBlocks?: string
+  /** Folder for the raw results file (default: bench/results in a checkout); false: none. */
+  results?: string | false
 }
 
 /** 1, 2, 4, 8 threads, and 16 on machines that have them. */
@@ -45,6 +48,7 @@ export function defaultThreads(): number[] {
 
 type Subject = {
   name: string
+  workload?: string
   kind: BenchRow['kind']
   block: PreparedBlock
   state: PreparedState
@@ -86,7 +90,7 @@ async function subjects(options: BenchOptions, log: (s: string) => void): Promis
     // A fixture folder: the Rust replay example and bench/node-vs-replay.cjs take it as is.
     if (options.saveBlocks) writeFixture(join(options.saveBlocks, fixtureName(workload, options.txs, options.seed)), g)
     const [block, state] = await Promise.all([prepareBlock(g.block, { chain: g.chain }), prepareState(g.prestate)])
-    out.push({ name: g.name, kind: 'generated', block, state, source: { block: g.block, prestate: g.prestate, chain: g.chain } })
+    out.push({ name: g.name, workload, kind: 'generated', block, state, source: { block: g.block, prestate: g.prestate, chain: g.chain } })
   }
   const dir = options.fixtures ?? defaultFixtures()
   if (dir && options.maxFixtures > 0) {
@@ -144,7 +148,21 @@ export async function benchCommand(options: BenchOptions): Promise<number> {
     // Generated blocks are sealed from a sequential run, so their header checks hold too.
     verified &&= headerPassed(v)
     if (!verified) failed++
-    rows.push({ block: s.name, kind: s.kind, txs: s.block.txCount, gas, sequentialMs: 0, parallelMs: {}, speedup: {}, bestSpeedup: 0, reexecutions, mgasPerSecond: {}, auto: { threads: autoThreads, ms: 0, speedup: 0, ran: autoStats.mode, reason: autoStats.reason }, verified })
+    rows.push({
+      block: s.name,
+      ...(s.workload ? { workload: s.workload } : {}),
+      kind: s.kind,
+      txs: s.block.txCount,
+      gas,
+      sequentialMs: 0,
+      parallelMs: {},
+      speedup: {},
+      bestSpeedup: 0,
+      reexecutions,
+      mgasPerSecond: {},
+      auto: { threads: autoThreads, ms: 0, speedup: 0, ran: autoStats.mode, engine: autoStats.engine, reason: autoStats.reason },
+      verified,
+    })
     bench.add(`${s.name}|seq`, () => executeNative({ block: s.block, state: s.state, threads: 1, mode: 'sequential' }).then(() => {}))
     for (const t of options.threads) {
       bench.add(`${s.name}|${t}`, () => executeNative({ block: s.block, state: s.state, threads: t, mode: 'parallel' }).then(() => {}))
@@ -182,7 +200,15 @@ export async function benchCommand(options: BenchOptions): Promise<number> {
     else if (config === 'peer') {
       const run = peers.get(name) as { gasUsed: bigint; failedTxs: number }
       const best = Math.min(row.sequentialMs, row.auto.ms, ...Object.values(row.parallelMs))
-      row.peer = { name: 'ethereumjs', ms, mgasPerSecond: mgasPerSecond(row.gas, ms), gasUsed: Number(run.gasUsed), gasMatches: Number(run.gasUsed) === row.gas, failedTxs: run.failedTxs, fasterThanPeer: ms / best }
+      row.peer = {
+        name: 'ethereumjs',
+        ms,
+        mgasPerSecond: mgasPerSecond(row.gas, ms),
+        gasUsed: Number(run.gasUsed),
+        gasMatches: Number(run.gasUsed) === row.gas,
+        failedTxs: run.failedTxs,
+        fasterThanPeer: ms / best,
+      }
     } else row.parallelMs[config] = ms
   }
   for (const r of rows) {
@@ -205,11 +231,35 @@ export async function benchCommand(options: BenchOptions): Promise<number> {
 
   const report: BenchReport = { date: new Date().toISOString(), machine: machine(), threads: options.threads, rows }
   if (options.html) writeFileSync(options.html, renderHtml(report))
+  const resultsDir = options.results === false ? undefined : (options.results ?? defaultResultsDir())
+  const settings = {
+    txs: options.txs,
+    seed: options.seed,
+    workloads: options.workloads ?? null,
+    fixtures: options.fixtures ?? null,
+    maxFixtures: options.maxFixtures,
+    timeMs: options.time,
+    peer: options.peer,
+  }
+  const saved = resultsDir ? writeResults(resultsDir, resultsFile('bench', options.threads, settings, rows)) : undefined
   if (options.json) {
     for (const r of rows) console.log(JSON.stringify(r))
   } else {
     const withPeer = options.peer
-    const header = ['block', 'txs', 'gas', 'seq ms', ...options.threads.map((t) => `${t}t ms`), 'best speedup', 'auto', 'seq Mgas/s', 'best Mgas/s', 'reexec', ...(withPeer ? ['ethereumjs ms', 'vs ethereumjs'] : []), 'verified']
+    const header = [
+      'block',
+      'txs',
+      'gas',
+      'seq ms',
+      ...options.threads.map((t) => `${t}t ms`),
+      'best speedup',
+      'auto',
+      'seq Mgas/s',
+      'best Mgas/s',
+      'reexec',
+      ...(withPeer ? ['ethereumjs ms', 'vs ethereumjs'] : []),
+      'verified',
+    ]
     console.log(
       table(
         header,
@@ -234,6 +284,7 @@ export async function benchCommand(options: BenchOptions): Promise<number> {
         (withPeer ? ` ethereumjs: fastest of 3 runs (after 2 warm-up runs) of every transaction through @ethereumjs/vm runTx; "vs ethereumjs": its time / parallel-evm's fastest.` : ''),
     )
     if (options.html) console.log(`HTML report: ${options.html}`)
+    if (saved) console.log(`Raw results: ${saved}`)
   }
   return failed === 0 ? 0 : 1
 }

@@ -36,9 +36,7 @@ const program = new Command()
 
 program
   .command('run')
-  .description(
-    'execute blocks (a fixture folder, a block.json, or a folder of fixture folders; with --rpc: a block number, latest or a range a..b from a node) and check them against their headers',
-  )
+  .description('execute blocks (a fixture folder, a block.json, or a folder of fixture folders; with --rpc: a block number, latest or a range a..b from a node) and check them against their headers')
   .argument('<target>', 'fixture folder, block.json, or folder of fixture folders; with --rpc: <number|latest|a..b>')
   .option('--prestate <file>', 'pre-state JSON (geth prestateTracer); default: prestate.json beside the block')
   .option('--rpc <url>', 'load blocks and pre-state from this JSON-RPC node (http/https)')
@@ -92,6 +90,8 @@ program
   .option('--json', 'one JSON object per block', false)
   .option('--html <file>', 'write an HTML report with charts (needs the optional chart.js)')
   .option('--save-blocks <dir>', 'write each generated block as a fixture folder (block.json, prestate.json, chain.json)')
+  .option('--results <dir>', 'write the raw results as JSON into this folder (default: bench/results in a repository checkout)')
+  .option('--no-results', 'do not write a raw results file')
   .action(async (opts) => {
     process.exitCode = await benchCommand(opts)
   })
@@ -105,7 +105,11 @@ program
   .option('--seed <n>', 'seed', nonNegativeInt, 1)
   .option('--json', 'one JSON object per block', false)
   .action(async (workloads: string, dir: string, opts) => {
-    process.exitCode = await generateCommand(workloads.split(',').map((w) => w.trim()), dir, opts)
+    process.exitCode = await generateCommand(
+      workloads.split(',').map((w) => w.trim()),
+      dir,
+      opts,
+    )
   })
 
 program.parseAsync().catch((e: unknown) => {

@@ -78,11 +78,7 @@ async function runOne(path: string, options: RunOptions): Promise<RunLine> {
 }
 
 /** Times a prepared block sequentially and in the requested mode, and checks the result. */
-export async function measureBlock(
-  block: PreparedBlock,
-  state: PreparedState,
-  options: { repeat: number; minTime?: number; threads: number; mode: ExecutionMode },
-): Promise<RunLine> {
+export async function measureBlock(block: PreparedBlock, state: PreparedState, options: { repeat: number; minTime?: number; threads: number; mode: ExecutionMode }): Promise<RunLine> {
   const { seq, par, rounds } = await compareWithSequential(options.repeat, block, state, options.threads, options.mode, options.minTime ?? 0)
   const s = JSON.parse(par.output.summary) as { gasUsed: string; stats: ExecutionStats }
   return {

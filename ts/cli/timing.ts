@@ -28,7 +28,10 @@ export async function compareWithSequential(
   const seq = { ms: Number.POSITIVE_INFINITY, total: 0, output: undefined as NativeExecutionOutput | undefined }
   const par = { ms: Number.POSITIVE_INFINITY, total: 0, output: undefined as NativeExecutionOutput | undefined }
   const round = async (timed: boolean) => {
-    for (const [t, n, m] of [[seq, 1, 'sequential'], [par, threads, mode]] as const) {
+    for (const [t, n, m] of [
+      [seq, 1, 'sequential'],
+      [par, threads, mode],
+    ] as const) {
       const start = performance.now()
       t.output = await executeNative({ block, state, threads: n, mode: m })
       const ms = performance.now() - start

@@ -107,11 +107,11 @@ export function checkTable(checks: Check[]): string {
   const header = ['check', 'status', 'expected', 'actual', 'note']
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)))
   const line = (cells: string[], colour?: (i: number, text: string) => string) =>
-    cells.map((c, i) => (colour ? colour(i, c.padEnd(widths[i]!)) : c.padEnd(widths[i]!))).join('  ').trimEnd()
-  return [
-    '  ' + pc.bold(line(header)),
-    ...rows.map((r, k) => '  ' + line(r, (i, text) => (i === 1 ? text.replace(r[1]!, colourStatus(checks[k]!.status)) : text))),
-  ].join('\n')
+    cells
+      .map((c, i) => (colour ? colour(i, c.padEnd(widths[i]!)) : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd()
+  return ['  ' + pc.bold(line(header)), ...rows.map((r, k) => '  ' + line(r, (i, text) => (i === 1 ? text.replace(r[1]!, colourStatus(checks[k]!.status)) : text)))].join('\n')
 }
 
 function describe(o: Outcome): string {

@@ -72,24 +72,18 @@ export class StateCache {
   }
 
   putBlock(chainId: number, block: RpcBlock): void {
-    this.#db
-      .prepare('INSERT OR REPLACE INTO blocks (chain_id, number, hash, json) VALUES (?, ?, ?, ?)')
-      .run(chainId, BigInt(block.number), String(block.hash).toLowerCase(), JSON.stringify(block))
+    this.#db.prepare('INSERT OR REPLACE INTO blocks (chain_id, number, hash, json) VALUES (?, ?, ?, ?)').run(chainId, BigInt(block.number), String(block.hash).toLowerCase(), JSON.stringify(block))
   }
 
   getHeader(chainId: number, number: bigint): CachedHeader | undefined {
-    const row = this.#db.prepare('SELECT hash, state_root FROM headers WHERE chain_id = ? AND number = ?').get(chainId, number) as
-      | { hash: Hash; state_root: Hash }
-      | undefined
+    const row = this.#db.prepare('SELECT hash, state_root FROM headers WHERE chain_id = ? AND number = ?').get(chainId, number) as { hash: Hash; state_root: Hash } | undefined
     if (!row) return undefined
     this.hits++
     return { number, hash: row.hash, stateRoot: row.state_root }
   }
 
   putHeader(chainId: number, header: CachedHeader): void {
-    this.#db
-      .prepare('INSERT OR REPLACE INTO headers (chain_id, number, hash, state_root) VALUES (?, ?, ?, ?)')
-      .run(chainId, header.number, header.hash, header.stateRoot)
+    this.#db.prepare('INSERT OR REPLACE INTO headers (chain_id, number, hash, state_root) VALUES (?, ?, ?, ?)').run(chainId, header.number, header.hash, header.stateRoot)
   }
 
   /** Code by its hash (shared by every block and chain). */
@@ -110,9 +104,7 @@ export class StateCache {
 
   /** Adds every cached account, slot and block hash of this state to `known`; returns how many keys. */
   loadState(chainId: number, stateBlock: Hash, known: KnownState): number {
-    const accounts = this.#db
-      .prepare('SELECT address, absent, balance, nonce, code_hash, storage_complete FROM accounts WHERE chain_id = ? AND block = ?')
-      .all(chainId, stateBlock) as AccountRow[]
+    const accounts = this.#db.prepare('SELECT address, absent, balance, nonce, code_hash, storage_complete FROM accounts WHERE chain_id = ? AND block = ?').all(chainId, stateBlock) as AccountRow[]
     const codeOf = this.#db.prepare('SELECT code FROM code WHERE hash = ?')
     for (const r of accounts) {
       const address = r.address as Address
@@ -140,14 +132,8 @@ export class StateCache {
   }
 
   /** Stores accounts (with their code and listed slots) and absent accounts of one state, in one transaction. */
-  putState(
-    chainId: number,
-    stateBlock: Hash,
-    entries: { accounts: [Address, KnownAccount & { codeHash: Hash | null }][]; absent: Address[]; slots: [Address, Hex, Hex][] },
-  ): void {
-    const putAccount = this.#db.prepare(
-      'INSERT OR REPLACE INTO accounts (chain_id, block, address, absent, balance, nonce, code_hash, storage_complete) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-    )
+  putState(chainId: number, stateBlock: Hash, entries: { accounts: [Address, KnownAccount & { codeHash: Hash | null }][]; absent: Address[]; slots: [Address, Hex, Hex][] }): void {
+    const putAccount = this.#db.prepare('INSERT OR REPLACE INTO accounts (chain_id, block, address, absent, balance, nonce, code_hash, storage_complete) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
     const putCode = this.#db.prepare('INSERT OR IGNORE INTO code (hash, code) VALUES (?, ?)')
     const putSlot = this.#db.prepare('INSERT OR REPLACE INTO storage (chain_id, block, address, slot, value) VALUES (?, ?, ?, ?, ?)')
     this.#db.transaction(() => {

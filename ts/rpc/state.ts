@@ -9,7 +9,7 @@ import type { MissingKeys, PartialStateSource, StateAdapter } from '../state.js'
 import { rpcOf, withHeaders, type LoadedBlock } from './block.js'
 import type { StateCache } from './cache.js'
 import { address, data, fail, hash, object, quantity } from './check.js'
-import { mapLimit, Rpc, type RpcOptions, type RpcSource } from './client.js'
+import { mapLimit, type Rpc, type RpcOptions, type RpcSource } from './client.js'
 import { KnownState, slotKey, type KnownAccount } from './known.js'
 
 /** Where the pre-state comes from. */
@@ -63,7 +63,11 @@ export class RpcStateAdapter implements StateAdapter {
     this.concurrency = params.concurrency ?? 16
     this.maxRounds = params.maxRounds ?? 16
     this.slotsPerProof = params.slotsPerProof ?? 64
-    for (const [name, v] of [['concurrency', this.concurrency], ['maxRounds', this.maxRounds], ['slotsPerProof', this.slotsPerProof]] as const) {
+    for (const [name, v] of [
+      ['concurrency', this.concurrency],
+      ['maxRounds', this.maxRounds],
+      ['slotsPerProof', this.slotsPerProof],
+    ] as const) {
       if (!Number.isInteger(v) || v < 1) throw new InvalidInputError(`${name} must be a positive integer, got ${String(v)}`)
     }
   }

@@ -1,0 +1,127 @@
+// `npm run bench:report`: the docs' figures come from the raw results under bench/results/. On a
+// small results fixture the generated tables hold exactly the figures the rows give; and the
+// committed README and docs/performance.md are what the report makes of the files they cite.
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { repoRoot } from './helpers.js'
+
+const fixtureResults = join(repoRoot, 'test', 'fixtures', 'bench-results')
+const { replaceSection, updateDocs } = require('../dist/bench/figures.js') as typeof import('../dist/bench/figures.js')
+
+/** A copy of the repository's README and docs/performance.md in a fresh folder, with `results` as bench/results. */
+function sandbox(results?: string[]): string {
+  const root = mkdtempSync(join(tmpdir(), 'parallel-evm-report-'))
+  mkdirSync(join(root, 'docs'))
+  mkdirSync(join(root, 'bench', 'results'), { recursive: true })
+  cpSync(join(repoRoot, 'README.md'), join(root, 'README.md'))
+  cpSync(join(repoRoot, 'docs', 'performance.md'), join(root, 'docs', 'performance.md'))
+  for (const f of results ?? []) cpSync(f, join(root, 'bench', 'results', f.split('/').at(-1)!))
+  return root
+}
+
+const section = (text: string, name: string) => text.split(`<!-- bench:${name} -->`)[1]!.split(`<!-- /bench:${name} -->`)[0]!
+const withoutSections = (text: string) => text.replace(/<!-- bench:([\w-]+) -->[\s\S]*?<!-- \/bench:\1 -->/g, '')
+
+let roots: string[] = []
+afterEach(() => {
+  for (const r of roots) rmSync(r, { recursive: true, force: true })
+  roots = []
+})
+
+describe('bench report', () => {
+  it('turns the latest results of each suite into the headline and the performance tables', () => {
+    const files = ['bench-2026-01-02T01-00-00-000Z', 'mainnet-2026-01-01T00-00-00-000Z', 'mainnet-2026-01-02T00-00-00-000Z', 'napi-2026-01-02T02-00-00-000Z']
+    const root = sandbox(files.map((f) => join(fixtureResults, `${f}.json`)))
+    roots.push(root)
+    const before = { readme: readFileSync(join(root, 'README.md'), 'utf8'), perf: readFileSync(join(root, 'docs', 'performance.md'), 'utf8') }
+    const written = updateDocs({ root })
+    expect(written.map((p: string) => p.slice(root.length + 1)).sort()).toEqual(['README.md', 'docs/figures/bench-speedup.svg', 'docs/figures/mainnet-speedup.svg', 'docs/performance.md'])
+    const readme = readFileSync(join(root, 'README.md'), 'utf8')
+    const perf = readFileSync(join(root, 'docs', 'performance.md'), 'utf8')
+    // Only what is between the markers changes.
+    expect(withoutSections(readme)).toBe(withoutSections(before.readme))
+    expect(withoutSections(perf)).toBe(withoutSections(before.perf))
+
+    // Mainnet: medians per block over the passes (1000: auto 1.5/1.7, forced 1.4/1.6; 2000: auto
+    // 1.0/0.96 run sequentially, forced 2.0/2.2), the 10-transaction block left out; geometric
+    // means sqrt(1.6 * 0.98) and sqrt(1.5 * 2.1).
+    const headline = section(readme, 'headline')
+    expect(headline).toContain('| 2 mainnet blocks of ≥ 100 transactions (geometric mean) | 2 | per block | 1.25x | 1.77x |  |')
+    expect(headline).toContain('| mainnet block 2000, the slowest in auto mode | 2 | sequential | 0.98x | 2.10x |  |')
+    // Generated: auto 10 / 5.5 ms, forced at auto mode's 2 threads 10 / 5 ms, the peer 5002 / 5 ms.
+    expect(headline).toContain('| OpenZeppelin ERC20 transfers between distinct holders (no conflicts), 1,000 transactions | 2 | guessed groups | 1.82x | 2.00x | 1,000x |')
+    expect(headline).toContain('| OpenZeppelin ERC20 transfers from distinct holders to one receiver (one hot balance slot), 1,000 transactions | 2 | Block-STM | 1.00x | 1.00x | 500x |')
+    expect(headline).not.toContain('mainnet 1000 ') // the bench's mainnet rows are in the performance table only
+    expect(headline).toContain('2 CPUs (Test CPU @ 2.0GHz)')
+    expect(headline).toContain('Conditions noted with the results: test fixture.')
+    // No file names (they carry dates) in the README: performance.md's conditions link them.
+    expect(headline).toContain('the `mainnet` suite (executeBlock from Node, medians of 2 passes, commit 0123456789)')
+    expect(headline).toContain('[performance.md](docs/performance.md#conditions)')
+    expect(headline).not.toMatch(/2026|\d\d:\d\d/)
+    expect(section(perf, 'headline')).toContain('[performance.md](performance.md#conditions)')
+
+    const mainnet = section(perf, 'mainnet')
+    expect(mainnet).toContain('2 passes over 3 blocks (2 of them with ≥ 100 transactions)')
+    expect(mainnet).toContain('| executeBlock (Node) | 2 | auto | **1.25x** | 1.22x, 1.28x | 0.98x (2000) | 1.60x (1000) | 1 of 4 | 12 of 12 |')
+    expect(mainnet).toContain('| executeBlock (Node) | 2 | forced parallel | **1.77x** | 1.67x, 1.88x | 1.50x (1000) | 2.10x (2000) | 0 of 4 | 12 of 12 |')
+    // The older mainnet file is not used.
+    expect(perf).not.toContain('9.99')
+    expect(perf).not.toContain('mainnet-2026-01-01')
+    expect(section(perf, 'mainnet-blocks')).toContain('| 2000 | 150 | 8.0M | 1.00 | sequential | sequential | 0.98x | 2.10x |')
+    expect(section(perf, 'mainnet-blocks')).not.toContain('| 3000 |')
+
+    const generated = section(perf, 'generated')
+    expect(generated).toContain('1,000 transactions per generated block (seed 1); fastest of ≥ 5 runs and 300 ms per cell')
+    expect(generated).toContain('| erc20 ×1000 | 1,000 | 50.0M | 10.00 | 0.80x | 2.00x | 1.82x (guessed groups) | 5000 | 9091 | 0 / 3 | 5,002 | yes |')
+    expect(generated).toContain('| mainnet 1000 | 200 | 12.0M | 4.00 | 0.91x | 1.60x | 1.60x (Block-STM) | 3000 | 4800 | 0 / 3 |  | yes |')
+    expect(section(perf, 'napi')).toContain('| erc20 | 1,000 | 2 / parallel | 5.000 | 5.500 | 1.10x | 1.08x | 1.20x | 15.25 |')
+    expect(section(perf, 'conditions')).toContain(
+      '| `napi` | [bench/results/napi-2026-01-02T02-00-00-000Z.json](../bench/results/napi-2026-01-02T02-00-00-000Z.json) | 0123456789 | 2 CPUs (Test CPU @ 2.0GHz), 8 GiB, linux 6.1, Node v20.0.0 | 1, 2 | 1.5, 1.2, 1 | test fixture |',
+    )
+    expect(section(perf, 'charts')).toContain('![Speedup of each mainnet block](figures/mainnet-speedup.svg)')
+
+    // Charts: one bar per measured value, drawn to scale.
+    const svg = readFileSync(join(root, 'docs', 'figures', 'mainnet-speedup.svg'), 'utf8')
+    expect(svg.match(/<rect [^>]*><title>/g)).toHaveLength(4)
+    expect(svg).toContain('<title>2000 (150 txs), forced parallel: 2.10</title>')
+    const bars = readFileSync(join(root, 'docs', 'figures', 'bench-speedup.svg'), 'utf8')
+    expect(bars.match(/<rect [^>]*><title>/g)).toHaveLength(9) // 3 blocks x (1, 2 threads, auto)
+
+    // Regenerating gives the same bytes.
+    updateDocs({ root })
+    expect(readFileSync(join(root, 'README.md'), 'utf8')).toBe(readme)
+    expect(readFileSync(join(root, 'docs', 'performance.md'), 'utf8')).toBe(perf)
+  })
+
+  it('says which suite is missing instead of leaving a stale figure', () => {
+    const root = sandbox()
+    roots.push(root)
+    updateDocs({ root })
+    expect(section(readFileSync(join(root, 'README.md'), 'utf8'), 'headline')).toMatch(/No benchmark results yet/)
+    const perf = readFileSync(join(root, 'docs', 'performance.md'), 'utf8')
+    expect(section(perf, 'napi')).toMatch(/No `napi` results: run `npm run bench:suite -- napi`/)
+    expect(perf).not.toMatch(/\d\.\d\dx/)
+  })
+
+  it('refuses a document without the markers', () => {
+    expect(() => replaceSection('# no markers\n', 'headline', 'x')).toThrow(/<!-- bench:headline -->/)
+    expect(replaceSection('a <!-- bench:x -->old<!-- /bench:x --> b', 'x', 'new')).toBe('a <!-- bench:x -->\nnew\n<!-- /bench:x --> b')
+  })
+
+  it('the committed README and docs/performance.md are generated from the results they cite', () => {
+    const perf = readFileSync(join(repoRoot, 'docs', 'performance.md'), 'utf8')
+    const cited = [...new Set([...perf.matchAll(/\(\.\.\/(bench\/results\/[\w.-]+\.json)\)/g)].map((m) => m[1]!))]
+    expect(cited.length).toBeGreaterThan(0)
+    for (const f of cited) expect(existsSync(join(repoRoot, f)), f).toBe(true)
+    const root = sandbox(cited.map((f) => join(repoRoot, f)))
+    roots.push(root)
+    updateDocs({ root })
+    expect(readFileSync(join(root, 'README.md'), 'utf8')).toBe(readFileSync(join(repoRoot, 'README.md'), 'utf8'))
+    expect(readFileSync(join(root, 'docs', 'performance.md'), 'utf8')).toBe(perf)
+    for (const svg of ['bench-speedup.svg', 'mainnet-speedup.svg']) {
+      expect(readFileSync(join(root, 'docs', 'figures', svg), 'utf8')).toBe(readFileSync(join(repoRoot, 'docs', 'figures', svg), 'utf8'))
+    }
+  })
+})
