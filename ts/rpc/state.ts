@@ -102,8 +102,8 @@ export class RpcStateAdapter implements StateAdapter {
   }
 }
 
-/** Fetching for one block. */
-class Session {
+/** Fetching for one block (also used by range replay, into a fresh `KnownState` per block). */
+export class Session {
   private stateRoot: Promise<Hash> | undefined
 
   constructor(
@@ -113,10 +113,12 @@ class Session {
     private readonly stateBlock: Hash,
     private readonly parentNumber: bigint,
     private readonly known: KnownState,
+    /** Calls go through this one instead of the adapter's (range replay counts them per block). */
+    private readonly via?: Rpc,
   ) {}
 
   private get rpc() {
-    return this.adapter.rpc
+    return this.via ?? this.adapter.rpc
   }
 
   private get cache() {
@@ -182,7 +184,7 @@ class Session {
   }
 
   /** Accounts every block needs up front: its beneficiary, senders and recipients. */
-  async seedAccounts(block: RpcBlock): Promise<void> {
+  async seedAccounts(block: RpcBlock, known: (address: Address) => boolean = () => false): Promise<void> {
     const wanted = new Set<Address>()
     if (typeof block.miner === 'string') wanted.add(block.miner.toLowerCase() as Address)
     for (const tx of block.transactions) {
@@ -191,7 +193,7 @@ class Session {
         if (typeof v === 'string') wanted.add(v.toLowerCase() as Address)
       }
     }
-    await this.fetch({ accounts: [...wanted].filter((a) => !this.known.hasAccount(a)), storage: {}, blockHashes: [] })
+    await this.fetch({ accounts: [...wanted].filter((a) => !this.known.hasAccount(a) && !known(a)), storage: {}, blockHashes: [] })
   }
 
   /** Fetches what an execution missed (proofs at the parent block, headers for BLOCKHASH). */
