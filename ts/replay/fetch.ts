@@ -1,7 +1,7 @@
 // What replay fetches for one block ahead of its turn: the block (prepared for the engine) and
 // the part of its pre-state its state source gives up front (the prestateTracer's trace, or
 // proofs of its beneficiary, senders and recipients that the carried state lacks).
-import type { Address, Hash } from 'viem'
+import type { Address, Hash, Hex } from 'viem'
 import { prepareBlock, type ChainConfig, type PreparedBlock } from '../block.js'
 import { InvalidInputError } from '../errors.js'
 import { loadBlock, withHeaders, type LoadedBlock } from '../rpc/block.js'
@@ -71,6 +71,8 @@ export type FetchContext = {
   headers: RangeHeaders
   /** Whether the carried state holds an account (proofs are not fetched for those). */
   carries(address: Address): boolean
+  /** The code of a carried account (a proof for one of its slots needs no code request). */
+  carriedCode(address: Address): Hex | undefined
 }
 
 /** One block, fetched. */
@@ -113,7 +115,7 @@ export function fetchBlock(ctx: FetchContext, number: bigint): Fetching {
       const adapter = ctx.source.adapter
       const parent = loaded.block.parentHash.toLowerCase() as Hash
       // The adapter's own rpc is the range's; this block's calls go through its counter.
-      session = new Session(adapter, loaded, ctx.chainId, parent, number - 1n, known, rpc)
+      session = new Session(adapter, loaded, ctx.chainId, parent, number - 1n, known, rpc, ctx.carriedCode)
       ctx.cache?.loadState(ctx.chainId, parent, known)
       if (adapter.source === 'prestate') await session.seedFromTrace()
       else if (adapter.source === 'proofs') await session.seedAccounts(loaded.block, ctx.carries)

@@ -3,7 +3,7 @@
 // current one executes; the carried state (held natively, bounded by a byte budget) means only
 // keys no earlier block read are fetched. Results are yielded strictly in block order, and a
 // consumer that stops pulling stops the fetching too (backpressure).
-import type { Address, Hash } from 'viem'
+import type { Address, Hash, Hex } from 'viem'
 import type { ChainConfig, RpcBlock } from '../block.js'
 import { budget, checkOptions, executeNativeRun, type ExecutionMode } from '../execute.js'
 import { fromNative, InvalidInputError, MissingBlockHashError, ParallelEvmError, ReorgError, ReplayError, StateError, StateMismatchError } from '../errors.js'
@@ -208,6 +208,10 @@ export function replayBlocks(params: ReplayBlocksParameters): ReplayBlocksReturn
       headers: new RangeHeaders(),
       // Without carrying, every block fetches its own (the state is new for each block).
       carries: (a: Address) => carry && carried.hasAccounts([a])[0] === true,
+      carriedCode: (a: Address): Hex | undefined => {
+        const code = carry ? carried.codeOf(a) : null
+        return code ? (`0x${code.toString('hex')}` as Hex) : undefined
+      },
     }
     const inFlight = new Map<bigint, Fetching>()
     let next = from

@@ -115,6 +115,8 @@ export class Session {
     private readonly known: KnownState,
     /** Calls go through this one instead of the adapter's (range replay counts them per block). */
     private readonly via?: Rpc,
+    /** Code already held for an account (range replay's carried state), checked against the proof's code hash. */
+    private readonly codeHint?: (address: Address) => Hex | undefined,
   ) {}
 
   private get rpc() {
@@ -255,7 +257,9 @@ export class Session {
     }
     let code: Hex = '0x'
     if (!noCode) {
-      code = this.cache?.getCode(codeHash) ?? data('eth_getCode', await this.rpc.request<unknown>('eth_getCode', [addr, numberToHex(this.parentNumber)]), 'code')
+      const hinted = this.codeHint?.(addr)
+      // A hint of another hash is not used: the code is fetched, and the carried state's check reports the difference.
+      code = (hinted !== undefined && keccak256(hinted) === codeHash ? hinted : undefined) ?? this.cache?.getCode(codeHash) ?? data('eth_getCode', await this.rpc.request<unknown>('eth_getCode', [addr, numberToHex(this.parentNumber)]), 'code')
       if (keccak256(code) !== codeHash) fail('eth_getCode', `the code of ${addr} hashes to ${keccak256(code)}, its proof says ${codeHash}`)
     }
     if (!this.known.accounts.has(addr)) this.known.setAccount(addr, { balance, nonce, code, storageComplete: storageHash === EMPTY_ROOT })

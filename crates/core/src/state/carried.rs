@@ -190,6 +190,18 @@ impl CarriedState {
         self.accounts.contains_key(address)
     }
 
+    /// The code of a carried account (`None`: not carried, absent, or without code), so that a
+    /// fetcher re-reading the account (for a slot it lacks) need not fetch its code again.
+    pub fn code(&self, address: &Address) -> Option<alloy_primitives::Bytes> {
+        self.accounts
+            .get(address)?
+            .known
+            .as_ref()?
+            .code
+            .as_ref()
+            .map(|c| c.code.original_bytes())
+    }
+
     /// Marks a key used by the current block, counting it once.
     fn touch(&self, used: &AtomicU32) {
         // A load first: hot keys are read by every transaction, and a store to a shared line on
@@ -727,6 +739,8 @@ mod tests {
                 );
             }
         }
+        let coded = result.state_diff.keys().find(|a| carried.code(a).is_some());
+        assert!(coded.is_none_or(|a| carried.code(a).unwrap().len() > 0));
         // The same block cannot run twice on it.
         assert!(
             matches!(carried.execute(&g.block, &options), Err(EngineError::InvalidInput(m)) if m.contains("after block"))
