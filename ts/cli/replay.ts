@@ -38,7 +38,8 @@ function resumePoint(sinks: ReplaySink[], from: bigint): { from: bigint; parentH
   if (lasts.some((l) => l === undefined)) return { from }
   const min = (lasts as OutputPosition[]).reduce((a, b) => (b.number < a.number ? b : a))
   if (min.number + 1n < from) throw new UsageError(`the output ends at block ${min.number}, before the range starts at ${from}: resuming would leave a gap`)
-  return min.number + 1n <= from ? { from } : { from: min.number + 1n, parentHash: min.hash }
+  // Continues after the output's last block, which the next block must name as its parent.
+  return { from: min.number + 1n > from ? min.number + 1n : from, parentHash: min.hash }
 }
 
 export async function replayCommand(spec: string, options: ReplayCommandOptions): Promise<number> {

@@ -542,46 +542,62 @@ impl CarriedState {
         self.evict();
     }
 
-    /// Over budget: the least recently used slots and accounts leave until three quarters of the
-    /// budget is used. An evicted slot makes its account's storage incomplete again.
+    /// Over budget: the least recently used slots and accounts leave until at most three quarters
+    /// of the budget is used. Recency is counted in blocks: the keys of the oldest blocks leave
+    /// first, whole blocks at a time (a histogram of bytes by block rather than a sorted list of
+    /// every key, which would itself take memory in proportion to the state). An account leaves
+    /// with its slots; an evicted slot makes its account's storage incomplete again.
     fn evict(&mut self) {
         if self.bytes <= self.budget {
             return;
         }
         let target = self.budget / 4 * 3;
-        // (stamp, 0 for a slot / 1 for an account, address, slot): at one stamp, slots go first.
-        let mut candidates: Vec<(u32, u8, Address, U256)> =
-            Vec::with_capacity(self.accounts.len() + self.slots);
-        for (address, e) in &self.accounts {
-            candidates.push((e.used.load(Relaxed), 1, *address, U256::ZERO));
+        let mut by_block: BTreeMap<u32, usize> = BTreeMap::new();
+        for e in self.accounts.values() {
+            *by_block.entry(e.used.load(Relaxed)).or_default() += e.bytes();
             if let Some(k) = &e.known {
-                candidates.extend(
-                    k.storage
-                        .iter()
-                        .map(|(slot, s)| (s.used.load(Relaxed), 0, *address, *slot)),
-                );
+                // Slots count at their own block, not their account's.
+                *by_block.entry(e.used.load(Relaxed)).or_default() -= k.storage.len() * SLOT_BYTES;
+                for s in k.storage.values() {
+                    *by_block.entry(s.used.load(Relaxed)).or_default() += SLOT_BYTES;
+                }
             }
         }
-        candidates.sort_unstable();
-        for (_, kind, address, slot) in candidates {
-            if self.bytes <= target {
+        let mut left = self.bytes;
+        let mut keep_from = 0u32;
+        for (block, bytes) in by_block {
+            if left <= target {
                 break;
             }
-            if kind == 1 {
-                if let Some(e) = self.accounts.remove(&address) {
-                    self.bytes -= e.bytes();
-                    self.slots -= e.known.as_ref().map_or(0, |k| k.storage.len());
-                    self.evicted_accounts += 1;
-                }
-            } else if let Some(Entry { known: Some(k), .. }) = self.accounts.get_mut(&address) {
-                if k.storage.remove(&slot).is_some() {
+            left = left.saturating_sub(bytes);
+            keep_from = block + 1;
+        }
+        let (mut accounts, mut slots) = (0u64, 0u64);
+        self.accounts.retain(|_, e| {
+            if e.used.load(Relaxed) < keep_from {
+                accounts += 1;
+                slots += e.known.as_ref().map_or(0, |k| k.storage.len() as u64);
+                return false;
+            }
+            if let Some(k) = &mut e.known {
+                let before = k.storage.len();
+                k.storage.retain(|_, s| s.used.load(Relaxed) >= keep_from);
+                if k.storage.len() < before {
                     k.storage_complete = false;
-                    self.bytes -= SLOT_BYTES;
-                    self.slots -= 1;
-                    self.evicted_slots += 1;
+                    slots += (before - k.storage.len()) as u64;
                 }
             }
-        }
+            true
+        });
+        self.evicted_accounts += accounts;
+        self.evicted_slots += slots;
+        self.bytes = self.accounts.values().map(Entry::bytes).sum();
+        self.slots = self
+            .accounts
+            .values()
+            .filter_map(|e| e.known.as_ref())
+            .map(|k| k.storage.len())
+            .sum();
     }
 }
 
@@ -806,27 +822,40 @@ mod tests {
 
     #[test]
     fn over_budget_the_least_recently_used_leave_and_are_fetched_again() {
-        let g = token_transfers(5, 50, 2);
+        let a = token_transfers(5, 50, 2);
+        let mut b = token_transfers(6, 50, 2);
+        b.block.number += 1;
         let options = ExecuteOptions {
-            chain: g.chain.clone(),
+            chain: a.chain.clone(),
             threads: 2,
             ..Default::default()
         };
-        let mut carried = CarriedState::new(4_000);
-        let (result, _) = run(&mut carried, &g.block, &g.state, &options);
-        carried.apply(&g.block, &result.state_diff);
+        let one_block = {
+            let mut carried = CarriedState::default();
+            let (result, _) = run(&mut carried, &a.block, &a.state, &options);
+            carried.apply(&a.block, &result.state_diff);
+            carried.stats().bytes as usize
+        };
+        // Room for one block's keys and a half: the second block pushes the first one's out.
+        let mut carried = CarriedState::new(one_block * 3 / 2);
+        let (result, _) = run(&mut carried, &a.block, &a.state, &options);
+        carried.apply(&a.block, &result.state_diff);
+        assert_eq!(carried.stats().evicted_accounts, 0);
+        let (result, _) = run(&mut carried, &b.block, &b.state, &options);
+        carried.apply(&b.block, &result.state_diff);
         let stats = carried.stats();
         assert!(
-            stats.bytes <= 3_000,
+            stats.bytes as usize <= one_block * 3 / 2 / 4 * 3,
             "down to three quarters of the budget: {stats:?}"
         );
-        assert!(stats.evicted_accounts + stats.evicted_slots > 0);
-        // Whatever is left of a storage whose slots left is no longer complete.
-        assert!(carried
-            .accounts
-            .values()
-            .filter_map(|e| e.known.as_ref())
-            .all(|k| k.storage_complete || k.storage.len() < 1_000));
+        assert!(stats.evicted_accounts > 0 && stats.evicted_slots > 0);
+        let sender = |g: &crate::generate::Generated| g.block.txs[0].env.caller;
+        assert!(
+            !carried.has_account(&sender(&a)),
+            "the first block's keys left first"
+        );
+        assert!(carried.has_account(&sender(&b)), "the last block's stayed");
+        // Sizes stay exact after eviction; a storage that lost slots is no longer complete.
         let slots: usize = carried
             .accounts
             .values()
@@ -836,6 +865,9 @@ mod tests {
         assert_eq!(slots as u64, stats.slots);
         let bytes: usize = carried.accounts.values().map(Entry::bytes).sum();
         assert_eq!(bytes as u64, stats.bytes);
+        // A key that left is missing again, and fetched again: the first block's token slots.
+        let token = a.block.txs[0].env.kind.to().copied().unwrap();
+        assert!(!carried.has_account(&token));
     }
 
     #[test]
