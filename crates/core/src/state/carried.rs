@@ -756,7 +756,7 @@ mod tests {
             }
         }
         let coded = result.state_diff.keys().find(|a| carried.code(a).is_some());
-        assert!(coded.is_none_or(|a| carried.code(a).unwrap().len() > 0));
+        assert!(coded.is_none_or(|a| !carried.code(a).unwrap().is_empty()));
         // The same block cannot run twice on it.
         assert!(
             matches!(carried.execute(&g.block, &options), Err(EngineError::InvalidInput(m)) if m.contains("after block"))
