@@ -1,6 +1,7 @@
 // Range replay behind a slow node (`npm run build` first; needs @foundry-rs/anvil, solc,
 // @openzeppelin/contracts and @uniswap/v2-core):
-//   node bench/replay-latency.cjs [--blocks 150] [--latency 5,20] [--rounds 3] [--prefetch-sweep 0,1,2,4,8,16] [--rss 200,2000] [--out bench/results/replay-latency.json]
+//   node bench/replay-latency.cjs [--blocks 150] [--latency 5,20] [--rounds 3] [--prefetch-sweep 0,1,2,4,8,16] [--rss 200,2000] [--rss-rounds 1] [--out bench/results/replay-latency.json]
+// (an empty list skips a part: --latency '' --prefetch-sweep '' measures RSS alone)
 // Mines a chain of mixed blocks on a local anvil, puts a proxy in front of it that holds every
 // HTTP request for a fixed latency, and times `parallel-evm replay --state proofs` (prefetch and
 // carried state on) against the same range with `--prefetch 0 --no-carry` (each block fetched at
@@ -24,6 +25,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     'prefetch-sweep': { type: 'string', default: '0,1,2,4,8,16' },
     rss: { type: 'string', default: '200,2000' },
+    'rss-rounds': { type: 'string', default: '1' },
     threads: { type: 'string', default: String(Math.min(availableParallelism(), 8)) },
     out: { type: 'string', default: join(repo, 'bench', 'results', 'replay-latency.json') },
   },
@@ -186,15 +188,23 @@ async function main() {
         console.error(`prefetch ${String(p).padStart(2)} at ${proxy.latency} ms: ${s.wallMs} ms, ${s.blocksPerSecond} blocks/s`)
       }
     }
+    const rssRuns = Object.fromEntries(rssSizes.map((n) => [n, []]))
+    // Alternating the sizes: the machine's state (other processes, page cache) is shared alike.
+    for (let round = 0; round < Number(values['rss-rounds']); round++) {
+      for (const n of rssSizes) {
+        const r = peakRss(anvil.url, chain.first, chain.first + BigInt(n) - 1n)
+        rssRuns[n].push(r)
+        console.error(`${n} blocks: peak RSS ${r.maxRssMiB.toFixed(1)} MiB (${r.wallMs} ms)`)
+      }
+    }
     for (const n of rssSizes) {
-      const r = peakRss(anvil.url, chain.first, chain.first + BigInt(n) - 1n)
-      rows.push({ kind: 'rss', ...r })
-      console.error(`${n} blocks: peak RSS ${r.maxRssMiB.toFixed(1)} MiB (${r.wallMs} ms)`)
+      const runs = rssRuns[n]
+      rows.push({ kind: 'rss', blocks: n, maxRssMiB: median(runs.map((r) => r.maxRssMiB)), rounds: runs.length, runs })
     }
     if (rssSizes.length === 2) {
       const [a, b] = rows.filter((r) => r.kind === 'rss')
       rows.push({ kind: 'rss-ratio', ratio: +(b.maxRssMiB / a.maxRssMiB).toFixed(3) })
-      console.error(`peak RSS ${b.blocks} vs ${a.blocks} blocks: ${(b.maxRssMiB / a.maxRssMiB).toFixed(3)}x`)
+      console.error(`peak RSS ${b.blocks} vs ${a.blocks} blocks (medians): ${(b.maxRssMiB / a.maxRssMiB).toFixed(3)}x`)
     }
   } finally {
     await proxy.stop()

@@ -293,6 +293,24 @@ describe('cli replay', () => {
     }
   }, 120_000)
 
+  it('rejects bad arguments with exit code 2 and a message', async () => {
+    const runs = await Promise.all([
+      cli(['replay', '--rpc', anvil.url, 'latest', '--hardfork', 'cancun']),
+      cli(['replay', '--rpc', anvil.url, '2..5', '--hardfork', 'cancun', '--resume']),
+      cli(['replay', '--rpc', anvil.url, '2..5']),
+      cli(['replay', '--rpc', anvil.url, '2..5', '--hardfork', 'cancun', '--state', 'witness']),
+      cli(['replay', '--rpc', anvil.url, '5..2', '--hardfork', 'cancun']),
+    ])
+    expect(runs.map((r) => r.status)).toEqual([2, 2, 2, 2, 2])
+    expect(runs.map((r) => r.stderr)).toEqual([
+      expect.stringMatching(/not 'latest'/),
+      expect.stringMatching(/--resume needs --out or --sqlite/),
+      expect.stringMatching(/--hardfork/),
+      expect.stringMatching(/witness is not available/),
+      expect.stringMatching(/empty range/),
+    ])
+  })
+
   it('prints a summary line and exits 1 when a block fails a header check', async () => {
     proxy.reset()
     const bad = FROM + 3n
