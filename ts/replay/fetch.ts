@@ -11,6 +11,14 @@ import { KnownState } from '../rpc/known.js'
 import { RpcStateAdapter, Session } from '../rpc/state.js'
 import type { StateAdapter, StateSource } from '../state.js'
 
+/**
+ * Contracts whose storage a system call writes before the block's first transaction (EIP-4788
+ * beacon roots, EIP-2935 block hashes). The prestateTracer shows a transaction that reads them the
+ * values after that call, not the block's pre-state: their slots come from the carried state or a
+ * proof instead, never from the trace (which would otherwise read as a mismatch).
+ */
+const PRE_BLOCK_SYSTEM_CONTRACTS = ['0x000f3df6d732807ef1319fb7b8bb8522d0beac02', '0x0000f90827f1c53a10cb7a02335b175320002935'] as Address[]
+
 /** An `Rpc` that counts one block's calls and sends them through the range's client. */
 export class BlockRpc extends Rpc {
   constructor(private readonly parent: Rpc) {
@@ -117,7 +125,16 @@ export function fetchBlock(ctx: FetchContext, number: bigint): Fetching {
       // The adapter's own rpc is the range's; this block's calls go through its counter.
       session = new Session(adapter, loaded, ctx.chainId, parent, number - 1n, known, rpc, ctx.carriedCode)
       ctx.cache?.loadState(ctx.chainId, parent, known)
-      if (adapter.source === 'prestate') await session.seedFromTrace()
+      if (adapter.source === 'prestate') {
+        await session.seedFromTrace()
+        for (const a of PRE_BLOCK_SYSTEM_CONTRACTS) {
+          const account = known.accounts.get(a)
+          if (account) {
+            account.storage.clear()
+            account.storageComplete = false
+          }
+        }
+      }
       else if (adapter.source === 'proofs') await session.seedAccounts(loaded.block, ctx.carries)
     }
     return { loaded, prepared: await prepared, rpc, known, session, adapterSource, fetchMs: performance.now() - started }
