@@ -13,15 +13,15 @@ use napi_derive::napi;
 use parallel_evm_core::{
     block::chain::ChainSpec,
     block::BlockInput,
+    engine::carried::execute_carried as core_execute_carried,
     engine::hybrid::{execute_block, ExecuteOptions},
-    threads::available_threads,
     engine::partial::{execute_partial, PartialOutcome},
-    engine::carried::{execute_carried as core_execute_carried},
-    state::carried::{CarriedState as CoreCarried, DEFAULT_BUDGET_BYTES},
     engine::runner,
     result::BlockResult,
+    state::carried::{CarriedState as CoreCarried, DEFAULT_BUDGET_BYTES},
     state::partial::PartialStorage,
     state::storage::InMemoryStorage,
+    threads::available_threads,
     verify::crosscheck::first_mismatch,
     verify::state_root::pre_state_root,
     verify::{check_header, check_report, Verification},
@@ -357,7 +357,11 @@ impl ExecuteTask {
                     match outcome {
                         PartialOutcome::Complete(result) => {
                             // Advanced here, on the runner thread: the next block finds it ready.
-                            carried.write().unwrap_or_else(|e| e.into_inner()).apply(self.block.number, self.block.hash, &result.state_diff);
+                            carried.write().unwrap_or_else(|e| e.into_inner()).apply(
+                                self.block.number,
+                                self.block.hash,
+                                &result.state_diff,
+                            );
                             result
                         }
                         PartialOutcome::Missing(keys) => {
@@ -585,7 +589,13 @@ impl Task for MergeTask {
 /// Executes a prepared block on a carried state; a complete run advances the state past the
 /// block before the promise settles. Missing keys come back as with a partial state.
 #[napi(ts_return_type = "Promise<ExecutionOutput>")]
-pub fn execute_carried<'env>(env: &'env Env, block: &PreparedBlock, state: &CarriedState, threads: u32, mode: String) -> napi::Result<Object<'env>> {
+pub fn execute_carried<'env>(
+    env: &'env Env,
+    block: &PreparedBlock,
+    state: &CarriedState,
+    threads: u32,
+    mode: String,
+) -> napi::Result<Object<'env>> {
     let task = ExecuteTask {
         block: block.block.clone(),
         chain: block.chain.clone(),

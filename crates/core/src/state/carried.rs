@@ -2,7 +2,8 @@
 //! pre-state plus its diff) is the pre-state of block N+1, so only keys never seen before have to
 //! be fetched from a node. Reading a key the carried state does not hold records it as missing
 //! and answers as if it were empty (as `partial` does): the caller fetches those keys, merges
-//! them, and runs the block again; a run that missed a key never yields a result.
+//! them, and runs the block again (`engine::carried`); a run that missed a key never yields a
+//! result.
 //!
 //! The state is bounded by a byte budget: after each block, when it holds more than the budget,
 //! the least recently used slots and accounts leave first (down to three quarters of it, so that
@@ -14,13 +15,13 @@
 //! is reported as a `Mismatch` naming the key, never overwritten.
 
 use crate::{
-    block::BlockInput,
     error::EngineError,
-    executor::{execute_block, ExecuteOptions},
-    partial::{Knowledge, MissingKeys, PartialOutcome},
     result::StateDiff,
-    storage::{code_value, InMemoryStorage, Storage, StorageError},
-    types::{BasicValue, CodeValue, Loc, Value},
+    state::{
+        partial::{Knowledge, MissingKeys},
+        storage::{code_value, InMemoryStorage, Storage, StorageError},
+        value::{BasicValue, CodeValue, Loc, Value},
+    },
 };
 use alloy_primitives::{Address, B256, KECCAK256_EMPTY, U256};
 use parking_lot::Mutex;
@@ -54,18 +55,11 @@ struct Known {
 
 impl Known {
     fn bytes(&self) -> usize {
-        ACCOUNT_BYTES
-            + self
-                .code
-                .as_ref()
-                .map_or(0, |c| c.code.original_bytes().len())
-            + self.storage.len() * SLOT_BYTES
+        ACCOUNT_BYTES + self.code.as_ref().map_or(0, |c| c.code.original_bytes().len()) + self.storage.len() * SLOT_BYTES
     }
 
     fn is_empty(&self) -> bool {
-        self.basic == BasicValue::default()
-            && self.code.is_none()
-            && self.storage.values().all(|s| s.value.is_zero())
+        self.basic == BasicValue::default() && self.code.is_none() && self.storage.values().all(|s| s.value.is_zero())
     }
 }
 
@@ -97,16 +91,8 @@ pub struct Mismatch {
 
 impl std::fmt::Display for Mismatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let key = self
-            .key
-            .as_ref()
-            .map(|k| format!(" {k}"))
-            .unwrap_or_default();
-        write!(
-            f,
-            "{} {}{key}: carried {}, fetched {}",
-            self.address, self.field, self.carried, self.fetched
-        )
+        let key = self.key.as_ref().map(|k| format!(" {k}")).unwrap_or_default();
+        write!(f, "{} {}{key}: carried {}, fetched {}", self.address, self.field, self.carried, self.fetched)
     }
 }
 
@@ -193,13 +179,7 @@ impl CarriedState {
     /// The code of a carried account (`None`: not carried, absent, or without code), so that a
     /// fetcher re-reading the account (for a slot it lacks) need not fetch its code again.
     pub fn code(&self, address: &Address) -> Option<alloy_primitives::Bytes> {
-        self.accounts
-            .get(address)?
-            .known
-            .as_ref()?
-            .code
-            .as_ref()
-            .map(|c| c.code.original_bytes())
+        self.accounts.get(address)?.known.as_ref()?.code.as_ref().map(|c| c.code.original_bytes())
     }
 
     /// Marks a key used by the current block, counting it once.
@@ -215,15 +195,9 @@ impl CarriedState {
     /// and slots, `knowledge` absent accounts and complete storages). Keys already carried are
     /// compared, not overwritten: the first difference comes back as a `Mismatch`, and then
     /// nothing is merged. Returns how many keys were new.
-    pub fn merge(
-        &mut self,
-        fetched: &InMemoryStorage,
-        knowledge: &Knowledge,
-    ) -> Result<Result<u64, Mismatch>, EngineError> {
+    pub fn merge(&mut self, fetched: &InMemoryStorage, knowledge: &Knowledge) -> Result<Result<u64, Mismatch>, EngineError> {
         if knowledge.complete {
-            return Err(EngineError::InvalidInput(
-                "a carried state takes fetched keys, not a complete pre-state".into(),
-            ));
+            return Err(EngineError::InvalidInput("a carried state takes fetched keys, not a complete pre-state".into()));
         }
         if let Err(m) = self.check(fetched, knowledge) {
             return Ok(Err(m));
@@ -234,48 +208,20 @@ impl CarriedState {
             let complete = knowledge.complete_storage.contains(address);
             match self.accounts.get_mut(address) {
                 None => {
-                    let storage: FxHashMap<U256, Slot> = acc
-                        .storage
-                        .iter()
-                        .map(|(k, v)| {
-                            (
-                                *k,
-                                Slot {
-                                    value: *v,
-                                    used: AtomicU32::new(stamp),
-                                },
-                            )
-                        })
-                        .collect();
+                    let storage: FxHashMap<U256, Slot> =
+                        acc.storage.iter().map(|(k, v)| (*k, Slot { value: *v, used: AtomicU32::new(stamp) })).collect();
                     new += 1 + storage.len() as u64;
                     self.slots += storage.len();
-                    let known = Known {
-                        basic: acc.basic,
-                        code: acc.code.clone(),
-                        storage,
-                        storage_complete: complete,
-                    };
+                    let known = Known { basic: acc.basic, code: acc.code.clone(), storage, storage_complete: complete };
                     self.bytes += known.bytes();
-                    self.accounts.insert(
-                        *address,
-                        Entry {
-                            known: Some(known),
-                            used: AtomicU32::new(stamp),
-                        },
-                    );
+                    self.accounts.insert(*address, Entry { known: Some(known), used: AtomicU32::new(stamp) });
                 }
                 // Carried as absent and fetched as empty (checked): the same account.
                 Some(Entry { known: None, .. }) => {}
                 Some(Entry { known: Some(k), .. }) => {
                     for (slot, value) in &acc.storage {
                         if !k.storage.contains_key(slot) && !k.storage_complete {
-                            k.storage.insert(
-                                *slot,
-                                Slot {
-                                    value: *value,
-                                    used: AtomicU32::new(stamp),
-                                },
-                            );
+                            k.storage.insert(*slot, Slot { value: *value, used: AtomicU32::new(stamp) });
                             self.slots += 1;
                             self.bytes += SLOT_BYTES;
                             new += 1;
@@ -287,13 +233,7 @@ impl CarriedState {
         }
         for address in &knowledge.absent {
             if !self.accounts.contains_key(address) {
-                self.accounts.insert(
-                    *address,
-                    Entry {
-                        known: None,
-                        used: AtomicU32::new(stamp),
-                    },
-                );
+                self.accounts.insert(*address, Entry { known: None, used: AtomicU32::new(stamp) });
                 self.bytes += ACCOUNT_BYTES;
                 new += 1;
             }
@@ -307,11 +247,7 @@ impl CarriedState {
 
     /// The first fetched value that differs from a carried one.
     fn check(&self, fetched: &InMemoryStorage, knowledge: &Knowledge) -> Result<(), Mismatch> {
-        let mismatch = |address: Address,
-                        field: &'static str,
-                        key: Option<String>,
-                        carried: String,
-                        fetched: String| Mismatch {
+        let mismatch = |address: Address, field: &'static str, key: Option<String>, carried: String, fetched: String| Mismatch {
             address,
             field,
             key,
@@ -328,9 +264,7 @@ impl CarriedState {
                 continue;
             };
             let Some(k) = &entry.known else {
-                let empty = acc.basic == BasicValue::default()
-                    && acc.code.is_none()
-                    && acc.storage.values().all(|v| v.is_zero());
+                let empty = acc.basic == BasicValue::default() && acc.code.is_none() && acc.storage.values().all(|v| v.is_zero());
                 if !empty {
                     return Err(mismatch(
                         *address,
@@ -343,31 +277,13 @@ impl CarriedState {
                 continue;
             };
             if k.basic.balance != acc.basic.balance {
-                return Err(mismatch(
-                    *address,
-                    "balance",
-                    None,
-                    k.basic.balance.to_string(),
-                    acc.basic.balance.to_string(),
-                ));
+                return Err(mismatch(*address, "balance", None, k.basic.balance.to_string(), acc.basic.balance.to_string()));
             }
             if k.basic.nonce != acc.basic.nonce {
-                return Err(mismatch(
-                    *address,
-                    "nonce",
-                    None,
-                    k.basic.nonce.to_string(),
-                    acc.basic.nonce.to_string(),
-                ));
+                return Err(mismatch(*address, "nonce", None, k.basic.nonce.to_string(), acc.basic.nonce.to_string()));
             }
             if code_hash(&k.code) != code_hash(&acc.code) {
-                return Err(mismatch(
-                    *address,
-                    "code",
-                    None,
-                    code_hash(&k.code).to_string(),
-                    code_hash(&acc.code).to_string(),
-                ));
+                return Err(mismatch(*address, "code", None, code_hash(&k.code).to_string(), code_hash(&acc.code).to_string()));
             }
             let mut slots: Vec<(&U256, &U256)> = acc.storage.iter().collect();
             slots.sort_unstable();
@@ -388,11 +304,7 @@ impl CarriedState {
                 }
             }
             if knowledge.complete_storage.contains(address) {
-                if let Some((slot, s)) = k
-                    .storage
-                    .iter()
-                    .find(|(slot, s)| !s.value.is_zero() && !acc.storage.contains_key(slot))
-                {
+                if let Some((slot, s)) = k.storage.iter().find(|(slot, s)| !s.value.is_zero() && !acc.storage.contains_key(slot)) {
                     return Err(mismatch(
                         *address,
                         "storage",
@@ -419,79 +331,58 @@ impl CarriedState {
         for (n, h) in &fetched.block_hashes {
             if let Some(carried) = self.block_hashes.get(n) {
                 if carried != h {
-                    return Err(mismatch(
-                        Address::ZERO,
-                        "blockHash",
-                        Some(n.to_string()),
-                        carried.to_string(),
-                        h.to_string(),
-                    ));
+                    return Err(mismatch(Address::ZERO, "blockHash", Some(n.to_string()), carried.to_string(), h.to_string()));
                 }
             }
         }
         Ok(())
     }
 
-    /// Executes `block` on the carried state. Missing keys come back as `Missing` (fetch, merge,
-    /// run again); an error raised while keys were missing is reported as those keys.
-    pub fn execute(
-        &self,
-        block: &BlockInput,
-        options: &ExecuteOptions,
-    ) -> Result<PartialOutcome, EngineError> {
-        if let Some((number, parent)) = self.next {
-            if block.number != number {
-                return Err(EngineError::InvalidInput(format!(
-                    "the carried state is after block {}: block {} cannot run on it",
-                    number - 1,
-                    block.number
-                )));
-            }
-            if let Some(parent) = parent {
-                if block.parent_hash != parent {
-                    return Err(EngineError::InvalidInput(format!(
-                        "block {} names {} as its parent, the carried state is after {parent}",
-                        block.number, block.parent_hash
-                    )));
-                }
-            }
+    /// Checks that the block numbered `number`, naming `parent_hash` as its parent, may run on
+    /// this state: the one after the last block applied (any block, before the first).
+    pub fn check_next(&self, number: u64, parent_hash: B256) -> Result<(), EngineError> {
+        let Some((next, parent)) = self.next else { return Ok(()) };
+        if number != next {
+            return Err(EngineError::InvalidInput(format!(
+                "the carried state is after block {}: block {number} cannot run on it",
+                next - 1
+            )));
         }
-        let view = CarriedView {
-            state: self,
-            missing: Mutex::new(MissingKeys::default()),
-        };
-        let result = execute_block(block, &view, options);
-        let missing = view.missing.into_inner();
-        if !missing.is_empty() {
-            return Ok(PartialOutcome::Missing(missing));
+        match parent {
+            Some(parent) if parent != parent_hash => Err(EngineError::InvalidInput(format!(
+                "block {number} names {parent_hash} as its parent, the carried state is after {parent}"
+            ))),
+            _ => Ok(()),
         }
-        result.map(PartialOutcome::Complete)
     }
 
-    /// Advances the state past `block`, whose complete run on this state gave `diff`; then
-    /// evicts the least recently used keys when over budget.
-    pub fn apply(&mut self, block: &BlockInput, diff: &StateDiff) {
+    /// A reader for one execution: keys the state lacks read as empty and are recorded.
+    pub fn view(&self) -> CarriedView<'_> {
+        CarriedView { state: self, missing: Mutex::new(MissingKeys::default()) }
+    }
+
+    /// Balance and nonce of a carried account (`Some(None)`: carried as not existing).
+    pub fn basic(&self, address: &Address) -> Option<Option<BasicValue>> {
+        Some(self.accounts.get(address)?.known.as_ref().map(|k| k.basic))
+    }
+
+    /// A carried slot's value (zero when the account's whole storage is known and lacks it).
+    pub fn slot(&self, address: &Address, slot: U256) -> Option<U256> {
+        let Some(k) = &self.accounts.get(address)?.known else { return Some(U256::ZERO) };
+        k.storage.get(&slot).map(|s| s.value).or(k.storage_complete.then_some(U256::ZERO))
+    }
+
+    /// Advances the state past block `number` (of hash `hash`), whose complete run on this state
+    /// gave `diff`; then evicts the least recently used keys when over budget.
+    pub fn apply(&mut self, number: u64, hash: Option<B256>, diff: &StateDiff) {
         let stamp = self.clock;
         for (address, d) in diff.iter() {
             let before = self.accounts.get(address).map_or(0, Entry::bytes);
-            let slots_before = self
-                .accounts
-                .get(address)
-                .and_then(|e| e.known.as_ref())
-                .map_or(0, |k| k.storage.len());
+            let slots_before = self.accounts.get(address).and_then(|e| e.known.as_ref()).map_or(0, |k| k.storage.len());
             if d.deleted {
-                self.accounts.insert(
-                    *address,
-                    Entry {
-                        known: None,
-                        used: AtomicU32::new(stamp),
-                    },
-                );
+                self.accounts.insert(*address, Entry { known: None, used: AtomicU32::new(stamp) });
             } else {
-                let entry = self.accounts.entry(*address).or_insert_with(|| Entry {
-                    known: None,
-                    used: AtomicU32::new(stamp),
-                });
+                let entry = self.accounts.entry(*address).or_insert_with(|| Entry { known: None, used: AtomicU32::new(stamp) });
                 // A run reads every account it changes, so the entry was there; one carried as
                 // absent now exists with nothing but what the block wrote.
                 let k = entry.known.get_or_insert_with(|| Known {
@@ -500,10 +391,7 @@ impl CarriedState {
                     storage: FxHashMap::default(),
                     storage_complete: true,
                 });
-                k.basic = BasicValue {
-                    balance: d.balance,
-                    nonce: d.nonce,
-                };
+                k.basic = BasicValue { balance: d.balance, nonce: d.nonce };
                 if d.code_hash == KECCAK256_EMPTY {
                     k.code = None;
                 } else if let Some(code) = &d.code {
@@ -514,13 +402,8 @@ impl CarriedState {
                     k.storage_complete = true;
                 }
                 for (slot, value) in &d.storage {
-                    k.storage.insert(
-                        U256::from_be_bytes(slot.0),
-                        Slot {
-                            value: U256::from_be_bytes(value.0),
-                            used: AtomicU32::new(stamp),
-                        },
-                    );
+                    k.storage
+                        .insert(U256::from_be_bytes(slot.0), Slot { value: U256::from_be_bytes(value.0), used: AtomicU32::new(stamp) });
                 }
             }
             let entry = &self.accounts[address];
@@ -528,16 +411,13 @@ impl CarriedState {
             self.bytes = self.bytes + entry.bytes() - before;
             self.slots = self.slots + slots_after - slots_before;
         }
-        if let Some(hash) = block.hash {
-            self.block_hashes.insert(block.number, hash);
+        if let Some(hash) = hash {
+            self.block_hashes.insert(number, hash);
         }
-        let oldest = block.number.saturating_sub(BLOCK_HASHES_KEPT);
+        let oldest = number.saturating_sub(BLOCK_HASHES_KEPT);
         self.block_hashes = self.block_hashes.split_off(&oldest);
-        self.next = Some((block.number + 1, block.hash));
-        self.last = (
-            self.touched.swap(0, Relaxed),
-            std::mem::take(&mut self.fetched),
-        );
+        self.next = Some((number + 1, hash));
+        self.last = (self.touched.swap(0, Relaxed), std::mem::take(&mut self.fetched));
         self.clock += 1;
         self.evict();
     }
@@ -592,31 +472,27 @@ impl CarriedState {
         self.evicted_accounts += accounts;
         self.evicted_slots += slots;
         self.bytes = self.accounts.values().map(Entry::bytes).sum();
-        self.slots = self
-            .accounts
-            .values()
-            .filter_map(|e| e.known.as_ref())
-            .map(|k| k.storage.len())
-            .sum();
+        self.slots = self.accounts.values().filter_map(|e| e.known.as_ref()).map(|k| k.storage.len()).sum();
     }
 }
 
 /// Reads through a carried state, recording what it lacks. One per execution.
-struct CarriedView<'a> {
+pub struct CarriedView<'a> {
     state: &'a CarriedState,
     missing: Mutex<MissingKeys>,
 }
 
 impl CarriedView<'_> {
+    /// The keys the execution read and the state lacked.
+    pub fn into_missing(self) -> MissingKeys {
+        self.missing.into_inner()
+    }
+
     fn miss(&self, loc: &Loc) {
         let mut missing = self.missing.lock();
         match loc {
             Loc::Storage(a, slot) => {
-                missing
-                    .storage
-                    .entry(*a)
-                    .or_default()
-                    .insert(B256::from(*slot));
+                missing.storage.entry(*a).or_default().insert(B256::from(*slot));
             }
             _ => {
                 missing.accounts.insert(loc.address());
@@ -676,269 +552,94 @@ impl Storage for CarriedView<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{generate::token_transfers, result::BlockResult};
+    use crate::result::AccountDiff;
 
-    /// Runs `block` on `carried`, answering its missing keys from `full` (absent accounts and zero
-    /// slots included), until it completes; returns the result and the rounds it took.
-    fn run(
-        carried: &mut CarriedState,
-        block: &BlockInput,
-        full: &InMemoryStorage,
-        options: &ExecuteOptions,
-    ) -> (BlockResult, usize) {
-        for round in 1..200 {
-            match carried.execute(block, options).unwrap() {
-                PartialOutcome::Complete(result) => return (result, round),
-                PartialOutcome::Missing(keys) => {
-                    let mut fetched = InMemoryStorage::default();
-                    let mut knowledge = Knowledge::default();
-                    let wanted = keys.accounts.iter().chain(keys.storage.keys());
-                    for a in wanted {
-                        match full.accounts.get(a) {
-                            Some(acc) => {
-                                let mut acc = acc.clone();
-                                acc.storage.retain(|slot, _| {
-                                    keys.storage
-                                        .get(a)
-                                        .is_some_and(|s| s.contains(&B256::from(*slot)))
-                                });
-                                for slot in keys.storage.get(a).into_iter().flatten() {
-                                    acc.storage
-                                        .entry(U256::from_be_bytes(slot.0))
-                                        .or_insert(U256::ZERO);
-                                }
-                                fetched.accounts.insert(*a, acc);
-                            }
-                            None => knowledge.absent.push(*a),
-                        }
-                    }
-                    for n in &keys.block_hashes {
-                        fetched
-                            .block_hashes
-                            .insert(*n, B256::with_last_byte(*n as u8));
-                    }
-                    carried.merge(&fetched, &knowledge).unwrap().unwrap();
-                }
-            }
+    fn account(balance: u64, slots: &[(u64, u64)]) -> InMemoryStorage {
+        let mut s = InMemoryStorage::default();
+        s.insert_account(Address::ZERO, U256::from(balance), 0, None);
+        for (k, v) in slots {
+            s.insert_storage(Address::ZERO, U256::from(*k), U256::from(*v));
         }
-        panic!("did not complete");
+        s
+    }
+
+    fn moved(from: &InMemoryStorage, to: Address) -> InMemoryStorage {
+        let mut s = InMemoryStorage::default();
+        s.accounts.insert(to, from.accounts[&Address::ZERO].clone());
+        s
     }
 
     #[test]
-    fn carried_runs_equal_full_state_runs_and_advance_by_the_diff() {
-        let g = token_transfers(7, 60, 4);
-        let options = ExecuteOptions {
-            chain: g.chain.clone(),
-            threads: 2,
-            ..Default::default()
-        };
-        let expected = execute_block(&g.block, &g.state, &options).unwrap();
-        let mut carried = CarriedState::default();
-        let (result, rounds) = run(&mut carried, &g.block, &g.state, &options);
-        assert!(rounds >= 2, "an empty carried state misses keys first");
-        assert!(result.same_outcome(&expected));
-        carried.apply(&g.block, &result.state_diff);
+    fn apply_writes_the_diff_and_eviction_keeps_sizes_exact() {
+        let (a, b) = (Address::repeat_byte(0xa), Address::repeat_byte(0xb));
+        let slots: Vec<(u64, u64)> = (1..=20).map(|i| (i, i * 10)).collect();
+        let mut carried = CarriedState::new(0);
+        carried.budget = usize::MAX;
+        carried.merge(&moved(&account(5, &slots), a), &Knowledge::default()).unwrap().unwrap();
+        let diff = StateDiff::from_sorted(vec![(
+            a,
+            AccountDiff {
+                deleted: false,
+                created: false,
+                storage_cleared: false,
+                balance: U256::from(7),
+                nonce: 1,
+                code_hash: KECCAK256_EMPTY,
+                code: None,
+                storage: [(B256::from(U256::from(1)), B256::from(U256::from(99)))].into_iter().collect(),
+            },
+        )]);
+        carried.apply(1, Some(B256::repeat_byte(1)), &diff);
+        assert_eq!(carried.basic(&a), Some(Some(BasicValue { balance: U256::from(7), nonce: 1 })));
+        assert_eq!(carried.slot(&a, U256::from(1)), Some(U256::from(99)));
+        assert_eq!(carried.slot(&a, U256::from(2)), Some(U256::from(20)));
+        assert_eq!(carried.slot(&a, U256::from(500)), None, "not known: storage incomplete");
+        assert!(carried.check_next(3, B256::repeat_byte(1)).is_err());
+        assert!(carried.check_next(2, B256::repeat_byte(2)).is_err());
+        assert!(carried.check_next(2, B256::repeat_byte(1)).is_ok());
+
+        // The next block brings b; with room for about one account of 20 slots, a leaves.
+        let one = carried.bytes;
+        carried.budget = one * 3 / 2;
+        carried.merge(&moved(&account(1, &slots), b), &Knowledge::default()).unwrap().unwrap();
+        carried.apply(2, None, &StateDiff::default());
         let stats = carried.stats();
-        assert_eq!(stats.blocks, 1);
-        assert!(stats.fetched_keys > 0 && stats.accounts > 0 && stats.bytes > 0);
-
-        // The carried values are the post-state: every changed slot and balance.
-        for (address, d) in result.state_diff.iter() {
-            let e = &carried.accounts[address];
-            let k = e.known.as_ref().unwrap();
-            assert_eq!(k.basic.balance, d.balance);
-            assert_eq!(k.basic.nonce, d.nonce);
-            for (slot, value) in &d.storage {
-                assert_eq!(
-                    k.storage[&U256::from_be_bytes(slot.0)].value,
-                    U256::from_be_bytes(value.0)
-                );
-            }
-        }
-        let coded = result.state_diff.keys().find(|a| carried.code(a).is_some());
-        assert!(coded.is_none_or(|a| !carried.code(a).unwrap().is_empty()));
-        // The same block cannot run twice on it.
-        assert!(
-            matches!(carried.execute(&g.block, &options), Err(EngineError::InvalidInput(m)) if m.contains("after block"))
-        );
-
-        // The pre-state fetched again differs from the carried post-state: a mismatch naming the key.
-        let mismatch = carried
-            .merge(&g.state, &Knowledge::default())
-            .unwrap()
-            .unwrap_err();
-        assert!(
-            ["balance", "nonce", "storage"].contains(&mismatch.field),
-            "{mismatch}"
-        );
-        assert!(result.state_diff.contains_key(&mismatch.address));
-        let text = mismatch.to_string();
-        assert!(text.contains("carried") && text.contains(&mismatch.address.to_string()));
-    }
-
-    #[test]
-    fn a_second_block_reads_the_first_ones_writes_without_fetching() {
-        let g = token_transfers(3, 40, 4);
-        let options = ExecuteOptions {
-            chain: g.chain.clone(),
-            threads: 2,
-            ..Default::default()
-        };
-        let mut carried = CarriedState::default();
-        let (first, _) = run(&mut carried, &g.block, &g.state, &options);
-        carried.apply(&g.block, &first.state_diff);
-        // The same transactions again as block N+1 (nonces moved on: they now fail or differ,
-        // which is what a second run on the post-state gives with a full post-state too).
-        let mut post = g.state.clone();
-        for (address, d) in first.state_diff.iter() {
-            let acc = post.accounts.entry(*address).or_default();
-            acc.basic = BasicValue {
-                balance: d.balance,
-                nonce: d.nonce,
-            };
-            for (slot, value) in &d.storage {
-                acc.storage
-                    .insert(U256::from_be_bytes(slot.0), U256::from_be_bytes(value.0));
-            }
-        }
-        let mut next = g.block.clone();
-        next.number += 1;
-        let mut sent: FxHashMap<Address, u64> = FxHashMap::default();
-        for tx in &g.block.txs {
-            *sent.entry(tx.env.caller).or_default() += 1;
-        }
-        for tx in &mut next.txs {
-            tx.env.nonce += sent[&tx.env.caller];
-        }
-        let expected = execute_block(&next, &post, &options).unwrap();
-        let (second, rounds) = run(&mut carried, &next, &post, &options);
-        assert_eq!(rounds, 1, "everything the block reads was carried");
-        assert!(second.same_outcome(&expected));
-        carried.apply(&next, &second.state_diff);
-        let stats = carried.stats();
-        assert_eq!(stats.fetched_keys, 0);
-        assert!(stats.carried_keys > 0);
-    }
-
-    #[test]
-    fn over_budget_the_least_recently_used_leave_and_are_fetched_again() {
-        let a = token_transfers(5, 50, 2);
-        let mut b = token_transfers(6, 50, 2);
-        b.block.number += 1;
-        let options = ExecuteOptions {
-            chain: a.chain.clone(),
-            threads: 2,
-            ..Default::default()
-        };
-        let one_block = {
-            let mut carried = CarriedState::default();
-            let (result, _) = run(&mut carried, &a.block, &a.state, &options);
-            carried.apply(&a.block, &result.state_diff);
-            carried.stats().bytes as usize
-        };
-        // Room for one block's keys and a half: the second block pushes the first one's out.
-        let mut carried = CarriedState::new(one_block * 3 / 2);
-        let (result, _) = run(&mut carried, &a.block, &a.state, &options);
-        carried.apply(&a.block, &result.state_diff);
-        assert_eq!(carried.stats().evicted_accounts, 0);
-        let (result, _) = run(&mut carried, &b.block, &b.state, &options);
-        carried.apply(&b.block, &result.state_diff);
-        let stats = carried.stats();
-        assert!(
-            stats.bytes as usize <= one_block * 3 / 2 / 4 * 3,
-            "down to three quarters of the budget: {stats:?}"
-        );
-        assert!(stats.evicted_accounts > 0 && stats.evicted_slots > 0);
-        let sender = |g: &crate::generate::Generated| g.block.txs[0].env.caller;
-        assert!(
-            !carried.has_account(&sender(&a)),
-            "the first block's keys left first"
-        );
-        assert!(carried.has_account(&sender(&b)), "the last block's stayed");
-        // Sizes stay exact after eviction; a storage that lost slots is no longer complete.
-        let slots: usize = carried
-            .accounts
-            .values()
-            .filter_map(|e| e.known.as_ref())
-            .map(|k| k.storage.len())
-            .sum();
+        assert!(!carried.has_account(&a) && carried.has_account(&b), "{stats:?}");
+        assert!(stats.bytes as usize <= one * 3 / 2 / 4 * 3);
+        assert_eq!((stats.evicted_accounts, stats.evicted_slots), (1, 20));
+        let slots: usize = carried.accounts.values().filter_map(|e| e.known.as_ref()).map(|k| k.storage.len()).sum();
         assert_eq!(slots as u64, stats.slots);
-        let bytes: usize = carried.accounts.values().map(Entry::bytes).sum();
-        assert_eq!(bytes as u64, stats.bytes);
-        // A key that left is missing again, and fetched again: the first block's token slots.
-        let token = a.block.txs[0].env.kind.to().copied().unwrap();
-        assert!(!carried.has_account(&token));
+        assert_eq!(carried.accounts.values().map(Entry::bytes).sum::<usize>() as u64, stats.bytes);
     }
 
     #[test]
     fn absent_accounts_fetched_with_values_and_complete_storage_are_checked() {
         let a = Address::repeat_byte(1);
         let mut carried = CarriedState::default();
-        carried
-            .merge(
-                &InMemoryStorage::default(),
-                &Knowledge {
-                    absent: vec![a],
-                    ..Default::default()
-                },
-            )
-            .unwrap()
-            .unwrap();
+        carried.merge(&InMemoryStorage::default(), &Knowledge { absent: vec![a], ..Default::default() }).unwrap().unwrap();
         let mut fetched = InMemoryStorage::default();
         fetched.insert_account(a, U256::from(5), 0, None);
-        let m = carried
-            .merge(&fetched, &Knowledge::default())
-            .unwrap()
-            .unwrap_err();
+        let m = carried.merge(&fetched, &Knowledge::default()).unwrap().unwrap_err();
         assert_eq!((m.address, m.field), (a, "existence"));
         // Empty is the same as absent.
         let mut empty = InMemoryStorage::default();
         empty.insert_account(a, U256::ZERO, 0, None);
         assert_eq!(carried.merge(&empty, &Knowledge::default()).unwrap(), Ok(0));
-        assert!(carried
-            .merge(
-                &empty,
-                &Knowledge {
-                    complete: true,
-                    ..Default::default()
-                }
-            )
-            .is_err());
+        assert!(carried.merge(&empty, &Knowledge { complete: true, ..Default::default() }).is_err());
 
         let b = Address::repeat_byte(2);
         let mut with_slot = InMemoryStorage::default();
         with_slot.insert_account(b, U256::from(1), 1, None);
         with_slot.insert_storage(b, U256::from(9), U256::from(3));
-        assert_eq!(
-            carried.merge(&with_slot, &Knowledge::default()).unwrap(),
-            Ok(2)
-        );
+        assert_eq!(carried.merge(&with_slot, &Knowledge::default()).unwrap(), Ok(2));
         let mut other = with_slot.clone();
         other.insert_storage(b, U256::from(9), U256::from(4));
-        let m = carried
-            .merge(&other, &Knowledge::default())
-            .unwrap()
-            .unwrap_err();
-        assert_eq!(
-            (m.field, m.key.as_deref()),
-            (
-                "storage",
-                Some(B256::from(U256::from(9)).to_string().as_str())
-            )
-        );
+        let m = carried.merge(&other, &Knowledge::default()).unwrap().unwrap_err();
+        assert_eq!((m.field, m.key.as_deref()), ("storage", Some(B256::from(U256::from(9)).to_string().as_str())));
         // A fetched empty storage root contradicts a carried non-zero slot.
         let mut bare = InMemoryStorage::default();
         bare.insert_account(b, U256::from(1), 1, None);
-        let m = carried
-            .merge(
-                &bare,
-                &Knowledge {
-                    complete_storage: vec![b],
-                    ..Default::default()
-                },
-            )
-            .unwrap()
-            .unwrap_err();
+        let m = carried.merge(&bare, &Knowledge { complete_storage: vec![b], ..Default::default() }).unwrap().unwrap_err();
         assert_eq!(m.field, "storage");
     }
 }
