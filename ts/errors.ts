@@ -10,6 +10,9 @@ export type ErrorCode =
   | 'MISSING_DEPENDENCY'
   | 'RPC_ERROR'
   | 'RPC_INVALID_RESPONSE'
+  | 'STATE_MISMATCH'
+  | 'REORG'
+  | 'REPLAY_FAILED'
 
 export interface ParallelEvmErrorOptions {
   details?: string
@@ -121,6 +124,72 @@ export class RpcResponseError extends ParallelEvmError {
   constructor(method: string, details: string, options: Omit<ParallelEvmErrorOptions, 'details'> = {}) {
     super('RPC_INVALID_RESPONSE', `Invalid response to ${method}.`, { ...options, details })
     this.method = method
+  }
+}
+
+/**
+ * A range replay fetched a value for a key it carries from the blocks before, and the two differ:
+ * the node's chain changed under the range (a reorg) or the engine is wrong. Never overwritten.
+ */
+export class StateMismatchError extends ParallelEvmError {
+  override name = 'StateMismatchError'
+  readonly blockNumber: bigint
+  readonly address: string
+  /** `balance`, `nonce`, `code`, `storage`, `existence` or `blockHash`. */
+  readonly field: string
+  /** The slot (for `storage`) or block number (for `blockHash`). */
+  readonly key: string | undefined
+  readonly carried: string
+  readonly fetched: string
+  constructor(
+    blockNumber: bigint,
+    m: { address: string; field: string; key?: string; carried: string; fetched: string },
+    options: Omit<ParallelEvmErrorOptions, 'details'> = {},
+  ) {
+    super('STATE_MISMATCH', `Block ${blockNumber}: a fetched value differs from the carried state.`, {
+      ...options,
+      details: `${m.address} ${m.field}${m.key ? ` ${m.key}` : ''}: carried ${m.carried}, fetched ${m.fetched} (a reorg under the range, or an engine bug)`,
+    })
+    this.blockNumber = blockNumber
+    this.address = m.address
+    this.field = m.field
+    this.key = m.key
+    this.carried = m.carried
+    this.fetched = m.fetched
+  }
+}
+
+/** A block of a range does not follow the block before it: the chain was reorganised under the range. */
+export class ReorgError extends ParallelEvmError {
+  override name = 'ReorgError'
+  readonly blockNumber: bigint
+  /** The hash of the block before, as replayed. */
+  readonly expectedParentHash: string
+  /** The parent hash the block names. */
+  readonly parentHash: string
+  constructor(blockNumber: bigint, expectedParentHash: string, parentHash: string, options: Omit<ParallelEvmErrorOptions, 'details'> = {}) {
+    super('REORG', `Block ${blockNumber} does not follow the block before it (reorg).`, {
+      ...options,
+      details: `block ${blockNumber} names ${parentHash} as its parent; block ${blockNumber - 1n} was ${expectedParentHash}`,
+    })
+    this.blockNumber = blockNumber
+    this.expectedParentHash = expectedParentHash
+    this.parentHash = parentHash
+  }
+}
+
+/** A block of a range replay failed (its typed error is `cause`); the blocks before it were delivered. */
+export class ReplayError extends ParallelEvmError {
+  override name = 'ReplayError'
+  readonly blockNumber: bigint
+  /** The code of the error that stopped the range. */
+  readonly causeCode: ErrorCode
+  override readonly cause: ParallelEvmError
+  constructor(blockNumber: bigint, cause: ParallelEvmError) {
+    super('REPLAY_FAILED', `Block ${blockNumber} failed: ${cause.shortMessage}`, { details: `${cause.code}: ${cause.details || cause.shortMessage}`, cause })
+    this.blockNumber = blockNumber
+    this.causeCode = cause.code
+    this.cause = cause
   }
 }
 

@@ -40,9 +40,11 @@ export type ExecuteBlockParameters = {
 }
 
 const MODES: readonly ExecutionMode[] = ['auto', 'sequential', 'parallel']
-const budget = new ThreadBudget(availableParallelism())
+/** The thread budget every engine call shares (internal). */
+export const budget = new ThreadBudget(availableParallelism())
 
-function checkOptions(threads: unknown, mode: unknown): { threads: number; mode: ExecutionMode } {
+/** Checks `threads` and `mode` (internal). */
+export function checkOptions(threads: unknown, mode: unknown): { threads: number; mode: ExecutionMode } {
   if (threads !== undefined && (!Number.isInteger(threads) || (threads as number) < 1 || (threads as number) > 1024)) {
     throw new InvalidInputError(`threads must be an integer from 1 to 1024, got ${String(threads)}`)
   }

@@ -27,6 +27,9 @@ export {
   MissingDependencyError,
   RpcError,
   RpcResponseError,
+  StateMismatchError,
+  ReorgError,
+  ReplayError,
   type ErrorCode,
 } from './errors.js'
 export { loadFixture, prepareFixture, type Fixture, type PreparedFixture } from './fixture.js'
@@ -45,3 +48,15 @@ export { loadBlock, type BlockRef, type LoadBlockParameters, type LoadedBlock } 
 export { rpcState, RpcStateAdapter, type RpcStateParameters, type StateSourceKind } from './rpc/state.js'
 export { StateCache } from './rpc/cache.js'
 export { Rpc, type RpcOptions, type RpcSource } from './rpc/client.js'
+export {
+  replayBlocks,
+  DEFAULT_PREFETCH,
+  type ReplayBlocksParameters,
+  type ReplayBlocksReturnType,
+  type ReplayBlockStats,
+  type ReplayedBlock,
+  type ReplayStateSource,
+  type ReplayTimings,
+} from './replay/replay.js'
+export { JsonlSink, type OutputPosition, type ReplaySink, type SinkOptions } from './replay/jsonl.js'
+export { SqliteSink } from './replay/sqlite.js'

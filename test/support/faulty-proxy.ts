@@ -20,6 +20,8 @@ export type FaultyProxy = {
   always(fault: Fault | null): void
   /** Rewrites each JSON-RPC request before it is forwarded (e.g. to ask for another block). */
   rewrite: ((call: { method: string; params: unknown[] }) => void) | null
+  /** Rewrites each JSON-RPC result before it is returned (e.g. to falsify a value). */
+  rewriteResult: ((call: { method: string; params: unknown[] }, result: unknown) => unknown) | null
   reset(): void
   stop(): Promise<void>
 }
@@ -40,6 +42,7 @@ export async function startFaultyProxy(target: string): Promise<FaultyProxy> {
       permanent = fault
     },
     rewrite: null,
+    rewriteResult: null,
     reset() {
       proxy.httpRequests = 0
       proxy.rpcCalls = 0
@@ -48,6 +51,7 @@ export async function startFaultyProxy(target: string): Promise<FaultyProxy> {
       queue = []
       permanent = null
       proxy.rewrite = null
+      proxy.rewriteResult = null
     },
     stop: () => new Promise((resolve) => server.close(() => resolve())),
   }
@@ -57,9 +61,10 @@ export async function startFaultyProxy(target: string): Promise<FaultyProxy> {
     req.on('end', async () => {
       proxy.httpRequests++
       let body = Buffer.concat(chunks).toString('utf8')
+      let calls: { id?: unknown; method: string; params: unknown[] }[] = []
       try {
         const parsed = JSON.parse(body) as { method: string; params: unknown[] } | { method: string; params: unknown[] }[]
-        const calls = Array.isArray(parsed) ? parsed : [parsed]
+        calls = Array.isArray(parsed) ? parsed : [parsed]
         for (const c of calls) {
           proxy.rpcCalls++
           proxy.methods.set(c.method, (proxy.methods.get(c.method) ?? 0) + 1)
@@ -83,7 +88,20 @@ export async function startFaultyProxy(target: string): Promise<FaultyProxy> {
       if (fault?.kind === 'delay') await new Promise((r) => setTimeout(r, fault.ms))
       try {
         const upstream = await fetch(target, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
-        const text = await upstream.text()
+        let text = await upstream.text()
+        const rewriteResult = proxy.rewriteResult
+        if (rewriteResult) {
+          try {
+            const answer = JSON.parse(text) as { id?: unknown; result?: unknown } | { id?: unknown; result?: unknown }[]
+            for (const a of Array.isArray(answer) ? answer : [answer]) {
+              const c = calls.find((c) => c.id === a.id)
+              if (c && 'result' in a) a.result = rewriteResult(c, a.result)
+            }
+            text = JSON.stringify(answer)
+          } catch {
+            // Left as is.
+          }
+        }
         if (res.destroyed) return
         res.writeHead(upstream.status, { 'content-type': 'application/json' })
         // Half a JSON document, as a connection cut mid-response leaves it.

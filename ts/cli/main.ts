@@ -10,6 +10,8 @@ import { UsageError } from './format.js'
 import { runCommand } from './run.js'
 import { verifyCommand } from './verify.js'
 import { runRpcCommand } from './run-rpc.js'
+import { replayCommand } from './replay.js'
+import { DEFAULT_CARRY_BUDGET, DEFAULT_PREFETCH } from '../replay/replay.js'
 import { MAX_ROUNDS } from './timing.js'
 
 function positiveInt(value: string): number {
@@ -59,6 +61,28 @@ program
       }
       process.exitCode = await runCommand(target, opts)
     }
+  })
+
+program
+  .command('replay')
+  .description('replay a range of blocks from a node in order, with state carried from block to block and the next blocks fetched ahead; checks every block against its header; writes JSON lines and/or SQLite; resumable')
+  .argument('<range>', 'a..b (inclusive) or one block number')
+  .requiredOption('--rpc <url>', 'the JSON-RPC node (http/https)')
+  .addOption(new Option('--state <source>', 'pre-state from the prestateTracer (debug_traceBlockByNumber) or from eth_getProof').choices(['prestate', 'proofs', 'witness']).default('prestate'))
+  .option('--prefetch <n>', 'blocks fetched ahead of the one executing (0: each at its turn)', nonNegativeInt, DEFAULT_PREFETCH)
+  .option('--no-carry', "fetch every block's whole pre-state instead of carrying the previous block's post-state")
+  .option('--carry-budget <MiB>', 'most memory the carried state holds, MiB (least recently used keys leave first)', positiveInt, DEFAULT_CARRY_BUDGET / 1024 / 1024)
+  .option('--cache <dir>', 'SQLite cache of blocks and state (a re-run makes no RPC calls)')
+  .option('--out <file.jsonl>', 'write one JSON line per block: receipts (with logs) and the state diff')
+  .option('--sqlite <file.db>', 'write blocks, transactions/receipts, logs and state changes into a SQLite database')
+  .option('--resume', 'continue after the last block the output(s) hold', false)
+  .option('--threads <n>', 'engine worker threads', positiveInt, availableParallelism())
+  .addOption(new Option('--mode <mode>', 'execution mode').choices(['auto', 'parallel', 'sequential']).default('auto'))
+  .option('--hardfork <name>', 'the hardfork of a chain other than mainnet (e.g. cancun for anvil)')
+  .option('--chain-id <n>', "the node's chain id (default: asked with eth_chainId)", (v) => Number(v))
+  .option('--json', 'one JSON line per block and a summary line', false)
+  .action(async (range: string, opts) => {
+    process.exitCode = await replayCommand(range, { ...opts, carryBudget: opts.carryBudget * 1024 * 1024 })
   })
 
 program

@@ -58,8 +58,8 @@ export class KnownState {
     this.accounts.get(address)?.storage.set(slot, value)
   }
 
-  /** The engine's partial state for the next round. */
-  async prepare(): Promise<PreparedState> {
+  /** The JSON the engine takes: prestate, block hashes and `{ absent, completeStorage }`. */
+  toJson(): { prestate: Buffer; blockHashes: Buffer; knowledge: Buffer } {
     const prestate: Record<string, unknown> = {}
     for (const [address, a] of this.accounts) {
       prestate[address] = {
@@ -74,8 +74,27 @@ export class KnownState {
       completeStorage: [...this.accounts].filter(([, a]) => a.storageComplete).map(([addr]) => addr),
     }
     const hashes = Object.fromEntries([...this.blockHashes].map(([n, h]) => [n.toString(), h]))
+    return { prestate: jsonBytes(prestate), blockHashes: jsonBytes(hashes), knowledge: jsonBytes(knowledge) }
+  }
+
+  /** Keys held (accounts, absent accounts, slots). */
+  get size(): number {
+    let n = this.absent.size
+    for (const a of this.accounts.values()) n += 1 + a.storage.size
+    return n
+  }
+
+  clear(): void {
+    this.accounts.clear()
+    this.absent.clear()
+    this.blockHashes.clear()
+  }
+
+  /** The engine's partial state for the next round. */
+  async prepare(): Promise<PreparedState> {
+    const { prestate, blockHashes, knowledge } = this.toJson()
     try {
-      return await native().prepareState(jsonBytes(prestate), jsonBytes(hashes), jsonBytes(knowledge))
+      return await native().prepareState(prestate, blockHashes, knowledge)
     } catch (e) {
       throw fromNative(e)
     }

@@ -106,8 +106,8 @@ export class RpcStateAdapter implements StateAdapter {
   }
 }
 
-/** Fetching for one block. */
-class Session {
+/** Fetching for one block (also used by range replay, into a fresh `KnownState` per block). */
+export class Session {
   private stateRoot: Promise<Hash> | undefined
 
   constructor(
@@ -117,10 +117,14 @@ class Session {
     private readonly stateBlock: Hash,
     private readonly parentNumber: bigint,
     private readonly known: KnownState,
+    /** Calls go through this one instead of the adapter's (range replay counts them per block). */
+    private readonly via?: Rpc,
+    /** Code already held for an account (range replay's carried state), checked against the proof's code hash. */
+    private readonly codeHint?: (address: Address) => Hex | undefined,
   ) {}
 
   private get rpc() {
-    return this.adapter.rpc
+    return this.via ?? this.adapter.rpc
   }
 
   private get cache() {
@@ -186,7 +190,7 @@ class Session {
   }
 
   /** Accounts every block needs up front: its beneficiary, senders and recipients. */
-  async seedAccounts(block: RpcBlock): Promise<void> {
+  async seedAccounts(block: RpcBlock, known: (address: Address) => boolean = () => false): Promise<void> {
     const wanted = new Set<Address>()
     if (typeof block.miner === 'string') wanted.add(block.miner.toLowerCase() as Address)
     for (const tx of block.transactions) {
@@ -195,7 +199,7 @@ class Session {
         if (typeof v === 'string') wanted.add(v.toLowerCase() as Address)
       }
     }
-    await this.fetch({ accounts: [...wanted].filter((a) => !this.known.hasAccount(a)), storage: {}, blockHashes: [] })
+    await this.fetch({ accounts: [...wanted].filter((a) => !this.known.hasAccount(a) && !known(a)), storage: {}, blockHashes: [] })
   }
 
   /** Fetches what an execution missed (proofs at the parent block, headers for BLOCKHASH). */
@@ -257,7 +261,9 @@ class Session {
     }
     let code: Hex = '0x'
     if (!noCode) {
-      code = this.cache?.getCode(codeHash) ?? data('eth_getCode', await this.rpc.request<unknown>('eth_getCode', [addr, numberToHex(this.parentNumber)]), 'code')
+      const hinted = this.codeHint?.(addr)
+      // A hint of another hash is not used: the code is fetched, and the carried state's check reports the difference.
+      code = (hinted !== undefined && keccak256(hinted) === codeHash ? hinted : undefined) ?? this.cache?.getCode(codeHash) ?? data('eth_getCode', await this.rpc.request<unknown>('eth_getCode', [addr, numberToHex(this.parentNumber)]), 'code')
       if (keccak256(code) !== codeHash) fail('eth_getCode', `the code of ${addr} hashes to ${keccak256(code)}, its proof says ${codeHash}`)
     }
     if (!this.known.accounts.has(addr)) this.known.setAccount(addr, { balance, nonce, code, storageComplete: storageHash === EMPTY_ROOT })

@@ -13,10 +13,12 @@ use napi_derive::napi;
 use parallel_evm_core::{
     block::chain::ChainSpec,
     block::BlockInput,
+    engine::carried::execute_carried as core_execute_carried,
     engine::hybrid::{execute_block, ExecuteOptions},
     engine::partial::{execute_partial, PartialOutcome},
     engine::runner,
     result::BlockResult,
+    state::carried::{CarriedState as CoreCarried, DEFAULT_BUDGET_BYTES},
     state::partial::PartialStorage,
     state::storage::InMemoryStorage,
     threads::available_threads,
@@ -25,7 +27,7 @@ use parallel_evm_core::{
     verify::{check_header, check_report, Verification},
     EngineError, ModeRequest,
 };
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -72,6 +74,8 @@ impl PreparedBlock {
 pub enum StateHandle {
     Full(Arc<InMemoryStorage>),
     Partial(Arc<PartialStorage>),
+    /// A range replay's carried state: a complete run advances it past the block.
+    Carried(Arc<RwLock<CoreCarried>>),
 }
 
 /// A pre-state (and BLOCKHASH values) parsed once by the engine, reusable across executions.
@@ -87,13 +91,14 @@ impl PreparedState {
         match &self.state {
             StateHandle::Full(s) => s.accounts.len() as u32,
             StateHandle::Partial(p) => p.state.accounts.len() as u32,
+            StateHandle::Carried(c) => c.read().unwrap_or_else(|e| e.into_inner()).stats().accounts as u32,
         }
     }
 
     /// Whether executions on this state report missing keys instead of treating them as absent.
     #[napi(getter)]
     pub fn partial(&self) -> bool {
-        matches!(self.state, StateHandle::Partial(_))
+        matches!(self.state, StateHandle::Partial(_) | StateHandle::Carried(_))
     }
 }
 
@@ -279,7 +284,7 @@ impl ExecutionOutput {
     fn full(state: &PreparedState) -> napi::Result<Arc<InMemoryStorage>> {
         match &state.state {
             StateHandle::Full(s) => Ok(s.clone()),
-            StateHandle::Partial(_) => Err(Error::from_reason("a partial state is not the whole state")),
+            StateHandle::Partial(_) | StateHandle::Carried(_) => Err(Error::from_reason("a partial state is not the whole state")),
         }
     }
 
@@ -347,6 +352,24 @@ impl ExecuteTask {
                         return Ok(("null".to_owned(), None, Some(json), 0));
                     }
                 },
+                StateHandle::Carried(carried) => {
+                    let outcome = core_execute_carried(&self.block, &carried.read().unwrap_or_else(|e| e.into_inner()), &options)?;
+                    match outcome {
+                        PartialOutcome::Complete(result) => {
+                            // Advanced here, on the runner thread: the next block finds it ready.
+                            carried.write().unwrap_or_else(|e| e.into_inner()).apply(
+                                self.block.number,
+                                self.block.hash,
+                                &result.state_diff,
+                            );
+                            result
+                        }
+                        PartialOutcome::Missing(keys) => {
+                            let json = serde_json::to_string(&keys).map_err(|e| internal("the missing keys", e))?;
+                            return Ok(("null".to_owned(), None, Some(json), 0));
+                        }
+                    }
+                }
             };
             let summary = serde_json::to_string(&Summary {
                 number: result.number,
@@ -477,8 +500,117 @@ impl Task for StateRootTask {
 pub fn state_root(state: &PreparedState) -> napi::Result<AsyncTask<StateRootTask>> {
     match &state.state {
         StateHandle::Full(s) => Ok(AsyncTask::new(StateRootTask { state: s.clone() })),
-        StateHandle::Partial(_) => Err(Error::from_reason("a partial state is not the whole state")),
+        StateHandle::Partial(_) | StateHandle::Carried(_) => Err(Error::from_reason("a partial state is not the whole state")),
     }
+}
+
+/// The state a range replay carries from block to block (see `parallel_evm_core::state::carried`):
+/// fetched keys are merged in, `executeCarried` runs a block on it and, when nothing was missing,
+/// advances it past the block. Bounded by a byte budget (least recently used keys leave first).
+#[napi]
+pub struct CarriedState {
+    inner: Arc<RwLock<CoreCarried>>,
+}
+
+#[napi]
+impl CarriedState {
+    /// `budgetBytes`: the most bytes it holds (default 256 MiB).
+    #[napi(constructor)]
+    pub fn new(budget_bytes: Option<f64>) -> napi::Result<Self> {
+        let budget = match budget_bytes {
+            None => DEFAULT_BUDGET_BYTES,
+            Some(b) if b.is_finite() && b >= 0.0 => b as usize,
+            Some(b) => return Err(Error::new(Status::InvalidArg, format!("budgetBytes must be a non-negative number, got {b}"))),
+        };
+        Ok(Self { inner: Arc::new(RwLock::new(CoreCarried::new(budget))) })
+    }
+
+    /// `{ accounts, slots, bytes, budget, blocks, carriedKeys, fetchedKeys, evictedAccounts, evictedSlots }`.
+    #[napi]
+    pub fn stats_json(&self) -> napi::Result<String> {
+        serde_json::to_string(&self.inner.read().unwrap_or_else(|e| e.into_inner()).stats()).map_err(|e| Error::from_reason(e.to_string()))
+    }
+
+    /// Whether each account (balance, nonce, code) is carried; addresses that do not parse are not.
+    #[napi]
+    pub fn has_accounts(&self, addresses: Vec<String>) -> Vec<bool> {
+        let state = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        addresses.iter().map(|a| a.parse::<alloy_primitives::Address>().is_ok_and(|a| state.has_account(&a))).collect()
+    }
+
+    /// The code of a carried account, or null (not carried, absent, or without code).
+    #[napi]
+    pub fn code_of(&self, address: String) -> Option<Buffer> {
+        let address = address.parse::<alloy_primitives::Address>().ok()?;
+        self.inner.read().unwrap_or_else(|e| e.into_inner()).code(&address).map(|c| Buffer::from(c.to_vec()))
+    }
+
+    /// Merges fetched keys (prestate JSON of existing accounts and slots, optional block hashes,
+    /// `{ absent, completeStorage }`) off the JS thread. Resolves to `{ "new": n }`, or to
+    /// `{ "mismatch": { address, field, key?, carried, fetched } }` when a fetched value differs
+    /// from a carried one (nothing is merged then).
+    #[napi(ts_return_type = "Promise<string>")]
+    pub fn merge(&self, prestate: Buffer, block_hashes: Option<Buffer>, knowledge: Buffer) -> AsyncTask<MergeTask> {
+        AsyncTask::new(MergeTask { state: self.inner.clone(), prestate, block_hashes, knowledge })
+    }
+}
+
+pub struct MergeTask {
+    state: Arc<RwLock<CoreCarried>>,
+    prestate: Buffer,
+    block_hashes: Option<Buffer>,
+    knowledge: Buffer,
+}
+
+impl Task for MergeTask {
+    type Output = Outcome<String>;
+    type JsValue = String;
+
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        Ok(guarded(|| {
+            let mut fetched = InMemoryStorage::from_prestate_json(&self.prestate)?;
+            if let Some(h) = &self.block_hashes {
+                fetched = fetched.with_block_hashes(InMemoryStorage::block_hashes_from_json(h)?);
+            }
+            let knowledge = PartialStorage::knowledge_from_json(&self.knowledge)?;
+            let merged = self.state.write().unwrap_or_else(|e| e.into_inner()).merge(&fetched, &knowledge)?;
+            Ok(match merged {
+                Ok(new) => format!("{{\"new\":{new}}}"),
+                Err(m) => serde_json::json!({ "mismatch": m }).to_string(),
+            })
+        }))
+    }
+
+    fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<Self::JsValue> {
+        settle!(env, output, |s| s)
+    }
+}
+
+/// Executes a prepared block on a carried state; a complete run advances the state past the
+/// block before the promise settles. Missing keys come back as with a partial state.
+#[napi(ts_return_type = "Promise<ExecutionOutput>")]
+pub fn execute_carried<'env>(
+    env: &'env Env,
+    block: &PreparedBlock,
+    state: &CarriedState,
+    threads: u32,
+    mode: String,
+) -> napi::Result<Object<'env>> {
+    let task = ExecuteTask {
+        block: block.block.clone(),
+        chain: block.chain.clone(),
+        state: StateHandle::Carried(state.inner.clone()),
+        threads: threads as usize,
+        mode,
+    };
+    spawn_settled(
+        env,
+        move || {
+            let outcome = task.run();
+            (task, outcome)
+        },
+        |env, (task, outcome)| task.settle(env, outcome),
+    )
 }
 
 /// Threads the engine uses when asked for 0.

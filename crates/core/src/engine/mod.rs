@@ -8,6 +8,7 @@
 //! - `vm`, `transitions`, `final_state`: the revm bridge, system calls, and the post-state diff.
 
 pub mod block_stm;
+pub mod carried;
 pub mod chaos;
 pub mod costs;
 pub mod fast_paths;
