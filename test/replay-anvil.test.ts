@@ -9,17 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Address, Hash, Hex } from 'viem'
-import {
-  executeBlock,
-  ReorgError,
-  replayBlocks,
-  ReplayError,
-  rpcState,
-  StateMismatchError,
-  type ChainConfig,
-  type ReplayBlocksParameters,
-  type ReplayedBlock,
-} from '../dist/index.js'
+import { executeBlock, ReorgError, replayBlocks, ReplayError, rpcState, StateMismatchError, type ChainConfig, type ReplayBlocksParameters, type ReplayedBlock } from '../dist/index.js'
 import { mineChain, type MinedChain } from '../dist/bench/anvil-chain.js'
 import { startAnvil, type Anvil } from './support/anvil.js'
 import { startFaultyProxy, type FaultyProxy } from './support/faulty-proxy.js'
@@ -62,9 +52,7 @@ function expectMatchesAnvil(b: ReplayedBlock) {
       cumulative: BigInt(w.cumulativeGasUsed),
       contract: w.contractAddress?.toLowerCase() ?? null,
     })
-    expect(r.logs.map((l) => ({ address: l.address.toLowerCase(), topics: l.topics, data: l.data }))).toEqual(
-      w.logs.map((l) => ({ address: l.address.toLowerCase(), topics: l.topics, data: l.data })),
-    )
+    expect(r.logs.map((l) => ({ address: l.address.toLowerCase(), topics: l.topics, data: l.data }))).toEqual(w.logs.map((l) => ({ address: l.address.toLowerCase(), topics: l.topics, data: l.data })))
   })
   expect(b.verification).toEqual({ gasUsed: true, receiptsRoot: true, logsBloom: true, requestsHash: null })
 }
@@ -119,7 +107,7 @@ describe('replayBlocks on a mined anvil chain', () => {
     expect(all.filter((r) => r.logs.some((l) => l.topics[0] === SWAP_TOPIC)).length).toBeGreaterThan(50)
   })
 
-  it('prestate source: every block in order, every receipt equals anvil\'s, every header check passes, equal to executeBlock', async () => {
+  it("prestate source: every block in order, every receipt equals anvil's, every header check passes, equal to executeBlock", async () => {
     byPrestate = await collect({ from: FROM, to: TO, state: 'prestate' })
     expect(byPrestate.map((b) => b.number)).toEqual([...receipts.keys()].sort((a, b) => (a < b ? -1 : 1)))
     for (const b of byPrestate) expectMatchesAnvil(b)
@@ -212,7 +200,14 @@ describe('replayBlocks on a mined anvil chain', () => {
     proxy.reset()
     expect(corrupted).toBeDefined()
     expect(e).toBeInstanceOf(StateMismatchError)
-    expect(e).toMatchObject({ code: 'STATE_MISMATCH', blockNumber: target, address: corrupted!.address, field: 'balance', carried: corrupted!.balance.toString(), fetched: (corrupted!.balance + 1n).toString() })
+    expect(e).toMatchObject({
+      code: 'STATE_MISMATCH',
+      blockNumber: target,
+      address: corrupted!.address,
+      field: 'balance',
+      carried: corrupted!.balance.toString(),
+      fetched: (corrupted!.balance + 1n).toString(),
+    })
   })
 
   it('a block that fails stops the range with a ReplayError carrying its number and typed cause', async () => {
@@ -260,14 +255,20 @@ describe('cli replay', () => {
     const resumed = await cli([...base(), '--out', out, '--sqlite', db, '--json', '--resume'])
     expect(resumed.stderr).toBe('')
     expect(resumed.status).toBe(0)
-    const lines = resumed.stdout.trim().split('\n').map((l) => JSON.parse(l))
+    const lines = resumed.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
     const summary = lines.pop().summary
     expect(summary).toMatchObject({ failed: 0 })
     expect(summary.blocks).toBe(lines.length)
     expect(lines[0].number).toBeLessThanOrEqual(before + Number(FROM))
     for (const l of lines) expect(l.verified).toEqual({ gasUsed: true, receiptsRoot: true, logsBloom: true, requestsHash: null })
 
-    const written = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { number: number; hash: Hash; receipts: unknown[]; stateDiff: object })
+    const written = readFileSync(out, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { number: number; hash: Hash; receipts: unknown[]; stateDiff: object })
     const expected = [...hashes.keys()].sort((a, b) => (a < b ? -1 : 1))
     expect(written.map((w) => BigInt(w.number))).toEqual(expected)
     for (const w of written) {
@@ -323,7 +324,10 @@ describe('cli replay', () => {
     const r = await cli(['replay', '--rpc', proxy.url, `${FROM}..${FROM + 5n}`, '--state', 'proofs', '--hardfork', 'cancun', '--chain-id', '31337', '--json'])
     proxy.reset()
     expect(r.status).toBe(1)
-    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l))
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
     expect(lines.at(-1).summary).toMatchObject({ blocks: 6, verified: 5, failed: 1 })
     expect(lines.find((l) => l.number === Number(bad)).verified.gasUsed).toBe(false)
     for (const l of lines.slice(0, -1)) expect(Object.keys(l)).toEqual(['number', 'hash', 'txs', 'gasUsed', 'verified', 'state', 'fetchMs', 'waitMs', 'executeMs'])

@@ -141,11 +141,7 @@ export class StateMismatchError extends ParallelEvmError {
   readonly key: string | undefined
   readonly carried: string
   readonly fetched: string
-  constructor(
-    blockNumber: bigint,
-    m: { address: string; field: string; key?: string; carried: string; fetched: string },
-    options: Omit<ParallelEvmErrorOptions, 'details'> = {},
-  ) {
+  constructor(blockNumber: bigint, m: { address: string; field: string; key?: string; carried: string; fetched: string }, options: Omit<ParallelEvmErrorOptions, 'details'> = {}) {
     super('STATE_MISMATCH', `Block ${blockNumber}: a fetched value differs from the carried state.`, {
       ...options,
       details: `${m.address} ${m.field}${m.key ? ` ${m.key}` : ''}: carried ${m.carried}, fetched ${m.fetched} (a reorg under the range, or an engine bug)`,

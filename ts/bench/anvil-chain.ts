@@ -82,8 +82,7 @@ export async function mineChain(params: MineChainParameters): Promise<MinedChain
     await rpc('evm_mine')
     return BigInt(await rpc<Hex>('eth_blockNumber'))
   }
-  const call = (from: Address, to: Address, abi: Abi, functionName: string, args: readonly unknown[], gas?: bigint) =>
-    send(from, to, encodeFunctionData({ abi, functionName, args } as never), 0n, gas)
+  const call = (from: Address, to: Address, abi: Abi, functionName: string, args: readonly unknown[], gas?: bigint) => send(from, to, encodeFunctionData({ abi, functionName, args } as never), 0n, gas)
   const deploy = async (from: Address, data: Hex) => {
     await mine()
     await send(from, undefined, data, 0n, 6_000_000n)
@@ -123,7 +122,7 @@ export async function mineChain(params: MineChainParameters): Promise<MinedChain
     await call(deployer, tokenB, token.abi, 'transfer', [u, 10_000n * E18])
   }
   await mine()
-  const blockhashContract = await deploy(deployer, BLOCKHASH_INIT + BLOCKHASH_RUNTIME as Hex)
+  const blockhashContract = await deploy(deployer, (BLOCKHASH_INIT + BLOCKHASH_RUNTIME) as Hex)
 
   // mulberry32: a small seeded generator, so that every run mines the same kinds of blocks.
   let s = (params.seed ?? 1) >>> 0

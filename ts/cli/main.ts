@@ -65,7 +65,9 @@ program
 
 program
   .command('replay')
-  .description('replay a range of blocks from a node in order, with state carried from block to block and the next blocks fetched ahead; checks every block against its header; writes JSON lines and/or SQLite; resumable')
+  .description(
+    'replay a range of blocks from a node in order, with state carried from block to block and the next blocks fetched ahead; checks every block against its header; writes JSON lines and/or SQLite; resumable',
+  )
   .argument('<range>', 'a..b (inclusive) or one block number')
   .requiredOption('--rpc <url>', 'the JSON-RPC node (http/https)')
   .addOption(new Option('--state <source>', 'pre-state from the prestateTracer (debug_traceBlockByNumber) or from eth_getProof').choices(['prestate', 'proofs', 'witness']).default('prestate'))

@@ -8,7 +8,7 @@ import { loadBlock, withHeaders, type LoadedBlock } from '../rpc/block.js'
 import type { CachedHeader, StateCache } from '../rpc/cache.js'
 import { mapLimit, OFFLINE, Rpc } from '../rpc/client.js'
 import { KnownState } from '../rpc/known.js'
-import { RpcStateAdapter, Session } from '../rpc/state.js'
+import { type RpcStateAdapter, Session } from '../rpc/state.js'
 import type { StateAdapter, StateSource } from '../state.js'
 
 /**
@@ -134,8 +134,7 @@ export function fetchBlock(ctx: FetchContext, number: bigint): Fetching {
             account.storageComplete = false
           }
         }
-      }
-      else if (adapter.source === 'proofs') await session.seedAccounts(loaded.block, ctx.carries)
+      } else if (adapter.source === 'proofs') await session.seedAccounts(loaded.block, ctx.carries)
     }
     return { loaded, prepared: await prepared, rpc, known, session, adapterSource, fetchMs: performance.now() - started }
   })()

@@ -10,7 +10,7 @@ import { fromNative, InvalidInputError, MissingBlockHashError, ParallelEvmError,
 import { native, type NativeExecutionOutput } from '../native.js'
 import type { StateCache } from '../rpc/cache.js'
 import { rpcOf } from '../rpc/block.js'
-import { Rpc, type RpcOptions, type RpcSource } from '../rpc/client.js'
+import type { Rpc, RpcOptions, RpcSource } from '../rpc/client.js'
 import type { KnownState } from '../rpc/known.js'
 import { RpcStateAdapter } from '../rpc/state.js'
 import { toExecutionResult, type ExecutionResult } from '../result.js'
@@ -194,9 +194,7 @@ export function replayBlocks(params: ReplayBlocksParameters): ReplayBlocksReturn
   async function* run(): AsyncGenerator<ReplayedBlock, void, undefined> {
     signal?.throwIfAborted()
     const chainId = params.chainId ?? (await abortable(rpc.chainId(), signal))
-    const adapter = isStateAdapter(state)
-      ? undefined
-      : new RpcStateAdapter({ rpc, source: state as 'prestate' | 'proofs', cache: params.cache, chainId, maxRounds, concurrency: params.concurrency })
+    const adapter = isStateAdapter(state) ? undefined : new RpcStateAdapter({ rpc, source: state as 'prestate' | 'proofs', cache: params.cache, chainId, maxRounds, concurrency: params.concurrency })
     const newCarried = (): NativeCarried => new (native().CarriedState)(carryBudget)
     let carried = newCarried()
     const ctx = {

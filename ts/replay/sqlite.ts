@@ -68,9 +68,7 @@ export class SqliteSink implements ReplaySink {
       'INSERT INTO transactions (block_number, tx_index, hash, from_address, to_address, type, status, gas_used, cumulative_gas_used, contract_address) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     )
     const putLog = db.prepare('INSERT INTO logs (block_number, log_index, tx_index, tx_hash, address, topic0, topic1, topic2, topic3, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
-    const putAccount = db.prepare(
-      'INSERT INTO account_changes (address, block_number, balance, nonce, code_hash, created, deleted, storage_cleared) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-    )
+    const putAccount = db.prepare('INSERT INTO account_changes (address, block_number, balance, nonce, code_hash, created, deleted, storage_cleared) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
     const putSlot = db.prepare('INSERT INTO storage_changes (address, slot, block_number, value) VALUES (?, ?, ?, ?)')
     const putCode = db.prepare('INSERT OR IGNORE INTO code (hash, code) VALUES (?, ?)')
     const lower = (s: string | null | undefined) => (s ? s.toLowerCase() : null)
@@ -82,7 +80,18 @@ export class SqliteSink implements ReplaySink {
       const txs = b.block.transactions as { from?: string; to?: string | null }[]
       for (const r of b.receipts) {
         const tx = txs[r.transactionIndex] ?? {}
-        putTx.run(number, r.transactionIndex, r.transactionHash, lower(tx.from) ?? '', lower(tx.to), r.type, r.status === 'success' ? 1 : 0, Number(r.gasUsed), Number(r.cumulativeGasUsed), lower(r.contractAddress))
+        putTx.run(
+          number,
+          r.transactionIndex,
+          r.transactionHash,
+          lower(tx.from) ?? '',
+          lower(tx.to),
+          r.type,
+          r.status === 'success' ? 1 : 0,
+          Number(r.gasUsed),
+          Number(r.cumulativeGasUsed),
+          lower(r.contractAddress),
+        )
         for (const l of r.logs) {
           putLog.run(number, l.logIndex, l.transactionIndex, l.transactionHash, lower(l.address), l.topics[0] ?? null, l.topics[1] ?? null, l.topics[2] ?? null, l.topics[3] ?? null, l.data)
         }

@@ -263,7 +263,10 @@ export class Session {
     if (!noCode) {
       const hinted = this.codeHint?.(addr)
       // A hint of another hash is not used: the code is fetched, and the carried state's check reports the difference.
-      code = (hinted !== undefined && keccak256(hinted) === codeHash ? hinted : undefined) ?? this.cache?.getCode(codeHash) ?? data('eth_getCode', await this.rpc.request<unknown>('eth_getCode', [addr, numberToHex(this.parentNumber)]), 'code')
+      code =
+        (hinted !== undefined && keccak256(hinted) === codeHash ? hinted : undefined) ??
+        this.cache?.getCode(codeHash) ??
+        data('eth_getCode', await this.rpc.request<unknown>('eth_getCode', [addr, numberToHex(this.parentNumber)]), 'code')
       if (keccak256(code) !== codeHash) fail('eth_getCode', `the code of ${addr} hashes to ${keccak256(code)}, its proof says ${codeHash}`)
     }
     if (!this.known.accounts.has(addr)) this.known.setAccount(addr, { balance, nonce, code, storageComplete: storageHash === EMPTY_ROOT })
