@@ -25,6 +25,7 @@ pub mod error;
 pub mod result;
 pub mod state;
 pub mod threads;
+pub mod trace;
 pub mod verify;
 
 pub use block::{BlockInput, ChainSpec};

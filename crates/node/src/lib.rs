@@ -15,11 +15,12 @@ use parallel_evm_core::{
     block::BlockInput,
     engine::hybrid::{execute_block, ExecuteOptions},
     threads::available_threads,
-    engine::partial::{execute_partial, PartialOutcome},
+    engine::partial::{execute_partial, run_partial, PartialOutcome},
     engine::runner,
     result::BlockResult,
     state::partial::PartialStorage,
     state::storage::InMemoryStorage,
+    trace::{execute_block_traced, TraceConfig},
     verify::crosscheck::first_mismatch,
     verify::state_root::pre_state_root,
     verify::{check_header, check_report, Verification},
@@ -200,6 +201,8 @@ pub struct ExecuteTask {
     state: StateHandle,
     threads: usize,
     mode: String,
+    /// A geth tracer config (JSON), to trace every transaction too.
+    trace: Option<String>,
 }
 
 /// The small part of a result, serialised eagerly; receipts and the diff are serialised on demand.
@@ -237,6 +240,8 @@ pub struct ExecutionOutput {
     /// Absent when the run missed keys of a partial state (then `missing` is set).
     result: Option<Arc<BlockResult>>,
     missing: Option<String>,
+    /// `[{ txHash, result }]` when tracing was asked for.
+    traces: Option<String>,
     block: Arc<BlockInput>,
     chain: Arc<ChainSpec>,
     checks: std::sync::OnceLock<String>,
@@ -316,6 +321,13 @@ impl ExecutionOutput {
             .transpose()
     }
 
+    /// `[{ txHash, result }]` (geth's `debug_traceBlockByNumber` answer) when the execution
+    /// traced its transactions; null otherwise.
+    #[napi(getter)]
+    pub fn traces_json(&self) -> Option<String> {
+        self.traces.clone()
+    }
+
     /// The receipts as a JSON array.
     #[napi]
     pub fn receipts_json(&self) -> napi::Result<String> {
@@ -330,24 +342,39 @@ impl ExecutionOutput {
 }
 
 /// What an execution hands back to the JS thread: the summary, the result (absent when a partial
-/// state missed keys, then their JSON), and the native bytes it holds (`BlockResult::heap_bytes`).
-type Executed = (String, Option<BlockResult>, Option<String>, i64);
+/// state missed keys, then their JSON), the native bytes it holds (`BlockResult::heap_bytes`),
+/// and the traces' JSON.
+type Executed = (String, Option<BlockResult>, Option<String>, i64, Option<String>);
 
 impl ExecuteTask {
     fn run(&self) -> Outcome<Executed> {
         guarded(|| {
             let mode: ModeRequest = self.mode.parse().map_err(EngineError::InvalidInput)?;
             let options = ExecuteOptions { chain: (*self.chain).clone(), mode, threads: self.threads, receipts_root: false };
-            let result = match &self.state {
-                StateHandle::Full(state) => execute_block(&self.block, &**state, &options)?,
-                StateHandle::Partial(state) => match execute_partial(&self.block, state, &options)? {
-                    PartialOutcome::Complete(result) => result,
-                    PartialOutcome::Missing(keys) => {
-                        let json = serde_json::to_string(&keys).map_err(|e| internal("the missing keys", e))?;
-                        return Ok(("null".to_owned(), None, Some(json), 0));
-                    }
-                },
+            let config = self.trace.as_deref().map(|t| TraceConfig::from_json(t.as_bytes())).transpose()?;
+            let missing = |keys| -> Result<Executed, EngineError> {
+                let json = serde_json::to_string(&keys).map_err(|e| internal("the missing keys", e))?;
+                Ok(("null".to_owned(), None, Some(json), 0, None))
             };
+            let (result, traces) = match (&self.state, &config) {
+                (StateHandle::Full(state), None) => (execute_block(&self.block, &**state, &options)?, None),
+                (StateHandle::Full(state), Some(config)) => {
+                    let (result, traces) = execute_block_traced(&self.block, &**state, &options, config)?;
+                    (result, Some(traces))
+                }
+                (StateHandle::Partial(state), None) => match execute_partial(&self.block, state, &options)? {
+                    PartialOutcome::Complete(result) => (result, None),
+                    PartialOutcome::Missing(keys) => return missing(keys),
+                },
+                // The traces read through the partial state too: a key it lacks is reported.
+                (StateHandle::Partial(state), Some(config)) => {
+                    match run_partial(state, |s| execute_block_traced(&self.block, s, &options, config))? {
+                        Ok((result, traces)) => (result, Some(traces)),
+                        Err(keys) => return missing(keys),
+                    }
+                }
+            };
+            let traces = traces.map(|t| serde_json::to_string(&t).map_err(|e| internal("the traces", e))).transpose()?;
             let summary = serde_json::to_string(&Summary {
                 number: result.number,
                 hash: &result.hash,
@@ -357,21 +384,21 @@ impl ExecuteTask {
                 stats: &result.stats,
             })
             .map_err(|e| internal("the result summary", e))?;
-            let held = result.heap_bytes() as i64;
-            Ok((summary, Some(result), None, held))
+            let held = (result.heap_bytes() + traces.as_ref().map_or(0, String::len)) as i64;
+            Ok((summary, Some(result), None, held, traces))
         })
     }
 
     /// The output object, built on the JS thread.
     fn settle(self, env: Env, outcome: Outcome<Executed>) -> napi::Result<ExecutionOutput> {
         let ExecuteTask { block, chain, .. } = self;
-        settle!(env, outcome, |(summary, result, missing, held): Executed| {
+        settle!(env, outcome, |(summary, result, missing, held, traces): Executed| {
             // Only what V8 accepted is given back on finalize.
             let external = match held {
                 0 => 0,
                 n => env.adjust_external_memory(n).map_or(0, |_| n),
             };
-            ExecutionOutput { summary, result: result.map(Arc::new), missing, block, chain, checks: std::sync::OnceLock::new(), external }
+            ExecutionOutput { summary, result: result.map(Arc::new), missing, traces, block, chain, checks: std::sync::OnceLock::new(), external }
         })
     }
 }
@@ -434,7 +461,8 @@ where
 }
 
 /// Executes a prepared block on a prepared state. `threads` 0 means all cores; `mode` is
-/// `auto`, `sequential` or `parallel`.
+/// `auto`, `sequential` or `parallel`. With `trace` (a geth tracer config as JSON), every
+/// transaction is traced too (`ExecutionOutput.tracesJson`).
 #[napi(ts_return_type = "Promise<ExecutionOutput>")]
 pub fn execute<'env>(
     env: &'env Env,
@@ -442,9 +470,16 @@ pub fn execute<'env>(
     state: &PreparedState,
     threads: u32,
     mode: String,
+    trace: Option<String>,
 ) -> napi::Result<Object<'env>> {
-    let task =
-        ExecuteTask { block: block.block.clone(), chain: block.chain.clone(), state: state.state.clone(), threads: threads as usize, mode };
+    let task = ExecuteTask {
+        block: block.block.clone(),
+        chain: block.chain.clone(),
+        state: state.state.clone(),
+        threads: threads as usize,
+        mode,
+        trace,
+    };
     spawn_settled(
         env,
         move || {
