@@ -21,12 +21,16 @@
 //   (revm-inspectors 0.44 builder/geth.rs: "Geth omits accounts that were empty before execution").
 // - 4byteTracer: geth skips calls to precompiles (native/4byte.go: "Skip any pre-compile
 //   invocations, those are just fancy opcodes"); anvil counts them (ecrecover, identity, modexp).
+import { execFile } from 'node:child_process'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createWalletClient, defineChain, encodeFunctionData, getAddress, http, type Address, type Hex } from 'viem'
 import { mnemonicToAccount } from 'viem/accounts'
 import { executeBlock, loadBlock, rpcState, type ChainConfig, type RpcBlock, type TraceConfig } from '../dist/index.js'
 import { startAnvil, type Anvil } from './support/anvil.js'
 import { traceContracts } from './support/trace-contracts.js'
+import { repoRoot } from './helpers.js'
 
 const chain: ChainConfig = { chainId: 31337, hardfork: 'prague' }
 const MNEMONIC = 'test test test test test test test test test test test junk'
@@ -254,5 +258,24 @@ describe('traces equal anvil', () => {
     expect('traces' in plain).toBe(false)
     expect(traced.receipts).toEqual(plain.receipts)
     expect(traced.stateDiff).toEqual(plain.stateDiff)
+  })
+
+  it('the trace CLI prints one line per block and --compare-rpc reports the first difference', async () => {
+    const cli = (args: string[]) =>
+      promisify(execFile)(process.execPath, [join(repoRoot, 'dist', 'cli', 'main.js'), 'trace', '--rpc', anvil.url, '--hardfork', 'prague', ...args]).then(
+        (r) => ({ code: 0, ...r }),
+        (e: { code: number; stdout: string; stderr: string }) => e,
+      )
+    const range = `${blocks[0]}..${blocks[1]}`
+    const same = await cli([range, '--tracer', 'prestateTracer', '--diff-mode', '--threads', '2', '--compare-rpc'])
+    expect(same.code).toBe(0)
+    const lines = same.stdout.trim().split('\n').map((l) => JSON.parse(l) as { number: number; traces: { txHash: Hex; result: unknown }[] })
+    expect(lines.map((l) => BigInt(l.number))).toEqual(blocks)
+    expect(lines[0]!.traces).toEqual(await anvil.rpc('debug_traceBlockByNumber', [hexOf(blocks[0]!), { tracer: 'prestateTracer', tracerConfig: { diffMode: true } }]))
+    expect(same.stderr).toMatch(/traces equal the node's/)
+    // callTracer: anvil's top-level gas is not geth's (see the header); the CLI names the place.
+    const differs = await cli([String(blocks[0]), '--tracer', 'callTracer', '--compare-rpc'])
+    expect(differs.code).toBe(1)
+    expect(differs.stderr).toMatch(/differs from the node at \$\[0\]\.result\.gas: ours "0xf4240", node "0x[0-9a-f]+"/)
   })
 })
