@@ -11,17 +11,10 @@ use parallel_evm_core::{
     executor::{execute_block, ExecuteOptions},
     fixture::Fixture,
     fuzz, generate,
-    overlay::Layered,
     storage::Storage,
-    trace::{execute_block_traced, BlockWrites, StateAt, TraceConfig, TxTrace},
-    transitions::pre_block,
+    trace::{execute_block_traced, trace_block_in_order, TraceConfig},
     Engine, ModeRequest,
 };
-use revm::{
-    database::CacheDB, database_interface::WrapDatabaseRef, Context, DatabaseCommit, InspectEvm,
-    MainBuilder, MainContext,
-};
-use revm_inspectors::tracing::{DebugInspector, TransactionContext};
 
 /// The engines the traced runs used (the generated blocks must cover them all).
 static ENGINES: std::sync::Mutex<Vec<parallel_evm_core::Engine>> =
@@ -36,58 +29,6 @@ const CONFIGS: [&str; 7] = [
     r#"{"tracer":"flatCallTracer"}"#,
     r#"{"tracer":"4byteTracer"}"#,
 ];
-
-/// reth's `debug_traceBlock`: the pre-block calls, then each transaction inspected on one EVM
-/// over a cached state and committed before the next.
-fn reth_style(
-    block: &BlockInput,
-    storage: &dyn Storage,
-    chain: &ChainSpec,
-    config: &TraceConfig,
-) -> Vec<TxTrace> {
-    let pre = pre_block(block, chain, storage).unwrap();
-    let layered = Layered {
-        base: storage,
-        overlay: &pre,
-    };
-    let empty = BlockWrites::default();
-    let base = StateAt {
-        writes: &empty,
-        base: &layered,
-        tx: 0,
-        parent: block.number.checked_sub(1).map(|p| (p, block.parent_hash)),
-    };
-    let mut db = CacheDB::new(WrapDatabaseRef(base));
-    let env = block.block_env(chain);
-    let mut traces = Vec::new();
-    for (i, tx) in block.txs.iter().enumerate() {
-        let mut evm = Context::mainnet()
-            .with_db(&mut db)
-            .with_cfg(block.cfg_env(chain))
-            .with_block(env.clone())
-            .build_mainnet_with_inspector(DebugInspector::new(config.options().clone()).unwrap());
-        let res = evm.inspect_tx(tx.env.clone()).unwrap();
-        let mut inspector = std::mem::replace(
-            &mut evm.inspector,
-            DebugInspector::new(config.options().clone()).unwrap(),
-        );
-        drop(evm);
-        let context = TransactionContext {
-            block_hash: block.hash,
-            tx_index: Some(i),
-            tx_hash: Some(tx.hash),
-        };
-        let result = inspector
-            .get_result(Some(context), &tx.env, &env, &res, &mut db)
-            .unwrap();
-        db.commit(res.state);
-        traces.push(TxTrace {
-            tx_hash: tx.hash,
-            result,
-        });
-    }
-    traces
-}
 
 fn options(chain: &ChainSpec, mode: ModeRequest, threads: usize) -> ExecuteOptions {
     ExecuteOptions {
@@ -119,7 +60,7 @@ fn check_block(name: &str, block: &BlockInput, state: &dyn Storage, chain: &Chai
     };
     for json in CONFIGS {
         let config = TraceConfig::from_json(json.as_bytes()).unwrap();
-        let want = serde_json::to_value(reth_style(block, state, chain, &config)).unwrap();
+        let want = serde_json::to_value(trace_block_in_order(block, state, chain, &config).unwrap()).unwrap();
         assert_eq!(want.as_array().unwrap().len(), block.txs.len());
         for (mode, threads) in [
             (ModeRequest::Sequential, 1),

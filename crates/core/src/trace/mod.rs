@@ -17,9 +17,11 @@
 //! println!("{}", serde_json::to_string(&traces).unwrap());
 //! ```
 
+mod in_order;
 mod replay;
 mod state_at;
 
+pub use in_order::trace_block_in_order;
 pub use replay::trace_block;
 pub use state_at::{BlockWrites, StateAt, TxWrites};
 

@@ -1,0 +1,91 @@
+//! Times tracing on fixture folders or generated blocks: untraced, traced sequentially (one
+//! thread), traced in parallel, and a node's in-order tracing (`trace_block_in_order`: traces
+//! only), per tracer, medians (and bests) of alternating runs, one JSON line per block and tracer: `trace [--threads N] [--runs N] [--tracer NAME] <fixture dir>... | --generated NAME`.
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use parallel_evm_core::{
+    block::BlockInput,
+    chain::ChainSpec,
+    executor::{execute_block, ExecuteOptions},
+    fixture::Fixture,
+    generate,
+    storage::InMemoryStorage,
+    trace::{execute_block_traced, trace_block_in_order, TraceConfig},
+    ModeRequest,
+};
+use std::time::Instant;
+
+fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a String> {
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1))
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+fn best(xs: &[f64]) -> f64 {
+    xs.iter().copied().fold(f64::MAX, f64::min)
+}
+
+fn main() -> Result<(), String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let threads: usize = flag(&args, "--threads").map_or(Ok(2), |v| v.parse()).map_err(|_| "--threads: not a number")?;
+    let runs: usize = flag(&args, "--runs").map_or(Ok(9), |v| v.parse()).map_err(|_| "--runs: not a number")?;
+    let tracers: Vec<&str> = match flag(&args, "--tracer") {
+        Some(t) => vec![t.as_str()],
+        None => vec!["callTracer", "prestateTracer", "flatCallTracer", "4byteTracer"],
+    };
+    let mut blocks: Vec<(String, BlockInput, InMemoryStorage, ChainSpec)> = Vec::new();
+    if let Some(name) = flag(&args, "--generated") {
+        let g = generate::standard_workloads(1).into_iter().find(|g| g.name.contains(name.as_str())).ok_or("no such workload")?;
+        blocks.push((g.name, g.block, g.state, g.chain));
+    }
+    let mut skip = false;
+    for a in &args {
+        if std::mem::take(&mut skip) {
+            continue;
+        }
+        if a.starts_with("--") {
+            skip = true;
+            continue;
+        }
+        let fx = Fixture::load(std::path::Path::new(a), None).map_err(|e| e.to_string())?;
+        blocks.push((a.clone(), fx.block, fx.state, fx.chain));
+    }
+    for (name, block, state, chain) in &blocks {
+        let opts = |mode, threads| ExecuteOptions { chain: chain.clone(), mode, threads, ..Default::default() };
+        for tracer in &tracers {
+            let config = TraceConfig::from_json(format!(r#"{{"tracer":"{tracer}"}}"#).as_bytes()).map_err(|e| e.to_string())?;
+            let mut times: [Vec<f64>; 4] = Default::default();
+            for round in 0..=runs {
+                let t = Instant::now();
+                execute_block(block, state, &opts(ModeRequest::Sequential, 1)).map_err(|e| e.to_string())?;
+                let untraced = t.elapsed().as_secs_f64() * 1e3;
+                let t = Instant::now();
+                execute_block_traced(block, state, &opts(ModeRequest::Sequential, 1), &config).map_err(|e| e.to_string())?;
+                let seq = t.elapsed().as_secs_f64() * 1e3;
+                let t = Instant::now();
+                execute_block_traced(block, state, &opts(ModeRequest::Parallel, threads), &config).map_err(|e| e.to_string())?;
+                let par = t.elapsed().as_secs_f64() * 1e3;
+                let t = Instant::now();
+                trace_block_in_order(block, state, chain, &config).map_err(|e| e.to_string())?;
+                let node = t.elapsed().as_secs_f64() * 1e3;
+                if round > 0 {
+                    for (v, x) in times.iter_mut().zip([untraced, seq, par, node]) {
+                        v.push(x);
+                    }
+                }
+            }
+            let [bu, bs, bp, bn] = [best(&times[0]), best(&times[1]), best(&times[2]), best(&times[3])];
+            let [untraced, seq, par, node] = times.map(median);
+            println!(
+                "{}",
+                serde_json::json!({ "block": name, "txs": block.txs.len(), "tracer": tracer, "untracedMs": untraced, "tracedSeqMs": seq, "tracedParMs": par, "threads": threads, "inOrderMs": node, "speedup": seq / par, "speedupOverInOrder": node / par, "tracedOverUntraced": seq / untraced, "best": { "untracedMs": bu, "tracedSeqMs": bs, "tracedParMs": bp, "inOrderMs": bn, "speedup": bs / bp, "speedupOverInOrder": bn / bp } })
+            );
+        }
+    }
+    Ok(())
+}
