@@ -18,7 +18,8 @@ pub fn trace_block_in_order(block: &BlockInput, storage: &dyn Storage, chain: &C
     let pre = pre_block(block, chain, storage)?;
     let layered = Layered { base: storage, overlay: &pre };
     let empty = super::BlockWrites::default();
-    let base = StateAt { writes: &empty, base: &layered, tx: 0, parent: block.number.checked_sub(1).map(|p| (p, block.parent_hash)) };
+    let codes = super::CodeCopies::default();
+    let base = StateAt { writes: &empty, base: &layered, tx: 0, parent: block.number.checked_sub(1).map(|p| (p, block.parent_hash)), codes: &codes };
     let mut db = CacheDB::new(WrapDatabaseRef(base));
     let env = block.block_env(chain);
     let template = DebugInspector::new(config.options.clone()).map_err(|e| EngineError::InvalidInput(format!("trace config: {e}")))?;

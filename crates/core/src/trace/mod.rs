@@ -23,7 +23,7 @@ mod state_at;
 
 pub use in_order::trace_block_in_order;
 pub use replay::trace_block;
-pub use state_at::{BlockWrites, StateAt, TxWrites};
+pub use state_at::{BlockWrites, CodeCopies, StateAt, TxWrites};
 
 use crate::{
     block::BlockInput,
@@ -122,7 +122,6 @@ pub fn execute_block_traced(
     config: &TraceConfig,
 ) -> Result<(BlockResult, Vec<TxTrace>), EngineError> {
     let (result, writes) = execute_block_with_writes(block, storage, options)?;
-    let writes = BlockWrites::new(writes);
     // Sequential execution traces on one thread too: the reference the parallel runs match.
     let threads = match (options.mode, options.threads) {
         (crate::ModeRequest::Sequential, _) => 1,
@@ -133,7 +132,7 @@ pub fn execute_block_traced(
         block,
         storage,
         &options.chain,
-        &writes,
+        writes,
         config,
         threads,
         Some(&result.receipts),

@@ -2,7 +2,7 @@
 //! before it (`StateAt`), on all threads at once: transactions are independent once their
 //! pre-states are known, so the threads only share a counter of the next one to trace.
 
-use super::{state_at::BlockWrites, StateAt, TraceConfig, TxTrace};
+use super::{state_at::BlockWrites, CodeCopies, StateAt, TraceConfig, TxTrace, TxWrites};
 use crate::{
     block::BlockInput,
     chain::ChainSpec,
@@ -28,7 +28,8 @@ use std::{
 };
 
 /// Traces every transaction of `block`, whose committed per-transaction writes are `writes`
-/// (`execute_block_with_writes`), over its pre-state `storage`, on `threads` threads. With
+/// (`execute_block_with_writes`, or any engine's writes in block order), over its pre-state
+/// `storage`, on `threads` threads. With
 /// `receipts` (the block's execution), each re-execution must agree with its receipt on
 /// success and gas used, or the block fails with an internal error instead of returning a
 /// trace of something else. Traces come back in block order.
@@ -36,7 +37,7 @@ pub fn trace_block(
     block: &BlockInput,
     storage: &dyn Storage,
     chain: &ChainSpec,
-    writes: &BlockWrites,
+    writes: Vec<TxWrites>,
     config: &TraceConfig,
     threads: usize,
     receipts: Option<&[Receipt]>,
@@ -52,6 +53,7 @@ pub fn trace_block(
     let pre = pre_block(block, chain, storage)?;
     let layered = Layered { base: storage, overlay: &pre };
     let base: &dyn Storage = if pre.accounts.is_empty() { storage } else { &layered };
+    let writes = &BlockWrites::new(writes, base)?;
     // Checked once: every transaction's inspector is a fresh copy of this one.
     let template = DebugInspector::new(config.options.clone()).map_err(|e| EngineError::InvalidInput(format!("trace config: {e}")))?;
     let tracer = Tracer {
@@ -69,13 +71,14 @@ pub fn trace_block(
     let failed = AtomicBool::new(false);
     run_on_caller_and_pool(threads.clamp(1, n.max(1)), |_| {
         // One EVM per thread, pointed at each transaction's state in turn.
+        let codes = CodeCopies::default();
         let mut evm = None;
         loop {
             let i = next.fetch_add(1, Relaxed);
             if i >= n || failed.load(Relaxed) {
                 break;
             }
-            let traced = catch_unwind(AssertUnwindSafe(|| tracer.trace(&mut evm, i))).unwrap_or_else(|p| {
+            let traced = catch_unwind(AssertUnwindSafe(|| tracer.trace(&mut evm, &codes, i))).unwrap_or_else(|p| {
                 // The EVM may be left mid-transaction: the next one starts afresh.
                 evm = None;
                 Err(EngineError::Internal(format!("engine panic while tracing transaction {i}: {}", panic_message(p))))
@@ -118,9 +121,12 @@ impl<'a> Tracer<'a> {
     }
 
     /// Traces transaction `i` on this thread's EVM (built on first use).
-    fn trace(&self, evm: &mut Option<TraceEvm<'a>>, i: usize) -> Result<TxTrace, EngineError> {
+    fn trace<'t>(&self, evm: &mut Option<TraceEvm<'t>>, codes: &'t CodeCopies, i: usize) -> Result<TxTrace, EngineError>
+    where
+        'a: 't,
+    {
         let tx = &self.block.txs[i];
-        let state = StateAt { writes: self.writes, base: self.base, tx: i, parent: self.parent };
+        let state = StateAt { writes: self.writes, base: self.base, tx: i, parent: self.parent, codes };
         let evm = match evm {
             Some(evm) => {
                 evm.ctx.journaled_state.database.0 = state;
