@@ -59,6 +59,17 @@ fn main() -> Result<(), String> {
         let opts = |mode, threads| ExecuteOptions { chain: chain.clone(), mode, threads, ..Default::default() };
         for tracer in &tracers {
             let config = TraceConfig::from_json(format!(r#"{{"tracer":"{tracer}"}}"#).as_bytes()).map_err(|e| e.to_string())?;
+            // For profilers: `TRACE_ONLY=seq|par|inorder` runs only that, `--runs` times.
+            if let Ok(only) = std::env::var("TRACE_ONLY") {
+                for _ in 0..runs {
+                    match only.as_str() {
+                        "seq" => drop(execute_block_traced(block, state, &opts(ModeRequest::Sequential, 1), &config).map_err(|e| e.to_string())?),
+                        "par" => drop(execute_block_traced(block, state, &opts(ModeRequest::Parallel, threads), &config).map_err(|e| e.to_string())?),
+                        _ => drop(trace_block_in_order(block, state, chain, &config).map_err(|e| e.to_string())?),
+                    }
+                }
+                continue;
+            }
             let mut times: [Vec<f64>; 4] = Default::default();
             for round in 0..=runs {
                 let t = Instant::now();
