@@ -44,18 +44,24 @@ async function loadBlock(dist, spec) {
 async function measure(lib, block, state, variants, rounds) {
   const run = (o) => lib.executeBlock({ block, state, ...o })
   const times = Object.fromEntries(Object.keys(variants).map((k) => [k, []]))
+  // Process CPU time (all threads): on a machine shared with other work, wall time mostly
+  // measures their load; CPU time is what a call cost.
+  const cpu = Object.fromEntries(Object.keys(variants).map((k) => [k, []]))
   let stats = {}
   for (const o of Object.values(variants)) await run(o) // warm-up
   for (let r = 0; r < rounds; r++) {
     for (const [name, o] of Object.entries(variants)) {
       const t = performance.now()
+      const c = process.cpuUsage()
       const res = await run(o)
       times[name].push(performance.now() - t)
+      const used = process.cpuUsage(c)
+      cpu[name].push((used.user + used.system) / 1000)
       if (o.trace) res.traces.length // the traces parsed, as a user reads them
       stats[name] = { engine: res.stats.engine, mode: res.stats.mode, txs: res.receipts.length }
     }
   }
-  return Object.fromEntries(Object.entries(times).map(([k, v]) => [k, { ms: median(v), ...stats[k] }]))
+  return Object.fromEntries(Object.entries(times).map(([k, v]) => [k, { ms: median(v), bestMs: Math.min(...v), cpuMs: median(cpu[k]), ...stats[k] }]))
 }
 
 async function child() {
@@ -103,27 +109,36 @@ async function main() {
       variants[`${key}:par`] = { mode: 'parallel', threads: 2, trace: t }
     }
     const traced = await inChild(after, spec, variants, rounds)
-    const row = { block: spec.name, txs: traced.untracedSeq.txs, untraced: { seqMs: traced.untracedSeq.ms, parMs: traced.untracedPar.ms, engine: traced.untracedPar.engine }, traced: {} }
+    const pick = (v) => ({ ms: v.ms, bestMs: v.bestMs, cpuMs: v.cpuMs })
+    const row = { block: spec.name, txs: traced.untracedSeq.txs, untraced: { seq: pick(traced.untracedSeq), par: pick(traced.untracedPar), engine: traced.untracedPar.engine }, traced: {} }
     for (const t of TRACERS) {
       const key = t.tracer + (t.tracerConfig ? '+diff' : '')
       const s = traced[`${key}:seq`]
       const p = traced[`${key}:par`]
-      row.traced[key] = { seqMs: s.ms, parMs: p.ms, speedup: s.ms / p.ms, engine: p.engine, overSeqUntraced: s.ms / traced.untracedSeq.ms }
+      row.traced[key] = {
+        seq: pick(s),
+        par: pick(p),
+        speedup: s.ms / p.ms,
+        bestSpeedup: s.bestMs / p.bestMs,
+        // What 2 dedicated cores would give if the parallel run never idled: 2 x CPU(seq) / CPU(par).
+        cpuSpeedupBound: (2 * s.cpuMs) / p.cpuMs,
+        engine: p.engine,
+        overSeqUntraced: s.ms / traced.untracedSeq.ms,
+      }
     }
     // Untraced before vs after: separate processes, alternating, medians of their medians.
     if (before) {
       const plain = { seq: { mode: 'sequential', threads: 1 }, par: { mode: 'parallel', threads: 2 } }
-      const b = { seq: [], par: [] }
-      const a = { seq: [], par: [] }
+      const b = { seq: [], par: [], seqCpu: [], parCpu: [] }
+      const a = { seq: [], par: [], seqCpu: [], parCpu: [] }
       for (let i = 0; i < 3; i++) {
-        const rb = await inChild(join(before, 'dist'), spec, plain, rounds)
-        const ra = await inChild(after, spec, plain, rounds)
-        b.seq.push(rb.seq.ms), b.par.push(rb.par.ms), a.seq.push(ra.seq.ms), a.par.push(ra.par.ms)
+        for (const [side, dist] of [[b, join(before, 'dist')], [a, after]]) {
+          const r = await inChild(dist, spec, plain, rounds)
+          side.seq.push(r.seq.ms), side.par.push(r.par.ms), side.seqCpu.push(r.seq.cpuMs), side.parCpu.push(r.par.cpuMs)
+        }
       }
-      row.untracedBeforeAfter = {
-        seq: { beforeMs: median(b.seq), afterMs: median(a.seq), ratio: median(a.seq) / median(b.seq) },
-        par: { beforeMs: median(b.par), afterMs: median(a.par), ratio: median(a.par) / median(b.par) },
-      }
+      const cmp = (k) => ({ beforeMs: median(b[k]), afterMs: median(a[k]), ratio: median(a[k]) / median(b[k]) })
+      row.untracedBeforeAfter = { seq: cmp('seq'), par: cmp('par'), seqCpu: cmp('seqCpu'), parCpu: cmp('parCpu') }
     }
     rows.push(row)
     console.log(JSON.stringify(row))

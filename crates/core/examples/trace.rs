@@ -1,6 +1,8 @@
 //! Times tracing on fixture folders or generated blocks: untraced, traced sequentially (one
 //! thread), traced in parallel, and a node's in-order tracing (`trace_block_in_order`: traces
-//! only), per tracer, medians (and bests) of alternating runs, one JSON line per block and tracer: `trace [--threads N] [--runs N] [--tracer NAME] <fixture dir>... | --generated NAME`.
+//! only), per tracer, medians (and bests) of alternating runs, with the process CPU time each
+//! took (on a shared machine wall time mostly measures the others' load), one JSON line per
+//! block and tracer: `trace [--threads N] [--runs N] [--tracer NAME] <fixture dir>... | --generated NAME`.
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -24,6 +26,16 @@ fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a String> {
 fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);
     xs[xs.len() / 2]
+}
+
+/// CPU time of the whole process so far (all threads), in ms: on a machine shared with other
+/// work, what a run costs in CPU says more than its wall time.
+fn cpu_ms() -> f64 {
+    // SAFETY: getrusage writes into the struct it is given.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    let ms = |t: libc::timeval| t.tv_sec as f64 * 1e3 + t.tv_usec as f64 / 1e3;
+    ms(u.ru_utime) + ms(u.ru_stime)
 }
 
 fn best(xs: &[f64]) -> f64 {
@@ -71,20 +83,25 @@ fn main() -> Result<(), String> {
                 continue;
             }
             let mut times: [Vec<f64>; 4] = Default::default();
+            let mut cpu: [Vec<f64>; 4] = Default::default();
             for round in 0..=runs {
-                let t = Instant::now();
+                let (t, c) = (Instant::now(), cpu_ms());
                 execute_block(block, state, &opts(ModeRequest::Sequential, 1)).map_err(|e| e.to_string())?;
-                let untraced = t.elapsed().as_secs_f64() * 1e3;
-                let t = Instant::now();
+                let (untraced, untraced_cpu) = (t.elapsed().as_secs_f64() * 1e3, cpu_ms() - c);
+                let (t, c) = (Instant::now(), cpu_ms());
                 execute_block_traced(block, state, &opts(ModeRequest::Sequential, 1), &config).map_err(|e| e.to_string())?;
-                let seq = t.elapsed().as_secs_f64() * 1e3;
-                let t = Instant::now();
+                let (seq, seq_cpu) = (t.elapsed().as_secs_f64() * 1e3, cpu_ms() - c);
+                let (t, c) = (Instant::now(), cpu_ms());
                 execute_block_traced(block, state, &opts(ModeRequest::Parallel, threads), &config).map_err(|e| e.to_string())?;
-                let par = t.elapsed().as_secs_f64() * 1e3;
-                let t = Instant::now();
+                let (par, par_cpu) = (t.elapsed().as_secs_f64() * 1e3, cpu_ms() - c);
+
+                let (t, c) = (Instant::now(), cpu_ms());
                 trace_block_in_order(block, state, chain, &config).map_err(|e| e.to_string())?;
-                let node = t.elapsed().as_secs_f64() * 1e3;
+                let (node, node_cpu) = (t.elapsed().as_secs_f64() * 1e3, cpu_ms() - c);
                 if round > 0 {
+                    for (v, x) in cpu.iter_mut().zip([untraced_cpu, seq_cpu, par_cpu, node_cpu]) {
+                        v.push(x);
+                    }
                     for (v, x) in times.iter_mut().zip([untraced, seq, par, node]) {
                         v.push(x);
                     }
@@ -92,9 +109,10 @@ fn main() -> Result<(), String> {
             }
             let [bu, bs, bp, bn] = [best(&times[0]), best(&times[1]), best(&times[2]), best(&times[3])];
             let [untraced, seq, par, node] = times.map(median);
+            let [untraced_cpu, seq_cpu, par_cpu, node_cpu] = cpu.map(median);
             println!(
                 "{}",
-                serde_json::json!({ "block": name, "txs": block.txs.len(), "tracer": tracer, "untracedMs": untraced, "tracedSeqMs": seq, "tracedParMs": par, "threads": threads, "inOrderMs": node, "speedup": seq / par, "speedupOverInOrder": node / par, "tracedOverUntraced": seq / untraced, "best": { "untracedMs": bu, "tracedSeqMs": bs, "tracedParMs": bp, "inOrderMs": bn, "speedup": bs / bp, "speedupOverInOrder": bn / bp } })
+                serde_json::json!({ "block": name, "txs": block.txs.len(), "tracer": tracer, "untracedMs": untraced, "tracedSeqMs": seq, "tracedParMs": par, "threads": threads, "inOrderMs": node, "speedup": seq / par, "speedupOverInOrder": node / par, "tracedOverUntraced": seq / untraced, "cpu": { "untracedMs": untraced_cpu, "tracedSeqMs": seq_cpu, "tracedParMs": par_cpu, "inOrderMs": node_cpu, "parOverSeq": par_cpu / seq_cpu }, "best": { "untracedMs": bu, "tracedSeqMs": bs, "tracedParMs": bp, "inOrderMs": bn, "speedup": bs / bp, "speedupOverInOrder": bn / bp } })
             );
         }
     }
