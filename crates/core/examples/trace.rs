@@ -8,15 +8,11 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use parallel_evm_core::{
-    block::BlockInput,
-    chain::ChainSpec,
-    executor::{execute_block, ExecuteOptions},
-    fixture::Fixture,
-    generate,
-    storage::InMemoryStorage,
+    execute_block,
     trace::{execute_block_traced, trace_block_in_order, TraceConfig},
-    ModeRequest,
+    BlockInput, ChainSpec, ExecuteOptions, InMemoryStorage, ModeRequest,
 };
+use parallel_evm_testkit::{fixture::Fixture, generate};
 use std::time::Instant;
 
 fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a String> {
@@ -75,8 +71,13 @@ fn main() -> Result<(), String> {
             if let Ok(only) = std::env::var("TRACE_ONLY") {
                 for _ in 0..runs {
                     match only.as_str() {
-                        "seq" => drop(execute_block_traced(block, state, &opts(ModeRequest::Sequential, 1), &config).map_err(|e| e.to_string())?),
-                        "par" => drop(execute_block_traced(block, state, &opts(ModeRequest::Parallel, threads), &config).map_err(|e| e.to_string())?),
+                        "seq" => drop(
+                            execute_block_traced(block, state, &opts(ModeRequest::Sequential, 1), &config).map_err(|e| e.to_string())?,
+                        ),
+                        "par" => drop(
+                            execute_block_traced(block, state, &opts(ModeRequest::Parallel, threads), &config)
+                                .map_err(|e| e.to_string())?,
+                        ),
                         _ => drop(trace_block_in_order(block, state, chain, &config).map_err(|e| e.to_string())?),
                     }
                 }

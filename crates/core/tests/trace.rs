@@ -6,19 +6,14 @@
 mod common;
 
 use parallel_evm_core::{
-    block::BlockInput,
-    chain::ChainSpec,
-    executor::{execute_block, ExecuteOptions},
-    fixture::Fixture,
-    fuzz, generate,
-    storage::Storage,
+    execute_block,
     trace::{execute_block_traced, trace_block_in_order, TraceConfig},
-    Engine, ModeRequest,
+    BlockInput, ChainSpec, Engine, ExecuteOptions, ModeRequest, Storage,
 };
+use parallel_evm_testkit::{fixture::Fixture, fuzz, generate};
 
 /// The engines the traced runs used (the generated blocks must cover them all).
-static ENGINES: std::sync::Mutex<Vec<parallel_evm_core::Engine>> =
-    std::sync::Mutex::new(Vec::new());
+static ENGINES: std::sync::Mutex<Vec<parallel_evm_core::Engine>> = std::sync::Mutex::new(Vec::new());
 
 const CONFIGS: [&str; 7] = [
     r#"{"tracer":"callTracer"}"#,
@@ -31,12 +26,7 @@ const CONFIGS: [&str; 7] = [
 ];
 
 fn options(chain: &ChainSpec, mode: ModeRequest, threads: usize) -> ExecuteOptions {
-    ExecuteOptions {
-        chain: chain.clone(),
-        mode,
-        threads,
-        receipts_root: false,
-    }
+    ExecuteOptions { chain: chain.clone(), mode, threads, receipts_root: false }
 }
 
 /// Every config: sequential and parallel tracing at 1, 2 and 4 threads equal reth's way, and a
@@ -49,10 +39,7 @@ fn check_block(name: &str, block: &BlockInput, state: &dyn Storage, chain: &Chai
             // An invalid block (some fuzz seeds) fails alike when traced.
             let config = TraceConfig::from_json(CONFIGS[0].as_bytes()).unwrap();
             for (mode, threads) in [(ModeRequest::Sequential, 1), (ModeRequest::Parallel, 2)] {
-                let got =
-                    execute_block_traced(block, state, &options(chain, mode, threads), &config)
-                        .map(|_| ())
-                        .unwrap_err();
+                let got = execute_block_traced(block, state, &options(chain, mode, threads), &config).map(|_| ()).unwrap_err();
                 assert_eq!(got, e, "{name}: traced and untraced errors differ");
             }
             return false;
@@ -69,18 +56,17 @@ fn check_block(name: &str, block: &BlockInput, state: &dyn Storage, chain: &Chai
             (ModeRequest::Parallel, 4),
             (ModeRequest::Auto, 2),
         ] {
-            let (result, traces) =
-                execute_block_traced(block, state, &options(chain, mode, threads), &config)
-                    .unwrap_or_else(|e| panic!("{name} {json} {mode:?} {threads}: {e}"));
-            assert!(
-                result.same_outcome(&untraced),
-                "{name} {json} {mode:?} {threads}: the traced execution's result differs"
-            );
+            let (result, traces) = execute_block_traced(block, state, &options(chain, mode, threads), &config)
+                .unwrap_or_else(|e| panic!("{name} {json} {mode:?} {threads}: {e}"));
+            assert!(result.same_outcome(&untraced), "{name} {json} {mode:?} {threads}: the traced execution's result differs");
             ENGINES.lock().unwrap().push(result.stats.engine);
             let got = serde_json::to_value(&traces).unwrap();
             if got != want {
                 let i = (0..block.txs.len()).find(|&i| got[i] != want[i]).unwrap();
-                panic!("{name} {json} {mode:?} {threads} threads ({:?}): transaction {i} differs\n got: {}\nwant: {}", result.stats.engine, got[i], want[i]);
+                panic!(
+                    "{name} {json} {mode:?} {threads} threads ({:?}): transaction {i} differs\n got: {}\nwant: {}",
+                    result.stats.engine, got[i], want[i]
+                );
             }
         }
     }
@@ -94,9 +80,7 @@ fn mainnet_fixtures_trace_alike_in_parallel_and_sequentially() {
         return;
     };
     // Homestead, Byzantium, Istanbul, Berlin, the Merge, Cancun (beacon-roots call).
-    for number in [
-        "2179522", "4370000", "9069000", "12244000", "15537394", "19426587",
-    ] {
+    for number in ["2179522", "4370000", "9069000", "12244000", "15537394", "19426587"] {
         let fx = Fixture::load(&dir.join(number), None).unwrap();
         assert!(check_block(number, &fx.block, &fx.state, &fx.chain));
     }
@@ -113,11 +97,7 @@ fn generated_blocks_trace_alike_on_every_engine() {
         generate::transfers_to_one(3, 200),
         generate::independent_transfers(3, 300),
     ] {
-        assert!(
-            check_block(&g.name, &g.block, &g.state, &g.chain),
-            "{}",
-            g.name
-        );
+        assert!(check_block(&g.name, &g.block, &g.state, &g.chain), "{}", g.name);
     }
     // Transfers of a token between many holders: the guessed-groups engine takes them.
     let g = generate::token_transfers(4, 300, 0);
@@ -128,12 +108,7 @@ fn generated_blocks_trace_alike_on_every_engine() {
     });
     assert!(traced.count() >= 8, "most fuzz blocks are valid and traced");
     let engines = ENGINES.lock().unwrap();
-    for engine in [
-        Engine::Sequential,
-        Engine::BlockStm,
-        Engine::TransferGroups,
-        Engine::GuessedGroups,
-    ] {
+    for engine in [Engine::Sequential, Engine::BlockStm, Engine::TransferGroups, Engine::GuessedGroups] {
         assert!(engines.contains(&engine), "no traced run on {engine:?}");
     }
 }
@@ -144,10 +119,7 @@ fn bad_configs_are_typed_input_errors() {
         (r#"{"tracer":"nope"}"#, "unsupported tracer"),
         (r#"{"tracer":"muxTracer"}"#, "unsupported tracer"),
         (r#"{}"#, "no tracer"),
-        (
-            r#"{"tracer":"callTracer","tracerConfig":{"onlyTopCall":"yes"}}"#,
-            "trace config",
-        ),
+        (r#"{"tracer":"callTracer","tracerConfig":{"onlyTopCall":"yes"}}"#, "trace config"),
         (r#"[1]"#, "trace config"),
     ] {
         let e = TraceConfig::from_json(json.as_bytes()).unwrap_err();

@@ -14,12 +14,12 @@ use parallel_evm_core::{
     block::chain::ChainSpec,
     block::BlockInput,
     engine::hybrid::{execute_block, ExecuteOptions},
-    threads::available_threads,
     engine::partial::{execute_partial, run_partial, PartialOutcome},
     engine::runner,
     result::BlockResult,
     state::partial::PartialStorage,
     state::storage::InMemoryStorage,
+    threads::available_threads,
     trace::{execute_block_traced, TraceConfig},
     verify::crosscheck::first_mismatch,
     verify::state_root::pre_state_root,
@@ -398,7 +398,16 @@ impl ExecuteTask {
                 0 => 0,
                 n => env.adjust_external_memory(n).map_or(0, |_| n),
             };
-            ExecutionOutput { summary, result: result.map(Arc::new), missing, traces, block, chain, checks: std::sync::OnceLock::new(), external }
+            ExecutionOutput {
+                summary,
+                result: result.map(Arc::new),
+                missing,
+                traces,
+                block,
+                chain,
+                checks: std::sync::OnceLock::new(),
+                external,
+            }
         })
     }
 }

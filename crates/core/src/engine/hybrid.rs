@@ -187,7 +187,11 @@ pub fn execute_block(block: &BlockInput, storage: &dyn Storage, options: &Execut
 /// `execute_block`, also returning what each transaction wrote as the engine committed it
 /// (deltas included), in block order: what tracing re-executes each transaction on
 /// (`trace::BlockWrites`). Same engines, same result.
-pub fn execute_block_with_writes(block: &BlockInput, storage: &dyn Storage, options: &ExecuteOptions) -> Result<(BlockResult, Vec<TxWrites>), EngineError> {
+pub fn execute_block_with_writes(
+    block: &BlockInput,
+    storage: &dyn Storage,
+    options: &ExecuteOptions,
+) -> Result<(BlockResult, Vec<TxWrites>), EngineError> {
     let (result, writes) = run(block, storage, options, true)?;
     let writes = writes.ok_or_else(|| EngineError::Internal("the engine kept no writes".into()))?;
     Ok((result, writes))
@@ -195,7 +199,12 @@ pub fn execute_block_with_writes(block: &BlockInput, storage: &dyn Storage, opti
 
 /// Runs the block; with `keep`, the engine keeps each transaction's writes (untraced runs
 /// do not pay for them).
-fn run(block: &BlockInput, storage: &dyn Storage, options: &ExecuteOptions, keep: bool) -> Result<(BlockResult, Option<Vec<TxWrites>>), EngineError> {
+fn run(
+    block: &BlockInput,
+    storage: &dyn Storage,
+    options: &ExecuteOptions,
+    keep: bool,
+) -> Result<(BlockResult, Option<Vec<TxWrites>>), EngineError> {
     let started = Instant::now();
     let chain = &options.chain;
     let threads = if options.threads == 0 { available_threads() } else { options.threads };
@@ -398,8 +407,17 @@ pub fn execute_guessed_groups(
     let started = Instant::now();
     let pre = pre_block(block, chain, storage)?;
     let open = transitions::post_block_accounts(block, chain);
-    let run = match transfer_groups::execute(block, chain, storage, pre, groups.into(), transfer_groups::Grouping::Guessed, threads, &open, false)
-    {
+    let run = match transfer_groups::execute(
+        block,
+        chain,
+        storage,
+        pre,
+        groups.into(),
+        transfer_groups::Grouping::Guessed,
+        threads,
+        &open,
+        false,
+    ) {
         Ok(run) => run,
         Err(ParallelError::Fallback(_)) => return Ok(None),
         Err(ParallelError::Fatal(e)) => return Err(e),

@@ -31,7 +31,10 @@ pub fn execute_partial(block: &BlockInput, storage: &PartialStorage, options: &E
 
 /// Runs `run` (an execution, a traced one) on a partial pre-state: `Err(missing)` when it read
 /// keys the state lacks, with the same precedence over its errors as `execute_partial`.
-pub fn run_partial<T>(storage: &PartialStorage, run: impl FnOnce(&dyn Storage) -> Result<T, EngineError>) -> Result<Result<T, MissingKeys>, EngineError> {
+pub fn run_partial<T>(
+    storage: &PartialStorage,
+    run: impl FnOnce(&dyn Storage) -> Result<T, EngineError>,
+) -> Result<Result<T, MissingKeys>, EngineError> {
     let recorder = Recorder::new(storage);
     let result = run(&recorder);
     let missing = recorder.into_missing();

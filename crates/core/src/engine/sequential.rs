@@ -15,12 +15,7 @@ use std::time::Instant;
 
 /// Executes every transaction in order on top of `pre` (the pre-block writes). Returns the
 /// per-transaction results and the block's writes.
-pub fn execute(
-    block: &BlockInput,
-    chain: &ChainSpec,
-    base: &dyn Storage,
-    pre: Overlay,
-) -> Result<(Vec<TxResult>, Overlay), EngineError> {
+pub fn execute(block: &BlockInput, chain: &ChainSpec, base: &dyn Storage, pre: Overlay) -> Result<(Vec<TxResult>, Overlay), EngineError> {
     execute_keeping(block, chain, base, pre, false).map(|(results, overlay, _)| (results, overlay))
 }
 

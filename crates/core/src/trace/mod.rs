@@ -9,7 +9,7 @@
 //! per-transaction writes when asked (`execute_block_with_writes`).
 //!
 //! ```no_run
-//! use parallel_evm_core::{block::BlockInput, storage::InMemoryStorage, ExecuteOptions};
+//! use parallel_evm_core::{BlockInput, ExecuteOptions, InMemoryStorage};
 //! use parallel_evm_core::trace::{execute_block_traced, TraceConfig};
 //! # let block: BlockInput = unimplemented!(); let state: InMemoryStorage = unimplemented!();
 //! let config = TraceConfig::from_json(br#"{"tracer":"callTracer","tracerConfig":{"withLog":true}}"#).unwrap();
@@ -23,28 +23,22 @@ mod state_at;
 
 pub use in_order::trace_block_in_order;
 pub use replay::trace_block;
-pub use state_at::{BlockWrites, CodeCopies, StateAt, TxWrites};
+pub use state_at::{BlockWrites, CodeCopies, StateAt};
 
+pub use crate::state::value::TxWrites;
 use crate::{
     block::BlockInput,
+    engine::hybrid::{execute_block_with_writes, ExecuteOptions},
     error::EngineError,
-    executor::{execute_block_with_writes, ExecuteOptions},
     result::BlockResult,
-    storage::Storage,
+    state::storage::Storage,
 };
 use alloy_primitives::B256;
-use alloy_rpc_types_trace::geth::{
-    GethDebugBuiltInTracerType, GethDebugTracerType, GethDebugTracingOptions, GethTrace,
-};
+use alloy_rpc_types_trace::geth::{GethDebugBuiltInTracerType, GethDebugTracerType, GethDebugTracingOptions, GethTrace};
 use serde::Serialize;
 
 /// The tracers served, by their geth names.
-pub const TRACERS: [&str; 4] = [
-    "callTracer",
-    "prestateTracer",
-    "flatCallTracer",
-    "4byteTracer",
-];
+pub const TRACERS: [&str; 4] = ["callTracer", "prestateTracer", "flatCallTracer", "4byteTracer"];
 
 /// A geth tracer config (`{ tracer, tracerConfig }`), checked to name a served tracer.
 #[derive(Clone, Debug)]
@@ -55,18 +49,15 @@ pub struct TraceConfig {
 impl TraceConfig {
     /// Parses geth's JSON form, e.g. `{"tracer":"prestateTracer","tracerConfig":{"diffMode":true}}`.
     pub fn from_json(bytes: &[u8]) -> Result<Self, EngineError> {
-        let options: GethDebugTracingOptions = serde_json::from_slice(bytes)
-            .map_err(|e| EngineError::InvalidInput(format!("trace config: {e}")))?;
+        let options: GethDebugTracingOptions =
+            serde_json::from_slice(bytes).map_err(|e| EngineError::InvalidInput(format!("trace config: {e}")))?;
         Self::new(options)
     }
 
     pub fn new(options: GethDebugTracingOptions) -> Result<Self, EngineError> {
         let served = |t: &GethDebugBuiltInTracerType| {
             use GethDebugBuiltInTracerType::*;
-            matches!(
-                t,
-                CallTracer | PreStateTracer | FlatCallTracer | FourByteTracer
-            )
+            matches!(t, CallTracer | PreStateTracer | FlatCallTracer | FourByteTracer)
         };
         match &options.tracer {
             Some(GethDebugTracerType::BuiltInTracer(t)) if served(t) => {}
@@ -74,12 +65,7 @@ impl TraceConfig {
                 return Err(unsupported(&serde_json::to_string(t).unwrap_or_default()));
             }
             Some(GethDebugTracerType::JsTracer(name)) => return Err(unsupported(name)),
-            None => {
-                return Err(EngineError::InvalidInput(format!(
-                    "trace config: no tracer (expected one of {})",
-                    TRACERS.join(", ")
-                )))
-            }
+            None => return Err(EngineError::InvalidInput(format!("trace config: no tracer (expected one of {})", TRACERS.join(", ")))),
         }
         // The tracer's own config is checked here, not once per transaction.
         revm_inspectors::tracing::DebugInspector::new(options.clone())
@@ -93,15 +79,8 @@ impl TraceConfig {
 }
 
 fn unsupported(name: &str) -> EngineError {
-    let name = if name.len() > 40 {
-        "a JavaScript tracer"
-    } else {
-        name
-    };
-    EngineError::InvalidInput(format!(
-        "trace config: unsupported tracer {name} (expected one of {})",
-        TRACERS.join(", ")
-    ))
+    let name = if name.len() > 40 { "a JavaScript tracer" } else { name };
+    EngineError::InvalidInput(format!("trace config: unsupported tracer {name} (expected one of {})", TRACERS.join(", ")))
 }
 
 /// One transaction's trace, as an element of geth's `debug_traceBlockByNumber` answer.
@@ -125,17 +104,9 @@ pub fn execute_block_traced(
     // Sequential execution traces on one thread too: the reference the parallel runs match.
     let threads = match (options.mode, options.threads) {
         (crate::ModeRequest::Sequential, _) => 1,
-        (_, 0) => crate::executor::available_threads(),
+        (_, 0) => crate::threads::available_threads(),
         (_, n) => n,
     };
-    let traces = trace_block(
-        block,
-        storage,
-        &options.chain,
-        writes,
-        config,
-        threads,
-        Some(&result.receipts),
-    )?;
+    let traces = trace_block(block, storage, &options.chain, writes, config, threads, Some(&result.receipts))?;
     Ok((result, traces))
 }

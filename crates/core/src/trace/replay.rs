@@ -4,15 +4,11 @@
 
 use super::{state_at::BlockWrites, CodeCopies, StateAt, TraceConfig, TxTrace, TxWrites};
 use crate::{
-    block::BlockInput,
-    chain::ChainSpec,
+    block::{chain::ChainSpec, BlockInput},
+    engine::{block_stm::run_on_caller_and_pool, transitions::pre_block, vm::ReadError},
     error::EngineError,
-    overlay::Layered,
-    parallel::run_on_caller_and_pool,
     result::Receipt,
-    storage::Storage,
-    transitions::pre_block,
-    vm::ReadError,
+    state::{overlay::Layered, storage::Storage},
 };
 use parking_lot::Mutex;
 use revm::{
@@ -98,7 +94,10 @@ pub fn trace_block(
 }
 
 fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
-    p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned()).unwrap_or_else(|| "unknown panic".into())
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
 }
 
 type TraceEvm<'a> = MainnetEvm<MainnetContext<WrapDatabaseRef<StateAt<'a>>>, DebugInspector>;

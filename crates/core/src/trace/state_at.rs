@@ -3,16 +3,16 @@
 //! one state per transaction.
 
 use crate::{
-    storage::{Storage, StorageError},
-    types::{DeltaSum, Loc, TxIdx, Value, WriteValue},
-    vm::ReadError,
+    block::TxIdx,
+    engine::vm::ReadError,
+    state::{
+        storage::{Storage, StorageError},
+        value::{DeltaSum, Loc, TxWrites, Value, WriteValue},
+    },
 };
 use alloy_primitives::{Address, B256, KECCAK256_EMPTY, U256};
 use revm::{bytecode::Bytecode, state::AccountInfo, DatabaseRef};
 use rustc_hash::FxHashMap;
-
-/// What one transaction wrote, as the engine recorded it (deltas included).
-pub type TxWrites = Vec<(Loc, WriteValue)>;
 
 /// Every transaction's writes, by location, in block order, each resolved to the value it left
 /// (deltas applied in block order, as `Overlay::apply` does): an immutable multi-version memory
@@ -161,13 +161,13 @@ pub struct CodeCopies {
 
 impl Default for CodeCopies {
     fn default() -> Self {
-        Self { empty: crate::vm::own_empty_code(), by_hash: Default::default() }
+        Self { empty: crate::engine::vm::own_empty_code(), by_hash: Default::default() }
     }
 }
 
 impl CodeCopies {
-    fn of(&self, code: &crate::types::CodeValue) -> Bytecode {
-        self.by_hash.borrow_mut().entry(code.hash).or_insert_with(|| crate::vm::worker_copy(&code.code)).clone()
+    fn of(&self, code: &crate::state::value::CodeValue) -> Bytecode {
+        self.by_hash.borrow_mut().entry(code.hash).or_insert_with(|| crate::engine::vm::worker_copy(&code.code)).clone()
     }
 }
 
@@ -195,12 +195,8 @@ impl DatabaseRef for StateAt<'_> {
 
     /// As the engine's `VmDb::basic`: an account with code but no balance entry exists.
     fn basic_ref(&self, address: Address) -> Result<Option<AccountInfo>, ReadError> {
-        let Value::Code(code) = self.read(Loc::Code(address))? else {
-            unreachable!("code location yields code")
-        };
-        let Value::Basic(basic) = self.read(Loc::Basic(address))? else {
-            unreachable!("basic location yields a basic value")
-        };
+        let Value::Code(code) = self.read(Loc::Code(address))? else { unreachable!("code location yields code") };
+        let Value::Basic(basic) = self.read(Loc::Basic(address))? else { unreachable!("basic location yields a basic value") };
         if basic.is_none() && code.is_none() {
             return Ok(None);
         }
@@ -213,25 +209,18 @@ impl DatabaseRef for StateAt<'_> {
 
     fn code_by_hash_ref(&self, code_hash: B256) -> Result<Bytecode, ReadError> {
         // `basic_ref` always hands revm the code itself.
-        Err(ReadError::Storage(StorageError::Other(format!(
-            "code by hash {code_hash} requested"
-        ))))
+        Err(ReadError::Storage(StorageError::Other(format!("code by hash {code_hash} requested"))))
     }
 
     fn storage_ref(&self, address: Address, index: U256) -> Result<U256, ReadError> {
-        let Value::Storage(v) = self.read(Loc::Storage(address, index))? else {
-            unreachable!("storage location yields a storage value")
-        };
+        let Value::Storage(v) = self.read(Loc::Storage(address, index))? else { unreachable!("storage location yields a storage value") };
         Ok(v)
     }
 
     fn block_hash_ref(&self, number: u64) -> Result<B256, ReadError> {
         match self.parent {
             Some((n, hash)) if n == number => Ok(hash),
-            _ => self
-                .base
-                .block_hash(number)
-                .ok_or(ReadError::MissingBlockHash(number)),
+            _ => self.base.block_hash(number).ok_or(ReadError::MissingBlockHash(number)),
         }
     }
 }
@@ -239,7 +228,7 @@ impl DatabaseRef for StateAt<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{storage::InMemoryStorage, types::BasicValue};
+    use crate::state::{storage::InMemoryStorage, value::BasicValue};
 
     #[test]
     fn reads_see_only_earlier_transactions_with_deltas_in_order_and_destructions() {
@@ -267,7 +256,11 @@ mod tests {
         let b = |balance: u64, nonce| Value::Basic(Some(BasicValue { balance: U256::from(balance), nonce }));
         assert_eq!([basic(0), basic(1), basic(2), basic(3), basic(5)], [b(100, 0), b(105, 0), b(3, 1), b(2, 2), b(12, 2)]);
         let v = |x: u64| Value::Storage(U256::from(x));
-        assert_eq!([storage(1, 0), storage(1, 1), storage(1, 2), storage(1, 3), storage(1, 4)], [v(7), v(8), v(10), v(0), v(6)], "a delta after the self-destruct adds to zero");
+        assert_eq!(
+            [storage(1, 0), storage(1, 1), storage(1, 2), storage(1, 3), storage(1, 4)],
+            [v(7), v(8), v(10), v(0), v(6)],
+            "a delta after the self-destruct adds to zero"
+        );
         assert_eq!([storage(2, 3), storage(2, 4)], [v(0), v(4)]);
         assert_eq!(writes.read(&base, &Loc::Destruction(a), 2).unwrap(), Value::Destroyed(false));
         assert_eq!(writes.read(&base, &Loc::Destruction(a), 3).unwrap(), Value::Destroyed(true));

@@ -623,7 +623,8 @@ pub fn execute(
         }
     }
     // Kept for tracing: the writes of each transaction's validated incarnation.
-    let writes = keep.then(|| outcomes.iter_mut().map(|o| o.get_mut().as_mut().map(|o| std::mem::take(&mut o.writes)).unwrap_or_default()).collect());
+    let writes = keep
+        .then(|| outcomes.iter_mut().map(|o| o.get_mut().as_mut().map(|o| std::mem::take(&mut o.writes)).unwrap_or_default()).collect());
     // The versions, and the outcomes' writes now that their results are taken, are no longer
     // needed: a pool thread frees them, off the caller's path (see `release_later`).
     release_later(threads, (mv, scheduler, outcomes));
