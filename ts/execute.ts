@@ -6,6 +6,7 @@ import { InvalidInputError, MissingBlockHashError, StateError, fromNative } from
 import { ThreadBudget } from './limiter.js'
 import { native, type NativeExecutionOutput } from './native.js'
 import { toExecutionResult, type ExecutionResult } from './result.js'
+import { traceConfigJson, type TraceConfig } from './trace.js'
 import {
   isPartialSource,
   isPreparedState,
@@ -37,6 +38,12 @@ export type ExecuteBlockParameters = {
   threads?: number
   /** `auto` (default) runs in parallel when it pays. */
   mode?: ExecutionMode
+  /**
+   * Also trace every transaction with this geth tracer (`callTracer`, `prestateTracer`,
+   * `flatCallTracer`, `4byteTracer`): the result gets `traces`, what a geth/reth node returns for
+   * `debug_traceBlockByNumber(n, trace)`. Traced on `threads` threads (one in sequential mode).
+   */
+  trace?: TraceConfig
 }
 
 const MODES: readonly ExecutionMode[] = ['auto', 'sequential', 'parallel']
@@ -101,6 +108,7 @@ function missingError(missing: MissingKeys, why: string): Error {
 export async function executeNativeRun(params: ExecuteBlockParameters): Promise<NativeRun> {
   if (params === null || typeof params !== 'object') throw new InvalidInputError('executeBlock takes one options object')
   const { threads, mode } = checkOptions(params.threads, params.mode)
+  const trace = params.trace === undefined ? undefined : traceConfigJson(params.trace)
   // Adapters may need the block (e.g. its number), so the block is resolved first.
   const { prepared, rpc } = await resolveBlock(params)
   const source = await resolveState(params, rpc)
@@ -108,7 +116,7 @@ export async function executeNativeRun(params: ExecuteBlockParameters): Promise<
   const run = (state: PreparedState) =>
     budget.run(cost, async () => {
       try {
-        return await native().execute(prepared, state, threads, mode)
+        return await native().execute(prepared, state, threads, mode, trace)
       } catch (e) {
         throw fromNative(e)
       }

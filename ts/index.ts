@@ -1,4 +1,17 @@
 export { executeBlock, type ExecuteBlockParameters, type ExecutionMode } from './execute.js'
+export type {
+  CallFrame,
+  CallTracerConfig,
+  FlatCallTrace,
+  FlatCallTracerConfig,
+  FourByteResult,
+  PrestateResult,
+  PrestateTracerConfig,
+  TraceConfig,
+  TraceResult,
+  TracerName,
+  TransactionTrace,
+} from './trace.js'
 export { prepareBlock, toRpcBlock, type BlockLike, type ChainConfig, type PrepareBlockOptions, type PreparedBlock, type RpcBlock } from './block.js'
 export {
   prepareState,

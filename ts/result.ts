@@ -3,6 +3,7 @@
 import { hexToBigInt, hexToNumber, transactionType, type Address, type Hash, type Hex, type TransactionType } from 'viem'
 import type { NativeExecutionOutput } from './native.js'
 import type { StateLoadStats } from './state.js'
+import type { TransactionTrace } from './trace.js'
 
 export type Log = {
   address: Address
@@ -106,6 +107,11 @@ export type ExecutionResult = {
   readonly logs: Log[]
   /** Post-state diff by address; decoded on first access. */
   readonly stateDiff: StateDiff
+  /**
+   * With `trace`: every transaction's trace in block order, the node's JSON as is
+   * (debug_traceBlockByNumber); parsed on first access.
+   */
+  readonly traces?: TransactionTrace[]
 }
 
 type RawLog = { address: Address; topics: Hex[]; data: Hex }
@@ -181,7 +187,7 @@ function buildResult(output: NativeExecutionOutput, stateStats?: StateLoadStats)
   let receipts: Receipt[] | undefined
   let stateDiff: StateDiff | undefined
   let checks: HeaderChecks | undefined
-  return {
+  const result: ExecutionResult = {
     number: hexToBigInt(s.number),
     hash: s.hash,
     gasUsed: hexToBigInt(s.gasUsed),
@@ -209,6 +215,19 @@ function buildResult(output: NativeExecutionOutput, stateStats?: StateLoadStats)
       return stateDiff
     },
   }
+  const tracesJson = output.tracesJson
+  if (tracesJson) {
+    // Defined after the fact so that only traced results have the key, still parsed lazily.
+    let traces: TransactionTrace[] | undefined
+    Object.defineProperty(result, 'traces', {
+      enumerable: true,
+      get() {
+        traces ??= JSON.parse(tracesJson) as TransactionTrace[]
+        return traces
+      },
+    })
+  }
+  return result
 }
 
 /** Same receipts and post-state (statistics aside): used to check parallel against sequential. */

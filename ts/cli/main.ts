@@ -12,6 +12,7 @@ import { verifyCommand } from './verify.js'
 import { runRpcCommand } from './run-rpc.js'
 import { replayCommand } from './replay.js'
 import { DEFAULT_CARRY_BUDGET, DEFAULT_PREFETCH } from '../replay/replay.js'
+import { traceCommand } from './trace.js'
 import { MAX_ROUNDS } from './timing.js'
 
 function positiveInt(value: string): number {
@@ -100,6 +101,32 @@ program
   .option('--json', 'one JSON object per block', false)
   .action(async (path: string, opts) => {
     process.exitCode = await verifyCommand(path, opts)
+  })
+
+program
+  .command('trace')
+  .description(
+    'trace every transaction of blocks (a fixture folder, a block.json, or a folder of fixture folders; with --rpc: a block number, latest or a range a..b) with a geth tracer: one JSON line per block { number, traces }, as debug_traceBlockByNumber answers',
+  )
+  .argument('<target>', 'fixture folder, block.json, or folder of fixture folders; with --rpc: <number|latest|a..b>')
+  .option('--rpc <url>', 'load blocks and pre-state from this JSON-RPC node (http/https)')
+  .addOption(new Option('--tracer <name>', 'geth tracer').choices(['callTracer', 'prestateTracer', 'flatCallTracer', '4byteTracer']).default('callTracer'))
+  .option('--diff-mode', 'prestateTracer: pre and post state of what each transaction changed', false)
+  .option('--only-top-call', 'callTracer: the top call only', false)
+  .option('--with-log', 'callTracer: logs inside each call', false)
+  .option('--threads <n>', 'engine and tracing threads', positiveInt, availableParallelism())
+  .addOption(new Option('--mode <mode>', 'execution mode').choices(['auto', 'parallel', 'sequential']).default('auto'))
+  .option('--out <file>', 'write the JSON lines to this file instead of stdout')
+  .option('--compare-rpc', "with --rpc: fetch the node's own debug_traceBlockByNumber for the same config and report the first difference (exit code 1 when any)", false)
+  .option('--hardfork <name>', 'with --rpc: the hardfork of a chain other than mainnet (e.g. prague for anvil)')
+  .option('--chain-id <n>', "with --rpc: the node's chain id (default: asked with eth_chainId)", (v) => Number(v))
+  .action(async (target: string, opts) => {
+    if (!opts.rpc) {
+      for (const flag of ['hardfork', 'chainId'] as const) {
+        if (opts[flag] !== undefined) throw new UsageError(`--${flag === 'chainId' ? 'chain-id' : flag} needs --rpc`)
+      }
+    }
+    process.exitCode = await traceCommand(target, opts)
   })
 
 program

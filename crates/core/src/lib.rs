@@ -10,6 +10,8 @@
 //! - [`block`]: the block input, chain and fork rules, requests.
 //! - [`verify`]: header checks, state roots, comparison of two results.
 //! - [`engine`]: sequential execution, Block-STM, the fast paths and the hybrid choice.
+//! - [`trace`]: geth-compatible traces of a committed block, every transaction re-executed
+//!   against its committed pre-state with revm-inspectors, all at once.
 //!
 //! ```no_run
 //! use parallel_evm_core::{execute_block, BlockInput, ExecuteOptions, InMemoryStorage};
@@ -25,6 +27,7 @@ pub mod error;
 pub mod result;
 pub mod state;
 pub mod threads;
+pub mod trace;
 pub mod verify;
 
 pub use block::{BlockInput, ChainSpec};

@@ -15,13 +15,14 @@ use parallel_evm_core::{
     block::BlockInput,
     engine::carried::execute_carried as core_execute_carried,
     engine::hybrid::{execute_block, ExecuteOptions},
-    engine::partial::{execute_partial, PartialOutcome},
+    engine::partial::{execute_partial, run_partial, PartialOutcome},
     engine::runner,
     result::BlockResult,
     state::carried::{CarriedState as CoreCarried, DEFAULT_BUDGET_BYTES},
     state::partial::PartialStorage,
     state::storage::InMemoryStorage,
     threads::available_threads,
+    trace::{execute_block_traced, TraceConfig},
     verify::crosscheck::first_mismatch,
     verify::state_root::pre_state_root,
     verify::{check_header, check_report, Verification},
@@ -205,6 +206,8 @@ pub struct ExecuteTask {
     state: StateHandle,
     threads: usize,
     mode: String,
+    /// A geth tracer config (JSON), to trace every transaction too.
+    trace: Option<String>,
 }
 
 /// The small part of a result, serialised eagerly; receipts and the diff are serialised on demand.
@@ -242,6 +245,8 @@ pub struct ExecutionOutput {
     /// Absent when the run missed keys of a partial state (then `missing` is set).
     result: Option<Arc<BlockResult>>,
     missing: Option<String>,
+    /// `[{ txHash, result }]` when tracing was asked for.
+    traces: Option<String>,
     block: Arc<BlockInput>,
     chain: Arc<ChainSpec>,
     checks: std::sync::OnceLock<String>,
@@ -321,6 +326,13 @@ impl ExecutionOutput {
             .transpose()
     }
 
+    /// `[{ txHash, result }]` (geth's `debug_traceBlockByNumber` answer) when the execution
+    /// traced its transactions; null otherwise.
+    #[napi(getter)]
+    pub fn traces_json(&self) -> Option<String> {
+        self.traces.clone()
+    }
+
     /// The receipts as a JSON array.
     #[napi]
     pub fn receipts_json(&self) -> napi::Result<String> {
@@ -335,26 +347,39 @@ impl ExecutionOutput {
 }
 
 /// What an execution hands back to the JS thread: the summary, the result (absent when a partial
-/// state missed keys, then their JSON), and the native bytes it holds (`BlockResult::heap_bytes`).
-type Executed = (String, Option<BlockResult>, Option<String>, i64);
+/// state missed keys, then their JSON), the native bytes it holds (`BlockResult::heap_bytes`),
+/// and the traces' JSON.
+type Executed = (String, Option<BlockResult>, Option<String>, i64, Option<String>);
 
 impl ExecuteTask {
     fn run(&self) -> Outcome<Executed> {
         guarded(|| {
             let mode: ModeRequest = self.mode.parse().map_err(EngineError::InvalidInput)?;
             let options = ExecuteOptions { chain: (*self.chain).clone(), mode, threads: self.threads, receipts_root: false };
-            let result = match &self.state {
-                StateHandle::Full(state) => execute_block(&self.block, &**state, &options)?,
-                StateHandle::Partial(state) => match execute_partial(&self.block, state, &options)? {
-                    PartialOutcome::Complete(result) => result,
-                    PartialOutcome::Missing(keys) => {
-                        let json = serde_json::to_string(&keys).map_err(|e| internal("the missing keys", e))?;
-                        return Ok(("null".to_owned(), None, Some(json), 0));
-                    }
+            let config = self.trace.as_deref().map(|t| TraceConfig::from_json(t.as_bytes())).transpose()?;
+            let missing = |keys| -> Result<Executed, EngineError> {
+                let json = serde_json::to_string(&keys).map_err(|e| internal("the missing keys", e))?;
+                Ok(("null".to_owned(), None, Some(json), 0, None))
+            };
+            let (result, traces) = match (&self.state, &config) {
+                (StateHandle::Full(state), None) => (execute_block(&self.block, &**state, &options)?, None),
+                (StateHandle::Full(state), Some(config)) => {
+                    let (result, traces) = execute_block_traced(&self.block, &**state, &options, config)?;
+                    (result, Some(traces))
+                }
+                (StateHandle::Partial(state), None) => match execute_partial(&self.block, state, &options)? {
+                    PartialOutcome::Complete(result) => (result, None),
+                    PartialOutcome::Missing(keys) => return missing(keys),
                 },
-                StateHandle::Carried(carried) => {
-                    let outcome = core_execute_carried(&self.block, &carried.read().unwrap_or_else(|e| e.into_inner()), &options)?;
-                    match outcome {
+                // The traces read through the partial state too: a key it lacks is reported.
+                (StateHandle::Partial(state), Some(config)) => {
+                    match run_partial(state, |s| execute_block_traced(&self.block, s, &options, config))? {
+                        Ok((result, traces)) => (result, Some(traces)),
+                        Err(keys) => return missing(keys),
+                    }
+                }
+                (StateHandle::Carried(carried), None) => {
+                    match core_execute_carried(&self.block, &carried.read().unwrap_or_else(|e| e.into_inner()), &options)? {
                         PartialOutcome::Complete(result) => {
                             // Advanced here, on the runner thread: the next block finds it ready.
                             carried.write().unwrap_or_else(|e| e.into_inner()).apply(
@@ -362,15 +387,18 @@ impl ExecuteTask {
                                 self.block.hash,
                                 &result.state_diff,
                             );
-                            result
+                            (result, None)
                         }
-                        PartialOutcome::Missing(keys) => {
-                            let json = serde_json::to_string(&keys).map_err(|e| internal("the missing keys", e))?;
-                            return Ok(("null".to_owned(), None, Some(json), 0));
-                        }
+                        PartialOutcome::Missing(keys) => return missing(keys),
                     }
                 }
+                (StateHandle::Carried(_), Some(_)) => {
+                    return Err(EngineError::InvalidInput(
+                        "tracing a block on a carried state is not supported yet: trace it with executeBlock".into(),
+                    ))
+                }
             };
+            let traces = traces.map(|t| serde_json::to_string(&t).map_err(|e| internal("the traces", e))).transpose()?;
             let summary = serde_json::to_string(&Summary {
                 number: result.number,
                 hash: &result.hash,
@@ -380,21 +408,30 @@ impl ExecuteTask {
                 stats: &result.stats,
             })
             .map_err(|e| internal("the result summary", e))?;
-            let held = result.heap_bytes() as i64;
-            Ok((summary, Some(result), None, held))
+            let held = (result.heap_bytes() + traces.as_ref().map_or(0, String::len)) as i64;
+            Ok((summary, Some(result), None, held, traces))
         })
     }
 
     /// The output object, built on the JS thread.
     fn settle(self, env: Env, outcome: Outcome<Executed>) -> napi::Result<ExecutionOutput> {
         let ExecuteTask { block, chain, .. } = self;
-        settle!(env, outcome, |(summary, result, missing, held): Executed| {
+        settle!(env, outcome, |(summary, result, missing, held, traces): Executed| {
             // Only what V8 accepted is given back on finalize.
             let external = match held {
                 0 => 0,
                 n => env.adjust_external_memory(n).map_or(0, |_| n),
             };
-            ExecutionOutput { summary, result: result.map(Arc::new), missing, block, chain, checks: std::sync::OnceLock::new(), external }
+            ExecutionOutput {
+                summary,
+                result: result.map(Arc::new),
+                missing,
+                traces,
+                block,
+                chain,
+                checks: std::sync::OnceLock::new(),
+                external,
+            }
         })
     }
 }
@@ -457,7 +494,8 @@ where
 }
 
 /// Executes a prepared block on a prepared state. `threads` 0 means all cores; `mode` is
-/// `auto`, `sequential` or `parallel`.
+/// `auto`, `sequential` or `parallel`. With `trace` (a geth tracer config as JSON), every
+/// transaction is traced too (`ExecutionOutput.tracesJson`).
 #[napi(ts_return_type = "Promise<ExecutionOutput>")]
 pub fn execute<'env>(
     env: &'env Env,
@@ -465,9 +503,16 @@ pub fn execute<'env>(
     state: &PreparedState,
     threads: u32,
     mode: String,
+    trace: Option<String>,
 ) -> napi::Result<Object<'env>> {
-    let task =
-        ExecuteTask { block: block.block.clone(), chain: block.chain.clone(), state: state.state.clone(), threads: threads as usize, mode };
+    let task = ExecuteTask {
+        block: block.block.clone(),
+        chain: block.chain.clone(),
+        state: state.state.clone(),
+        threads: threads as usize,
+        mode,
+        trace,
+    };
     spawn_settled(
         env,
         move || {
@@ -602,6 +647,7 @@ pub fn execute_carried<'env>(
         state: StateHandle::Carried(state.inner.clone()),
         threads: threads as usize,
         mode,
+        trace: None,
     };
     spawn_settled(
         env,

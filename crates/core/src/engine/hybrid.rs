@@ -18,6 +18,7 @@ use crate::{
     result::{BlockResult, Receipt, StateDiff, Stats},
     state::storage::Storage,
     state::value::Loc,
+    state::value::TxWrites,
     state::value::Value,
     threads::available_threads,
     verify::{block_bloom, receipts_root},
@@ -180,6 +181,30 @@ fn chain_sequential_reason(block: &BlockInput, hints: &[Option<TxIdx>]) -> Optio
 
 /// Executes one block on top of `storage` (its pre-state).
 pub fn execute_block(block: &BlockInput, storage: &dyn Storage, options: &ExecuteOptions) -> Result<BlockResult, EngineError> {
+    run(block, storage, options, false).map(|(result, _)| result)
+}
+
+/// `execute_block`, also returning what each transaction wrote as the engine committed it
+/// (deltas included), in block order: what tracing re-executes each transaction on
+/// (`trace::BlockWrites`). Same engines, same result.
+pub fn execute_block_with_writes(
+    block: &BlockInput,
+    storage: &dyn Storage,
+    options: &ExecuteOptions,
+) -> Result<(BlockResult, Vec<TxWrites>), EngineError> {
+    let (result, writes) = run(block, storage, options, true)?;
+    let writes = writes.ok_or_else(|| EngineError::Internal("the engine kept no writes".into()))?;
+    Ok((result, writes))
+}
+
+/// Runs the block; with `keep`, the engine keeps each transaction's writes (untraced runs
+/// do not pay for them).
+fn run(
+    block: &BlockInput,
+    storage: &dyn Storage,
+    options: &ExecuteOptions,
+    keep: bool,
+) -> Result<(BlockResult, Option<Vec<TxWrites>>), EngineError> {
     let started = Instant::now();
     let chain = &options.chain;
     let threads = if options.threads == 0 { available_threads() } else { options.threads };
@@ -246,7 +271,7 @@ pub fn execute_block(block: &BlockInput, storage: &dyn Storage, options: &Execut
     let transfer_run = match groups.filter(|_| run_parallel) {
         Some((groups, grouping)) => {
             let open = transitions::post_block_accounts(block, chain);
-            match transfer_groups::execute(block, chain, storage, pre.clone(), groups, grouping, threads, &open) {
+            match transfer_groups::execute(block, chain, storage, pre.clone(), groups, grouping, threads, &open, keep) {
                 Ok(run) => Some((run, grouping)),
                 Err(ParallelError::Fatal(e)) => return Err(e),
                 Err(ParallelError::Fallback(why)) => {
@@ -263,6 +288,7 @@ pub fn execute_block(block: &BlockInput, storage: &dyn Storage, options: &Execut
         }
         None => None,
     };
+    let kept;
     let (results, overlay) = if let Some((run, grouping)) = transfer_run {
         stats.mode = ExecutionMode::Parallel;
         stats.engine = match grouping {
@@ -271,9 +297,10 @@ pub fn execute_block(block: &BlockInput, storage: &dyn Storage, options: &Execut
         };
         stats.threads = threads;
         diff_parts = Some(run.diff);
+        kept = run.writes;
         (run.results, run.overlay)
     } else if run_block_stm {
-        match block_stm::execute(block, chain, storage, pre.clone(), threads, hints()) {
+        match block_stm::execute(block, chain, storage, pre.clone(), threads, hints(), keep) {
             Ok(run) => {
                 stats.mode = ExecutionMode::Parallel;
                 stats.engine = Engine::BlockStm;
@@ -283,20 +310,26 @@ pub fn execute_block(block: &BlockInput, storage: &dyn Storage, options: &Execut
                 stats.validation_aborts = run.stats.validation_aborts;
                 stats.dependency_waits = run.stats.dependency_waits;
                 diff_parts = Some(run.diff);
+                kept = run.writes;
                 (run.results, run.overlay)
             }
             Err(ParallelError::Fatal(e)) => return Err(e),
             Err(ParallelError::Fallback(why)) => {
                 reason = Some(format!("fell back to sequential: {why}"));
-                sequential::execute(block, chain, storage, pre)?
+                let (results, overlay, writes) = sequential::execute_keeping(block, chain, storage, pre, keep)?;
+                kept = writes;
+                (results, overlay)
             }
         }
     } else {
-        sequential::execute(block, chain, storage, pre)?
+        let (results, overlay, writes) = sequential::execute_keeping(block, chain, storage, pre, keep)?;
+        kept = writes;
+        (results, overlay)
     };
     stats.execution_us = exec_started.elapsed().as_micros() as u64;
     stats.reason = reason;
-    finish(block, chain, storage, results, overlay, diff_parts, stats, options.receipts_root, started)
+    let result = finish(block, chain, storage, results, overlay, diff_parts, stats, options.receipts_root, started)?;
+    Ok((result, kept))
 }
 
 /// Statistics of a run that executed every transaction once, on one thread.
@@ -374,8 +407,17 @@ pub fn execute_guessed_groups(
     let started = Instant::now();
     let pre = pre_block(block, chain, storage)?;
     let open = transitions::post_block_accounts(block, chain);
-    let run = match transfer_groups::execute(block, chain, storage, pre, groups.into(), transfer_groups::Grouping::Guessed, threads, &open)
-    {
+    let run = match transfer_groups::execute(
+        block,
+        chain,
+        storage,
+        pre,
+        groups.into(),
+        transfer_groups::Grouping::Guessed,
+        threads,
+        &open,
+        false,
+    ) {
         Ok(run) => run,
         Err(ParallelError::Fallback(_)) => return Ok(None),
         Err(ParallelError::Fatal(e)) => return Err(e),

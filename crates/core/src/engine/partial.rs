@@ -7,6 +7,7 @@ use crate::{
     error::EngineError,
     result::BlockResult,
     state::partial::{MissingKeys, PartialStorage, Recorder},
+    state::storage::Storage,
 };
 
 /// What a run on a partial pre-state gave.
@@ -24,11 +25,23 @@ pub enum PartialOutcome {
 /// sender read as empty cannot pay) is reported as those missing keys, not as the error: it may
 /// come from the missing values.
 pub fn execute_partial(block: &BlockInput, storage: &PartialStorage, options: &ExecuteOptions) -> Result<PartialOutcome, EngineError> {
+    Ok(match run_partial(storage, |s| execute_block(block, s, options))? {
+        Ok(result) => PartialOutcome::Complete(result),
+        Err(missing) => PartialOutcome::Missing(missing),
+    })
+}
+
+/// Runs `run` (an execution, a traced one) on a partial pre-state: `Err(missing)` when it read
+/// keys the state lacks, with the same precedence over its errors as `execute_partial`.
+pub fn run_partial<T>(
+    storage: &PartialStorage,
+    run: impl FnOnce(&dyn Storage) -> Result<T, EngineError>,
+) -> Result<Result<T, MissingKeys>, EngineError> {
     let recorder = Recorder::new(storage);
-    let result = execute_block(block, &recorder, options);
+    let result = run(&recorder);
     let missing = recorder.into_missing();
     if !missing.is_empty() {
-        return Ok(PartialOutcome::Missing(missing));
+        return Ok(Err(missing));
     }
-    result.map(PartialOutcome::Complete)
+    result.map(Ok)
 }

@@ -15,12 +15,20 @@ use std::time::Instant;
 
 /// Executes every transaction in order on top of `pre` (the pre-block writes). Returns the
 /// per-transaction results and the block's writes.
-pub fn execute(
+pub fn execute(block: &BlockInput, chain: &ChainSpec, base: &dyn Storage, pre: Overlay) -> Result<(Vec<TxResult>, Overlay), EngineError> {
+    execute_keeping(block, chain, base, pre, false).map(|(results, overlay, _)| (results, overlay))
+}
+
+/// `execute`, also returning each transaction's writes with `keep` (for tracing).
+#[allow(clippy::type_complexity)]
+pub fn execute_keeping(
     block: &BlockInput,
     chain: &ChainSpec,
     base: &dyn Storage,
     mut pre: Overlay,
-) -> Result<(Vec<TxResult>, Overlay), EngineError> {
+    keep: bool,
+) -> Result<(Vec<TxResult>, Overlay, Option<Vec<crate::state::value::TxWrites>>), EngineError> {
+    let mut kept = keep.then(|| Vec::with_capacity(block.txs.len()));
     // Each transaction touches two or three accounts: size the map once.
     pre.accounts.reserve(block.txs.len() * 2);
     let mut vm = BlockVm::new(block, chain, OverlayReader { base, overlay: pre });
@@ -44,6 +52,9 @@ pub fn execute(
             Some(Err(reason)) => return Err(block.invalid_tx(index, reason)),
             None => return Err(EngineError::Internal(format!("transaction {index} produced no result"))),
         };
+        if let Some(kept) = kept.as_mut() {
+            kept.push(outcome.writes.clone());
+        }
         let reader = vm.reader_mut();
         // A self-destruct arrives as a `Destruction` write, which clears the account's storage.
         for (loc, value) in outcome.writes {
@@ -55,5 +66,5 @@ pub fn execute(
     costs::learn(block, &measured, &[]);
     costs::learn_rate(cumulative, costs::micros_since(block_started) as u64);
     let overlay = std::mem::take(&mut vm.reader_mut().overlay);
-    Ok((results, overlay))
+    Ok((results, overlay, kept))
 }

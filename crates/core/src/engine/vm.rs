@@ -182,7 +182,7 @@ impl<R: StateReader> lazy_storage::TaintHost for Ctx<R> {
 /// but behind a separate `Arc`. revm's constructors hand every caller the same process-wide
 /// `Arc` for empty code, and its reference count, touched on every account load and drop,
 /// made two workers run no faster than one.
-fn own_empty_code() -> Bytecode {
+pub(crate) fn own_empty_code() -> Bytecode {
     // SAFETY: the same parts revm's own default is built from: the code is the single STOP
     // revm pads empty code with, and an empty jump table covers the original length of 0.
     unsafe {
@@ -195,7 +195,7 @@ fn own_empty_code() -> Bytecode {
 }
 
 /// A copy of `code` behind its own `Arc` (same bytes, same analysis), for one worker's use.
-fn worker_copy(code: &Bytecode) -> Bytecode {
+pub(crate) fn worker_copy(code: &Bytecode) -> Bytecode {
     if let Some(address) = code.eip7702_address() {
         return Bytecode::new_eip7702(address);
     }

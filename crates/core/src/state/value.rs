@@ -53,6 +53,10 @@ impl PartialEq for CodeValue {
     }
 }
 
+/// What one transaction wrote, as an engine recorded it (deltas included), in the order it
+/// wrote: what tracing re-executes the block's later transactions on.
+pub type TxWrites = Vec<(Loc, WriteValue)>;
+
 /// A value as written by a transaction.
 #[derive(Clone, Debug, PartialEq)]
 pub enum WriteValue {

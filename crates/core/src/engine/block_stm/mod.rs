@@ -459,6 +459,8 @@ pub struct ParallelRun {
     pub overlay: Overlay,
     pub diff: Vec<Vec<(Address, AccountDiff)>>,
     pub stats: ParallelStats,
+    /// Each transaction's validated writes, when asked for (tracing).
+    pub writes: Option<Vec<crate::state::value::TxWrites>>,
 }
 
 /// One part of the block's final state, built by whichever worker took it: the accounts
@@ -543,6 +545,7 @@ pub fn execute(
     pre: Overlay,
     threads: usize,
     hints: &[Option<TxIdx>],
+    keep: bool,
 ) -> Result<ParallelRun, ParallelError> {
     let n = block.txs.len();
     let threads = threads.max(1);
@@ -615,6 +618,9 @@ pub fn execute(
             Err(e) => return Err(e),
         }
     }
+    // Kept for tracing: the writes of each transaction's validated incarnation.
+    let writes = keep
+        .then(|| outcomes.iter_mut().map(|o| o.get_mut().as_mut().map(|o| std::mem::take(&mut o.writes)).unwrap_or_default()).collect());
     // The versions, and the outcomes' writes now that their results are taken, are no longer
     // needed: a pool thread frees them, off the caller's path (see `release_later`).
     release_later(threads, (mv, scheduler, outcomes));
@@ -629,5 +635,5 @@ pub fn execute(
         overlay.merge(part.open);
         diff.extend(part.diff);
     }
-    Ok(ParallelRun { results, overlay, diff, stats })
+    Ok(ParallelRun { results, overlay, diff, stats, writes })
 }

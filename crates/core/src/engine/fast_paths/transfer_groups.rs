@@ -142,6 +142,8 @@ struct Share {
     invalid: Option<(TxIdx, String)>,
     /// What the worker read and wrote, for guessed groups.
     footprint: Option<Footprint>,
+    /// Each transaction's writes, when kept (tracing).
+    kept: Option<Vec<(TxIdx, crate::state::value::TxWrites)>>,
 }
 
 /// A finished run: results in block order, the overlay of the accounts still open to the
@@ -152,6 +154,8 @@ pub struct TransferRun {
     pub overlay: Overlay,
     /// Per worker, sorted by address (see `StateDiff::from_sorted_runs`).
     pub diff: Vec<Vec<(Address, AccountDiff)>>,
+    /// Each transaction's writes, in block order, when asked for (tracing).
+    pub writes: Option<Vec<crate::state::value::TxWrites>>,
 }
 
 /// How the groups were found.
@@ -178,6 +182,7 @@ pub fn execute(
     grouping: Grouping,
     threads: usize,
     open: &FxHashSet<Address>,
+    keep: bool,
 ) -> Result<TransferRun, ParallelError> {
     let workers = threads.max(1).min(groups.len().max(1));
     let queue = Queue::new(groups, workers);
@@ -188,7 +193,7 @@ pub fn execute(
     // Set by a worker that falls back, so the others stop early.
     let abort = AtomicBool::new(false);
     run_on_caller_and_pool(workers, |w| {
-        let share = run_worker(block, chain, reads_from, base, &queue, grouping, &is_open, &abort);
+        let share = run_worker(block, chain, reads_from, base, &queue, grouping, &is_open, &abort, keep);
         if matches!(share, Err(ParallelError::Fallback(_))) {
             abort.store(true, Relaxed);
         }
@@ -223,9 +228,15 @@ pub fn execute(
             merge_shared_accounts(base, out.iter_mut().map(|s| std::mem::take(&mut s.diff)).collect()).map_err(ParallelError::Fatal)?
         }
     };
+    let mut writes = keep.then(|| vec![Vec::new(); block.txs.len()]);
     // Each worker's results are sorted into block order: merge them, moving each result once.
     let mut streams = Vec::with_capacity(out.len());
-    for share in out {
+    for mut share in out {
+        if let (Some(writes), Some(kept)) = (writes.as_mut(), share.kept.take()) {
+            for (i, w) in kept {
+                writes[i] = w;
+            }
+        }
         if let Some((i, reason)) = share.invalid {
             if invalid.as_ref().is_none_or(|(j, _)| i < *j) {
                 invalid = Some((i, reason));
@@ -259,7 +270,7 @@ pub fn execute(
     if !fees.is_zero() {
         overlay.add_balance(base, block.beneficiary, fees).map_err(|e| ParallelError::Fatal(e.into()))?;
     }
-    Ok(TransferRun { results, overlay, diff })
+    Ok(TransferRun { results, overlay, diff, writes })
 }
 
 /// Falls back unless no worker read or wrote a location that another worker wrote; the
@@ -369,10 +380,11 @@ fn run_worker(
     grouping: Grouping,
     is_open: &dyn Fn(&Address) -> bool,
     abort: &AtomicBool,
+    keep: bool,
 ) -> Result<Share, ParallelError> {
     let fatal = |e: EngineError| ParallelError::Fatal(e);
     let guessed = grouping == Grouping::Guessed;
-    let mut share = Share::default();
+    let mut share = Share { kept: keep.then(Vec::new), ..Default::default() };
     // Sized for ~6 locations a transaction (an ERC-20 transfer's), this worker's share.
     let footprint = guessed.then(|| Footprint::new(block.beneficiary, block.txs.len() * 6 / queue.workers()));
     let reader = ShareReader { inner: OverlayReader { base: reads_from, overlay: Overlay::default() }, footprint };
@@ -453,6 +465,9 @@ fn run_group(
                 return Ok(());
             }
             None => return Err(fatal(EngineError::Internal(format!("transaction {i} produced no result")))),
+        }
+        if let Some(kept) = share.kept.as_mut() {
+            kept.push((i, outcome.writes.clone()));
         }
         let reader = vm.reader_mut();
         for (loc, value) in outcome.writes {

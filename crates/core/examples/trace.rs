@@ -1,0 +1,121 @@
+//! Times tracing on fixture folders or generated blocks: untraced, traced sequentially (one
+//! thread), traced in parallel, and a node's in-order tracing (`trace_block_in_order`: traces
+//! only), per tracer, medians (and bests) of alternating runs, with the process CPU time each
+//! took (on a shared machine wall time mostly measures the others' load), one JSON line per
+//! block and tracer: `trace [--threads N] [--runs N] [--tracer NAME] <fixture dir>... | --generated NAME`.
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use parallel_evm_core::{
+    execute_block,
+    trace::{execute_block_traced, trace_block_in_order, TraceConfig},
+    BlockInput, ChainSpec, ExecuteOptions, InMemoryStorage, ModeRequest,
+};
+use parallel_evm_testkit::{fixture::Fixture, generate};
+use std::time::Instant;
+
+fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a String> {
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1))
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+/// CPU time of the whole process so far (all threads), in ms: on a machine shared with other
+/// work, what a run costs in CPU says more than its wall time.
+fn cpu_ms() -> f64 {
+    // SAFETY: getrusage writes into the struct it is given.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    let ms = |t: libc::timeval| t.tv_sec as f64 * 1e3 + t.tv_usec as f64 / 1e3;
+    ms(u.ru_utime) + ms(u.ru_stime)
+}
+
+fn best(xs: &[f64]) -> f64 {
+    xs.iter().copied().fold(f64::MAX, f64::min)
+}
+
+fn main() -> Result<(), String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let threads: usize = flag(&args, "--threads").map_or(Ok(2), |v| v.parse()).map_err(|_| "--threads: not a number")?;
+    let runs: usize = flag(&args, "--runs").map_or(Ok(9), |v| v.parse()).map_err(|_| "--runs: not a number")?;
+    let tracers: Vec<&str> = match flag(&args, "--tracer") {
+        Some(t) => vec![t.as_str()],
+        None => vec!["callTracer", "prestateTracer", "flatCallTracer", "4byteTracer"],
+    };
+    let mut blocks: Vec<(String, BlockInput, InMemoryStorage, ChainSpec)> = Vec::new();
+    if let Some(name) = flag(&args, "--generated") {
+        let g = generate::standard_workloads(1).into_iter().find(|g| g.name.contains(name.as_str())).ok_or("no such workload")?;
+        blocks.push((g.name, g.block, g.state, g.chain));
+    }
+    let mut skip = false;
+    for a in &args {
+        if std::mem::take(&mut skip) {
+            continue;
+        }
+        if a.starts_with("--") {
+            skip = true;
+            continue;
+        }
+        let fx = Fixture::load(std::path::Path::new(a), None).map_err(|e| e.to_string())?;
+        blocks.push((a.clone(), fx.block, fx.state, fx.chain));
+    }
+    for (name, block, state, chain) in &blocks {
+        let opts = |mode, threads| ExecuteOptions { chain: chain.clone(), mode, threads, ..Default::default() };
+        for tracer in &tracers {
+            let config = TraceConfig::from_json(format!(r#"{{"tracer":"{tracer}"}}"#).as_bytes()).map_err(|e| e.to_string())?;
+            // For profilers: `TRACE_ONLY=seq|par|inorder` runs only that, `--runs` times.
+            if let Ok(only) = std::env::var("TRACE_ONLY") {
+                for _ in 0..runs {
+                    match only.as_str() {
+                        "seq" => drop(
+                            execute_block_traced(block, state, &opts(ModeRequest::Sequential, 1), &config).map_err(|e| e.to_string())?,
+                        ),
+                        "par" => drop(
+                            execute_block_traced(block, state, &opts(ModeRequest::Parallel, threads), &config)
+                                .map_err(|e| e.to_string())?,
+                        ),
+                        _ => drop(trace_block_in_order(block, state, chain, &config).map_err(|e| e.to_string())?),
+                    }
+                }
+                continue;
+            }
+            let mut times: [Vec<f64>; 4] = Default::default();
+            let mut cpu: [Vec<f64>; 4] = Default::default();
+            for round in 0..=runs {
+                let (t, c) = (Instant::now(), cpu_ms());
+                execute_block(block, state, &opts(ModeRequest::Sequential, 1)).map_err(|e| e.to_string())?;
+                let (untraced, untraced_cpu) = (t.elapsed().as_secs_f64() * 1e3, cpu_ms() - c);
+                let (t, c) = (Instant::now(), cpu_ms());
+                execute_block_traced(block, state, &opts(ModeRequest::Sequential, 1), &config).map_err(|e| e.to_string())?;
+                let (seq, seq_cpu) = (t.elapsed().as_secs_f64() * 1e3, cpu_ms() - c);
+                let (t, c) = (Instant::now(), cpu_ms());
+                execute_block_traced(block, state, &opts(ModeRequest::Parallel, threads), &config).map_err(|e| e.to_string())?;
+                let (par, par_cpu) = (t.elapsed().as_secs_f64() * 1e3, cpu_ms() - c);
+
+                let (t, c) = (Instant::now(), cpu_ms());
+                trace_block_in_order(block, state, chain, &config).map_err(|e| e.to_string())?;
+                let (node, node_cpu) = (t.elapsed().as_secs_f64() * 1e3, cpu_ms() - c);
+                if round > 0 {
+                    for (v, x) in cpu.iter_mut().zip([untraced_cpu, seq_cpu, par_cpu, node_cpu]) {
+                        v.push(x);
+                    }
+                    for (v, x) in times.iter_mut().zip([untraced, seq, par, node]) {
+                        v.push(x);
+                    }
+                }
+            }
+            let [bu, bs, bp, bn] = [best(&times[0]), best(&times[1]), best(&times[2]), best(&times[3])];
+            let [untraced, seq, par, node] = times.map(median);
+            let [untraced_cpu, seq_cpu, par_cpu, node_cpu] = cpu.map(median);
+            println!(
+                "{}",
+                serde_json::json!({ "block": name, "txs": block.txs.len(), "tracer": tracer, "untracedMs": untraced, "tracedSeqMs": seq, "tracedParMs": par, "threads": threads, "inOrderMs": node, "speedup": seq / par, "speedupOverInOrder": node / par, "tracedOverUntraced": seq / untraced, "cpu": { "untracedMs": untraced_cpu, "tracedSeqMs": seq_cpu, "tracedParMs": par_cpu, "inOrderMs": node_cpu, "parOverSeq": par_cpu / seq_cpu }, "best": { "untracedMs": bu, "tracedSeqMs": bs, "tracedParMs": bp, "inOrderMs": bn, "speedup": bs / bp, "speedupOverInOrder": bn / bp } })
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,112 @@
+//! Tracing a committed block: geth's `callTracer`, `prestateTracer`, `flatCallTracer` and
+//! `4byteTracer`, as `debug_traceBlockByNumber` returns them, computed on every core.
+//!
+//! Speculative executions are never traced. Once the block has committed, the state before
+//! transaction `i` is the block's pre-state (after the pre-block system calls) plus the writes
+//! of transactions `0..i` (`StateAt`), so every transaction is re-executed, with
+//! revm-inspectors' `DebugInspector` (what reth serves), independently of the others, all at
+//! once (`replay`). An untraced execution pays nothing: the engines only keep their
+//! per-transaction writes when asked (`execute_block_with_writes`).
+//!
+//! ```no_run
+//! use parallel_evm_core::{BlockInput, ExecuteOptions, InMemoryStorage};
+//! use parallel_evm_core::trace::{execute_block_traced, TraceConfig};
+//! # let block: BlockInput = unimplemented!(); let state: InMemoryStorage = unimplemented!();
+//! let config = TraceConfig::from_json(br#"{"tracer":"callTracer","tracerConfig":{"withLog":true}}"#).unwrap();
+//! let (result, traces) = execute_block_traced(&block, &state, &ExecuteOptions::default(), &config).unwrap();
+//! println!("{}", serde_json::to_string(&traces).unwrap());
+//! ```
+
+mod in_order;
+mod replay;
+mod state_at;
+
+pub use in_order::trace_block_in_order;
+pub use replay::trace_block;
+pub use state_at::{BlockWrites, CodeCopies, StateAt};
+
+pub use crate::state::value::TxWrites;
+use crate::{
+    block::BlockInput,
+    engine::hybrid::{execute_block_with_writes, ExecuteOptions},
+    error::EngineError,
+    result::BlockResult,
+    state::storage::Storage,
+};
+use alloy_primitives::B256;
+use alloy_rpc_types_trace::geth::{GethDebugBuiltInTracerType, GethDebugTracerType, GethDebugTracingOptions, GethTrace};
+use serde::Serialize;
+
+/// The tracers served, by their geth names.
+pub const TRACERS: [&str; 4] = ["callTracer", "prestateTracer", "flatCallTracer", "4byteTracer"];
+
+/// A geth tracer config (`{ tracer, tracerConfig }`), checked to name a served tracer.
+#[derive(Clone, Debug)]
+pub struct TraceConfig {
+    pub(crate) options: GethDebugTracingOptions,
+}
+
+impl TraceConfig {
+    /// Parses geth's JSON form, e.g. `{"tracer":"prestateTracer","tracerConfig":{"diffMode":true}}`.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, EngineError> {
+        let options: GethDebugTracingOptions =
+            serde_json::from_slice(bytes).map_err(|e| EngineError::InvalidInput(format!("trace config: {e}")))?;
+        Self::new(options)
+    }
+
+    pub fn new(options: GethDebugTracingOptions) -> Result<Self, EngineError> {
+        let served = |t: &GethDebugBuiltInTracerType| {
+            use GethDebugBuiltInTracerType::*;
+            matches!(t, CallTracer | PreStateTracer | FlatCallTracer | FourByteTracer)
+        };
+        match &options.tracer {
+            Some(GethDebugTracerType::BuiltInTracer(t)) if served(t) => {}
+            Some(GethDebugTracerType::BuiltInTracer(t)) => {
+                return Err(unsupported(&serde_json::to_string(t).unwrap_or_default()));
+            }
+            Some(GethDebugTracerType::JsTracer(name)) => return Err(unsupported(name)),
+            None => return Err(EngineError::InvalidInput(format!("trace config: no tracer (expected one of {})", TRACERS.join(", ")))),
+        }
+        // The tracer's own config is checked here, not once per transaction.
+        revm_inspectors::tracing::DebugInspector::new(options.clone())
+            .map_err(|e| EngineError::InvalidInput(format!("trace config: {e}")))?;
+        Ok(Self { options })
+    }
+
+    pub fn options(&self) -> &GethDebugTracingOptions {
+        &self.options
+    }
+}
+
+fn unsupported(name: &str) -> EngineError {
+    let name = if name.len() > 40 { "a JavaScript tracer" } else { name };
+    EngineError::InvalidInput(format!("trace config: unsupported tracer {name} (expected one of {})", TRACERS.join(", ")))
+}
+
+/// One transaction's trace, as an element of geth's `debug_traceBlockByNumber` answer.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TxTrace {
+    pub tx_hash: B256,
+    pub result: GethTrace,
+}
+
+/// Executes `block` (as `execute_block` does, same engines and result) and traces every
+/// transaction against its committed pre-state, on `options.threads` threads (one in
+/// sequential mode).
+pub fn execute_block_traced(
+    block: &BlockInput,
+    storage: &dyn Storage,
+    options: &ExecuteOptions,
+    config: &TraceConfig,
+) -> Result<(BlockResult, Vec<TxTrace>), EngineError> {
+    let (result, writes) = execute_block_with_writes(block, storage, options)?;
+    // Sequential execution traces on one thread too: the reference the parallel runs match.
+    let threads = match (options.mode, options.threads) {
+        (crate::ModeRequest::Sequential, _) => 1,
+        (_, 0) => crate::threads::available_threads(),
+        (_, n) => n,
+    };
+    let traces = trace_block(block, storage, &options.chain, writes, config, threads, Some(&result.receipts))?;
+    Ok((result, traces))
+}

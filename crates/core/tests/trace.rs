@@ -1,0 +1,129 @@
+//! Parallel tracing equals sequential tracing, and both equal reth's way of tracing a block
+//! (one EVM over a cached state, each transaction inspected then committed), for every tracer,
+//! on mainnet fixtures (Homestead to Cancun, the 4788 call included) and generated blocks that
+//! run on every engine (Block-STM with lazy updates, transfer groups, guessed groups).
+
+mod common;
+
+use parallel_evm_core::{
+    execute_block,
+    trace::{execute_block_traced, trace_block_in_order, TraceConfig},
+    BlockInput, ChainSpec, Engine, ExecuteOptions, ModeRequest, Storage,
+};
+use parallel_evm_testkit::{fixture::Fixture, fuzz, generate};
+
+/// The engines the traced runs used (the generated blocks must cover them all).
+static ENGINES: std::sync::Mutex<Vec<parallel_evm_core::Engine>> = std::sync::Mutex::new(Vec::new());
+
+const CONFIGS: [&str; 7] = [
+    r#"{"tracer":"callTracer"}"#,
+    r#"{"tracer":"callTracer","tracerConfig":{"withLog":true}}"#,
+    r#"{"tracer":"callTracer","tracerConfig":{"onlyTopCall":true}}"#,
+    r#"{"tracer":"prestateTracer"}"#,
+    r#"{"tracer":"prestateTracer","tracerConfig":{"diffMode":true}}"#,
+    r#"{"tracer":"flatCallTracer"}"#,
+    r#"{"tracer":"4byteTracer"}"#,
+];
+
+fn options(chain: &ChainSpec, mode: ModeRequest, threads: usize) -> ExecuteOptions {
+    ExecuteOptions { chain: chain.clone(), mode, threads, receipts_root: false }
+}
+
+/// Every config: sequential and parallel tracing at 1, 2 and 4 threads equal reth's way, and a
+/// traced execution's result equals the untraced one.
+/// Returns whether the block was valid (and traced).
+fn check_block(name: &str, block: &BlockInput, state: &dyn Storage, chain: &ChainSpec) -> bool {
+    let untraced = match execute_block(block, state, &options(chain, ModeRequest::Sequential, 1)) {
+        Ok(r) => r,
+        Err(e) => {
+            // An invalid block (some fuzz seeds) fails alike when traced.
+            let config = TraceConfig::from_json(CONFIGS[0].as_bytes()).unwrap();
+            for (mode, threads) in [(ModeRequest::Sequential, 1), (ModeRequest::Parallel, 2)] {
+                let got = execute_block_traced(block, state, &options(chain, mode, threads), &config).map(|_| ()).unwrap_err();
+                assert_eq!(got, e, "{name}: traced and untraced errors differ");
+            }
+            return false;
+        }
+    };
+    for json in CONFIGS {
+        let config = TraceConfig::from_json(json.as_bytes()).unwrap();
+        let want = serde_json::to_value(trace_block_in_order(block, state, chain, &config).unwrap()).unwrap();
+        assert_eq!(want.as_array().unwrap().len(), block.txs.len());
+        for (mode, threads) in [
+            (ModeRequest::Sequential, 1),
+            (ModeRequest::Parallel, 1),
+            (ModeRequest::Parallel, 2),
+            (ModeRequest::Parallel, 4),
+            (ModeRequest::Auto, 2),
+        ] {
+            let (result, traces) = execute_block_traced(block, state, &options(chain, mode, threads), &config)
+                .unwrap_or_else(|e| panic!("{name} {json} {mode:?} {threads}: {e}"));
+            assert!(result.same_outcome(&untraced), "{name} {json} {mode:?} {threads}: the traced execution's result differs");
+            ENGINES.lock().unwrap().push(result.stats.engine);
+            let got = serde_json::to_value(&traces).unwrap();
+            if got != want {
+                let i = (0..block.txs.len()).find(|&i| got[i] != want[i]).unwrap();
+                panic!(
+                    "{name} {json} {mode:?} {threads} threads ({:?}): transaction {i} differs\n got: {}\nwant: {}",
+                    result.stats.engine, got[i], want[i]
+                );
+            }
+        }
+    }
+    true
+}
+
+#[test]
+fn mainnet_fixtures_trace_alike_in_parallel_and_sequentially() {
+    let Some(dir) = common::mainnet_dir() else {
+        eprintln!("skipped: ../shared/fixtures/mainnet is absent");
+        return;
+    };
+    // Homestead, Byzantium, Istanbul, Berlin, the Merge, Cancun (beacon-roots call).
+    for number in ["2179522", "4370000", "9069000", "12244000", "15537394", "19426587"] {
+        let fx = Fixture::load(&dir.join(number), None).unwrap();
+        assert!(check_block(number, &fx.block, &fx.state, &fx.chain));
+    }
+}
+
+#[test]
+fn generated_blocks_trace_alike_on_every_engine() {
+    use revm::primitives::hardfork::SpecId;
+    for g in [
+        generate::mixed(7, 200, SpecId::CANCUN),
+        generate::mixed(8, 150, SpecId::SHANGHAI),
+        generate::mixed(9, 100, SpecId::BYZANTIUM),
+        generate::token_transfers(3, 300, 4),
+        generate::transfers_to_one(3, 200),
+        generate::independent_transfers(3, 300),
+    ] {
+        assert!(check_block(&g.name, &g.block, &g.state, &g.chain), "{}", g.name);
+    }
+    // Transfers of a token between many holders: the guessed-groups engine takes them.
+    let g = generate::token_transfers(4, 300, 0);
+    assert!(check_block(&g.name, &g.block, &g.state, &g.chain));
+    let traced = (0..16).filter(|&seed| {
+        let g = fuzz::block_from_seed(seed);
+        check_block(&g.name, &g.block, &g.state, &g.chain)
+    });
+    assert!(traced.count() >= 8, "most fuzz blocks are valid and traced");
+    let engines = ENGINES.lock().unwrap();
+    for engine in [Engine::Sequential, Engine::BlockStm, Engine::TransferGroups, Engine::GuessedGroups] {
+        assert!(engines.contains(&engine), "no traced run on {engine:?}");
+    }
+}
+
+#[test]
+fn bad_configs_are_typed_input_errors() {
+    for (json, why) in [
+        (r#"{"tracer":"nope"}"#, "unsupported tracer"),
+        (r#"{"tracer":"muxTracer"}"#, "unsupported tracer"),
+        (r#"{}"#, "no tracer"),
+        (r#"{"tracer":"callTracer","tracerConfig":{"onlyTopCall":"yes"}}"#, "trace config"),
+        (r#"[1]"#, "trace config"),
+    ] {
+        let e = TraceConfig::from_json(json.as_bytes()).unwrap_err();
+        assert_eq!(e.code(), "INVALID_INPUT", "{json}");
+        assert!(e.to_string().contains(why), "{json}: {e}");
+    }
+}
