@@ -10,6 +10,7 @@
 //! - [`block`]: the block input, chain and fork rules, requests.
 //! - [`verify`]: header checks, state roots, comparison of two results.
 //! - [`engine`]: sequential execution, Block-STM, the fast paths and the hybrid choice.
+//! - [`conformance`]: the Ethereum consensus test vectors through every engine mode.
 //!
 //! ```no_run
 //! use parallel_evm_core::{execute_block, BlockInput, ExecuteOptions, InMemoryStorage};
@@ -20,6 +21,7 @@
 //! ```
 
 pub mod block;
+pub mod conformance;
 pub mod engine;
 pub mod error;
 pub mod result;
