@@ -41,8 +41,20 @@ describe.skipIf(!haveVectors)('conformance', () => {
     const summaries = lines.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l))
     // sequential, parallel at 1, 2, 4, 8, auto, groups and contended at 2, 4, 8
     expect(summaries.map((s) => `${s.mode}/${s.threads}`)).toEqual([
-      'sequential/1', 'parallel/1', 'parallel/2', 'parallel/4', 'parallel/8', 'auto/2', 'auto/4', 'auto/8', 'groups/2', 'groups/4', 'groups/8',
-      'contended/2', 'contended/4', 'contended/8',
+      'sequential/1',
+      'parallel/1',
+      'parallel/2',
+      'parallel/4',
+      'parallel/8',
+      'auto/2',
+      'auto/4',
+      'auto/8',
+      'groups/2',
+      'groups/4',
+      'groups/8',
+      'contended/2',
+      'contended/4',
+      'contended/8',
     ])
     expect(lines.at(-1)).toMatch(/^0 failure\(s\), 0 skipped test\(s\)/)
   })

@@ -12,8 +12,7 @@ export type ConformanceOptions = {
   json: boolean
 }
 
-const caseText = (c: ConformanceFailure['case']) =>
-  c.data !== undefined ? `d${c.data} g${c.gas} v${c.value}` : c.block !== undefined ? `block ${c.block}` : 'test'
+const caseText = (c: ConformanceFailure['case']) => (c.data !== undefined ? `d${c.data} g${c.gas} v${c.value}` : c.block !== undefined ? `block ${c.block}` : 'test')
 
 /** Runs the vectors under `paths`; returns the exit code (1 when anything failed). */
 export async function conformanceCommand(paths: string[], options: ConformanceOptions): Promise<number> {
