@@ -45,6 +45,15 @@ export {
   ReplayError,
   type ErrorCode,
 } from './errors.js'
+export {
+  runConformance,
+  type ConformanceFailure,
+  type ConformanceMode,
+  type ConformanceReport,
+  type ConformanceSummary,
+  type RunConformanceParameters,
+  type RunConformanceReturnType,
+} from './conformance.js'
 export { loadFixture, prepareFixture, type Fixture, type PreparedFixture } from './fixture.js'
 export { generateBlock, type GeneratedBlock, type Workload } from './generate.js'
 export {

@@ -5,6 +5,7 @@ import { Command, InvalidArgumentError, Option } from 'commander'
 import { ParallelEvmError } from '../errors.js'
 import { WORKLOADS } from '../bench/workloads.js'
 import { benchCommand, defaultThreads } from './bench.js'
+import { conformanceCommand } from './conformance.js'
 import { generateCommand } from './generate.js'
 import { UsageError } from './format.js'
 import { runCommand } from './run.js'
@@ -163,6 +164,26 @@ program
       dir,
       opts,
     )
+  })
+
+program
+  .command('conformance')
+  .description('run the Ethereum consensus test vectors (ethereum/tests GeneralStateTests and BlockchainTests, Cancun) through the engine in every mode and check them')
+  .argument('<paths...>', 'test files or folders (walked for .json files)')
+  .addOption(
+    new Option('--mode <mode>', 'only this mode (default: all; contended: every state-test transaction twice in one block, parallel vs sequential)').choices([
+      'sequential',
+      'parallel',
+      'auto',
+      'groups',
+      'contended',
+    ]),
+  )
+  .option('--threads <list>', 'thread counts of the parallel modes (default: 1,2,4,8)', threadList)
+  .option('--skip <file>', 'skip list: PATH[::TEST] REASON per line')
+  .option('--json', 'the whole report as one JSON object', false)
+  .action(async (paths: string[], opts) => {
+    process.exitCode = await conformanceCommand(paths, opts)
   })
 
 program.parseAsync().catch((e: unknown) => {

@@ -12,6 +12,7 @@
 //! - [`engine`]: sequential execution, Block-STM, the fast paths and the hybrid choice.
 //! - [`trace`]: geth-compatible traces of a committed block, every transaction re-executed
 //!   against its committed pre-state with revm-inspectors, all at once.
+//! - [`conformance`]: the Ethereum consensus test vectors through every engine mode.
 //!
 //! ```no_run
 //! use parallel_evm_core::{execute_block, BlockInput, ExecuteOptions, InMemoryStorage};
@@ -22,6 +23,7 @@
 //! ```
 
 pub mod block;
+pub mod conformance;
 pub mod engine;
 pub mod error;
 pub mod result;

@@ -6,8 +6,17 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Top-level modules, lowest layer first. A module may import from its own layer and below.
-const LAYERS: &[(&str, usize)] =
-    &[("error", 0), ("threads", 1), ("result", 1), ("state", 2), ("block", 3), ("verify", 4), ("engine", 5), ("trace", 6)];
+const LAYERS: &[(&str, usize)] = &[
+    ("error", 0),
+    ("threads", 1),
+    ("result", 1),
+    ("state", 2),
+    ("block", 3),
+    ("verify", 4),
+    ("engine", 5),
+    ("trace", 6),
+    ("conformance", 6),
+];
 
 fn src() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src")

@@ -126,6 +126,8 @@ macro_rules! settle {
     };
 }
 
+pub mod conformance;
+
 pub struct PrepareBlockTask {
     block: Buffer,
     chain: Option<Buffer>,
