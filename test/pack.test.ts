@@ -36,7 +36,7 @@ describe.skipIf(!supported)('packed package', () => {
     for (const f of ['dist', 'README.md']) cpSync(join(repoRoot, f), join(mainDir, f), { recursive: true })
     mkdirSync(join(mainDir, 'native'))
     copyFileSync(join(repoRoot, 'native', 'index.d.ts'), join(mainDir, 'native', 'index.d.ts'))
-    const platforms = ['linux-x64-gnu', 'linux-arm64-gnu', 'darwin-x64', 'darwin-arm64']
+    const platforms = ['linux-x64-gnu', 'linux-arm64-gnu', 'linux-x64-musl', 'linux-arm64-musl', 'darwin-x64', 'darwin-arm64']
     pkg.optionalDependencies = Object.fromEntries(platforms.map((p) => [`parallel-evm-${p}`, pkg.version]))
     delete pkg.scripts
     delete pkg.devDependencies
