@@ -33,7 +33,8 @@ describe('native platform', () => {
 
   it('this process: a Linux glibc runtime is reported as gnu', () => {
     if (process.platform !== 'linux') return
-    const glibc = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } }).header?.glibcVersionRuntime
+    const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined
+    const glibc = report?.header?.glibcVersionRuntime
     expect(linuxLibc()).toBe(glibc ? 'gnu' : 'musl')
   })
 

@@ -17,20 +17,7 @@ const { readFileSync } = require('node:fs')
 const { homedir } = require('node:os')
 const { dirname, join } = require('node:path')
 
-const BASE = [
-  'build',
-  '--platform',
-  '--release',
-  '--package',
-  'parallel-evm-node',
-  '--manifest-path',
-  'crates/node/Cargo.toml',
-  '--output-dir',
-  'native',
-  '--no-js',
-  '--dts',
-  'index.d.ts',
-]
+const BASE = ['build', '--platform', '--release', '--package', 'parallel-evm-node', '--manifest-path', 'crates/node/Cargo.toml', '--output-dir', 'native', '--no-js', '--dts', 'index.d.ts']
 const NAPI_CROSS_TARGETS = ['x86_64-unknown-linux-gnu', 'aarch64-unknown-linux-gnu']
 
 function hostLibc() {
@@ -90,6 +77,10 @@ const args = [...BASE, ...cross, ...extra]
 const cliPkg = require.resolve('@napi-rs/cli/package.json')
 const napi = join(dirname(cliPkg), require(cliPkg).bin.napi)
 const env = cross.includes('--use-napi-cross') ? cCompilerEnv(requestedTarget(extra) ?? hostTarget(), dirname(cliPkg)) : {}
-console.log(`${Object.entries(env).map(([k, v]) => `${k}=${v} `).join('')}napi ${args.join(' ')}`)
+console.log(
+  `${Object.entries(env)
+    .map(([k, v]) => `${k}=${v} `)
+    .join('')}napi ${args.join(' ')}`,
+)
 const r = spawnSync(process.execPath, [napi, ...args], { stdio: 'inherit', env: { ...process.env, ...env } })
 process.exit(r.status ?? 1)

@@ -53,16 +53,12 @@ export const SUPPORTED = ['linux-x64-gnu', 'linux-arm64-gnu', 'linux-x64-musl', 
 
 // The published package holds no Rust sources: a source build happens in a clone.
 const BUILD_FROM_SOURCE =
-  'To build from source: install Rust (https://rustup.rs), clone https://github.com/parallel-evm/parallel-evm, ' +
-  "run 'npm ci' there (it builds native/ and dist/) and install that folder."
+  'To build from source: install Rust (https://rustup.rs), clone https://github.com/parallel-evm/parallel-evm, ' + "run 'npm ci' there (it builds native/ and dist/) and install that folder."
 
 function load(): NativeBinding {
   const suffix = platformSuffix()
   if (!suffix || !SUPPORTED.includes(suffix)) {
-    throw new Error(
-      `parallel-evm: no prebuilt native binary for ${process.platform}-${process.arch}${suffix ? ` (${suffix})` : ''}. ` +
-        `Prebuilt: ${SUPPORTED.join(', ')}. ${BUILD_FROM_SOURCE}`,
-    )
+    throw new Error(`parallel-evm: no prebuilt native binary for ${process.platform}-${process.arch}${suffix ? ` (${suffix})` : ''}. ` + `Prebuilt: ${SUPPORTED.join(', ')}. ${BUILD_FROM_SOURCE}`)
   }
   const local = join(__dirname, '..', 'native', `parallel-evm.${suffix}.node`)
   const pkg = `parallel-evm-${suffix}`
