@@ -16,7 +16,11 @@ import { repoRoot, sharedDir } from './helpers.js'
 const witnessDir = join(sharedDir, 'fixtures', 'mainnet-witness')
 const haveWitness = existsSync(witnessDir)
 if (!haveWitness) console.warn(`[parallel-evm tests] ${witnessDir} not found: witness suites are skipped`)
-const blocks = haveWitness ? readdirSync(witnessDir).filter((d) => existsSync(join(witnessDir, d, 'witness.json'))).sort() : []
+const blocks = haveWitness
+  ? readdirSync(witnessDir)
+      .filter((d) => existsSync(join(witnessDir, d, 'witness.json')))
+      .sort()
+  : []
 const cli = (...args: string[]) => spawnSync('node', [join(repoRoot, 'dist', 'cli', 'main.js'), ...args], { encoding: 'utf8' })
 
 describe.skipIf(!haveWitness)('mainnet blocks from execution witnesses', () => {

@@ -64,9 +64,7 @@ export function checkOptions(threads: unknown, mode: unknown): { threads: number
 }
 
 /** The prepared block of an executeBlock call (and its JSON-RPC form when given as an object). Internal. */
-export async function resolveBlock(
-  params: Pick<ExecuteBlockParameters, 'block' | 'chain' | 'verifySignatures' | 'checkHeader'>,
-): Promise<{ prepared: PreparedBlock; rpc?: RpcBlock }> {
+export async function resolveBlock(params: Pick<ExecuteBlockParameters, 'block' | 'chain' | 'verifySignatures' | 'checkHeader'>): Promise<{ prepared: PreparedBlock; rpc?: RpcBlock }> {
   const { block, chain, verifySignatures, checkHeader } = params
   if (isPreparedBlock(block)) {
     if (chain !== undefined) throw new InvalidInputError('chain cannot be combined with a prepared block: pass it to prepareBlock')

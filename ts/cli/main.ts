@@ -44,7 +44,10 @@ program
   .option('--prestate <file>', 'pre-state JSON (geth prestateTracer); default: prestate.json beside the block')
   .option('--rpc <url>', 'load blocks and pre-state from this JSON-RPC node (http/https)')
   .addOption(
-    new Option('--state <source>', 'with --rpc: pre-state from the prestateTracer (debug_traceBlockByNumber), from eth_getProof, or from the execution witness (debug_executionWitness, reth; checks the post-state root)')
+    new Option(
+      '--state <source>',
+      'with --rpc: pre-state from the prestateTracer (debug_traceBlockByNumber), from eth_getProof, or from the execution witness (debug_executionWitness, reth; checks the post-state root)',
+    )
       .choices(['prestate', 'proofs', 'witness'])
       .default('prestate'),
   )
