@@ -480,7 +480,9 @@ impl ExecuteTask {
                     }
                 }
                 (StateHandle::Carried(carried), None) => {
-                    match core_execute_carried(&self.block, &carried.read().unwrap_or_else(|e| e.into_inner()), &options)? {
+                    // The read guard must end before the write below: bound first, not matched on.
+                    let outcome = core_execute_carried(&self.block, &carried.read().unwrap_or_else(|e| e.into_inner()), &options)?;
+                    match outcome {
                         PartialOutcome::Complete(result) => {
                             // Advanced here, on the runner thread: the next block finds it ready.
                             carried.write().unwrap_or_else(|e| e.into_inner()).apply(
