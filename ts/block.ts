@@ -83,17 +83,23 @@ export type PrepareBlockOptions = {
    * tens of µs per transaction.
    */
   verifySignatures?: boolean
+  /**
+   * Check the block against its own header: transactions root (from the EIP-2718 envelopes),
+   * withdrawals root, block hash (keccak of the RLP header) and every signature recovering to its
+   * `from` (on all cores). Failures do not reject: they are checks in `verifyBlock`'s report.
+   */
+  checkHeader?: boolean
 }
 
 /** Parses a block once in the engine (off the JS thread). */
 export async function prepareBlock(block: Exclude<BlockLike, PreparedBlock>, options: PrepareBlockOptions = {}): Promise<PreparedBlock> {
   const bytes = block instanceof Uint8Array ? asBuffer(block) : jsonBytes(toRpcBlock(block))
   const chain = options.chain === undefined ? undefined : jsonBytes(options.chain)
-  if (options.verifySignatures !== undefined && typeof options.verifySignatures !== 'boolean') {
-    throw new InvalidInputError(`verifySignatures must be a boolean, got ${typeof options.verifySignatures}`)
+  for (const flag of ['verifySignatures', 'checkHeader'] as const) {
+    if (options[flag] !== undefined && typeof options[flag] !== 'boolean') throw new InvalidInputError(`${flag} must be a boolean, got ${typeof options[flag]}`)
   }
   try {
-    return await native().prepareBlock(bytes, chain, options.verifySignatures ?? false)
+    return await native().prepareBlock(bytes, chain, options.verifySignatures ?? false, options.checkHeader ?? false)
   } catch (e) {
     throw fromNative(e)
   }

@@ -34,6 +34,8 @@ export type ExecuteBlockParameters = {
   chain?: ChainConfig
   /** Check that every transaction's signature recovers to its `from` (see `prepareBlock`). Not with a prepared block. */
   verifySignatures?: boolean
+  /** Check the block against its own header (see `prepareBlock`); `verifyBlock` reports the checks. Not with a prepared block. */
+  checkHeader?: boolean
   /** Engine worker threads; default: all cores. */
   threads?: number
   /** `auto` (default) runs in parallel when it pays. */
@@ -62,16 +64,17 @@ export function checkOptions(threads: unknown, mode: unknown): { threads: number
 }
 
 /** The prepared block of an executeBlock call (and its JSON-RPC form when given as an object). Internal. */
-export async function resolveBlock(params: Pick<ExecuteBlockParameters, 'block' | 'chain' | 'verifySignatures'>): Promise<{ prepared: PreparedBlock; rpc?: RpcBlock }> {
-  const { block, chain, verifySignatures } = params
+export async function resolveBlock(params: Pick<ExecuteBlockParameters, 'block' | 'chain' | 'verifySignatures' | 'checkHeader'>): Promise<{ prepared: PreparedBlock; rpc?: RpcBlock }> {
+  const { block, chain, verifySignatures, checkHeader } = params
   if (isPreparedBlock(block)) {
     if (chain !== undefined) throw new InvalidInputError('chain cannot be combined with a prepared block: pass it to prepareBlock')
     if (verifySignatures !== undefined) throw new InvalidInputError('verifySignatures cannot be combined with a prepared block: pass it to prepareBlock')
+    if (checkHeader !== undefined) throw new InvalidInputError('checkHeader cannot be combined with a prepared block: pass it to prepareBlock')
     return { prepared: block }
   }
-  if (block instanceof Uint8Array) return { prepared: await prepareBlock(block, { chain, verifySignatures }) }
+  if (block instanceof Uint8Array) return { prepared: await prepareBlock(block, { chain, verifySignatures, checkHeader }) }
   const rpc = toRpcBlock(block)
-  return { prepared: await prepareBlock(rpc, { chain, verifySignatures }), rpc }
+  return { prepared: await prepareBlock(rpc, { chain, verifySignatures, checkHeader }), rpc }
 }
 
 /** The prepared state of an executeBlock call (loading adapters). Internal. */

@@ -1,12 +1,13 @@
-// Fixture folders: block.json, prestate.json, optional chain.json, and block_hashes.json in the
-// folder or its parent (the layout of shared/fixtures/mainnet).
+// Fixture folders: block.json, prestate.json, optional chain.json, block_hashes.json in the
+// folder or its parent (the layout of shared/fixtures/mainnet), and witness.json where the block
+// comes with its execution witness (shared/fixtures/mainnet-witness).
 import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import type { Hash } from 'viem'
 import { prepareBlock, type ChainConfig, type PreparedBlock, type RpcBlock } from './block.js'
 import { InvalidInputError } from './errors.js'
-import { prepareState, type Prestate, type PreparedState } from './state.js'
+import { prepareState, witnessState, type ExecutionWitness, type Prestate, type PreparedState } from './state.js'
 
 export type FixtureFiles = {
   dir: string
@@ -14,6 +15,8 @@ export type FixtureFiles = {
   prestate: string
   blockHashes?: string
   chain?: string
+  /** `witness.json` (debug_executionWitness), when present and no other pre-state was named. */
+  witness?: string
 }
 
 /** Where a fixture's files are. `block` may be a folder or a `block.json` path. */
@@ -26,7 +29,8 @@ export function fixtureFiles(block: string, options: { prestate?: string } = {})
     prestate: options.prestate ?? join(dir, 'prestate.json'),
   }
   if (!existsSync(files.block)) throw new InvalidInputError(`no block.json at ${block}`)
-  if (!existsSync(files.prestate)) throw new InvalidInputError(`no pre-state at ${files.prestate} (pass one with --prestate)`)
+  if (options.prestate === undefined && existsSync(join(dir, 'witness.json'))) files.witness = join(dir, 'witness.json')
+  if (!files.witness && !existsSync(files.prestate)) throw new InvalidInputError(`no pre-state at ${files.prestate} (pass one with --prestate)`)
   files.blockHashes = [join(dir, 'block_hashes.json'), join(dir, '..', 'block_hashes.json')].find((p) => existsSync(p))
   if (existsSync(join(dir, 'chain.json'))) files.chain = join(dir, 'chain.json')
   return files
@@ -47,6 +51,8 @@ export type Fixture = {
   prestate: Prestate
   blockHashes?: Record<string, Hash>
   chain?: ChainConfig
+  /** The execution witness (`witness.json`), when the folder has one: pass it to `witnessState`. */
+  witness?: ExecutionWitness
 }
 
 /** Reads a fixture folder into plain objects (pass `block`, `prestate` as `state`, ... to executeBlock). */
@@ -58,20 +64,28 @@ export async function loadFixture(dir: string): Promise<Fixture> {
     prestate: await readJson<Prestate>(f.prestate),
     blockHashes: f.blockHashes ? await readJson<Record<string, Hash>>(f.blockHashes) : undefined,
     chain: f.chain ? await readJson<ChainConfig>(f.chain) : undefined,
+    witness: f.witness ? await readJson<ExecutionWitness>(f.witness) : undefined,
   }
 }
 
 export type PreparedFixture = { dir: string; block: PreparedBlock; state: PreparedState }
 
-/** Reads a fixture's files straight into the engine's parsers (no JS parsing): the fast path. */
-export async function prepareFixture(block: string, options: { prestate?: string } = {}): Promise<PreparedFixture> {
+/**
+ * Reads a fixture's files straight into the engine's parsers (no JS parsing): the fast path. A
+ * folder with a `witness.json` (and no `prestate` named) runs on its witness, and its results
+ * check their post-state root. `checkHeader` checks the block against its own header.
+ */
+export async function prepareFixture(block: string, options: { prestate?: string; checkHeader?: boolean } = {}): Promise<PreparedFixture> {
   const f = fixtureFiles(block, options)
-  const [blockBytes, prestate, hashes, chain] = await Promise.all([
+  const [blockBytes, stateBytes, hashes, chain] = await Promise.all([
     readFile(f.block),
-    readFile(f.prestate),
+    readFile(f.witness ?? f.prestate),
     f.blockHashes ? readFile(f.blockHashes) : undefined,
     f.chain ? readJson<ChainConfig>(f.chain) : undefined,
   ])
-  const [preparedBlock, state] = await Promise.all([prepareBlock(blockBytes, { chain }), prepareState(prestate, { blockHashes: hashes })])
+  const [preparedBlock, state] = await Promise.all([
+    prepareBlock(blockBytes, { chain, checkHeader: options.checkHeader }),
+    f.witness ? witnessState(stateBytes, { blockHashes: hashes }) : prepareState(stateBytes, { blockHashes: hashes }),
+  ])
   return { dir: f.dir, block: preparedBlock, state }
 }

@@ -16,6 +16,9 @@ export { prepareBlock, toRpcBlock, type BlockLike, type ChainConfig, type Prepar
 export {
   prepareState,
   prestateAdapter,
+  witnessState,
+  type ExecutionWitness,
+  type WitnessStateOptions,
   type BlockHashes,
   type MissingKeys,
   type PartialStateSource,

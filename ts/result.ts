@@ -80,11 +80,13 @@ export type Verification = {
   receiptsRoot: boolean | null
   logsBloom: boolean
   requestsHash: boolean | null
+  /** The post-state root, computed when the block ran on an execution witness (`witnessState`). */
+  stateRoot?: boolean
 }
 
-/** No header check failed (those that do not apply are null). */
+/** No header check failed (those that do not apply are null or absent). */
 export function headerPassed(v: Verification): boolean {
-  return v.gasUsed && v.logsBloom && v.receiptsRoot !== false && v.requestsHash !== false
+  return v.gasUsed && v.logsBloom && v.receiptsRoot !== false && v.requestsHash !== false && v.stateRoot !== false
 }
 
 export type ExecutionResult = {

@@ -103,6 +103,44 @@ function blockHashesBytes(hashes: BlockHashes | Uint8Array): Buffer {
   return jsonBytes(hashes)
 }
 
+/** `debug_executionWitness` as reth serves it: RLP trie nodes, bytecodes, key preimages and RLP ancestor headers. */
+export type ExecutionWitness = { state: readonly Hex[]; codes: readonly Hex[]; keys?: readonly Hex[]; headers?: readonly Hex[] }
+
+export type WitnessStateOptions = {
+  /** Hashes for BLOCKHASH beyond the witness's own headers. */
+  blockHashes?: BlockHashes | Uint8Array
+  /** The parent block's state root, when the witness carries no parent header (else taken from it). */
+  parentStateRoot?: Hash
+}
+
+/**
+ * A block's pre-state from its execution witness: the trie nodes must hash up to the parent's
+ * state root (from the witness's parent header); accounts and slots are read along their trie
+ * paths, and a key the witness does not prove fails the execution with a `StateError` (never an
+ * empty read). Executions on it check their post-state root: `verification.stateRoot` and
+ * `verifyBlock`'s `stateRoot` check.
+ *
+ * @example
+ * const state = await witnessState(await client.request({ method: 'debug_executionWitness', params: [toHex(n)] }))
+ * const result = await executeBlock({ block, state })
+ * result.verification.stateRoot // true
+ */
+export async function witnessState(witness: ExecutionWitness | Uint8Array, options: WitnessStateOptions = {}): Promise<PreparedState> {
+  if (witness === null || typeof witness !== 'object' || Array.isArray(witness)) {
+    throw new InvalidInputError(`witness must be a debug_executionWitness object or its JSON bytes, got ${witness === null ? 'null' : typeof witness}`)
+  }
+  if (!(witness instanceof Uint8Array) && (!Array.isArray(witness.state) || !Array.isArray(witness.codes))) {
+    throw new InvalidInputError('witness must have state and codes arrays (debug_executionWitness)')
+  }
+  const bytes = witness instanceof Uint8Array ? asBuffer(witness) : jsonBytes(witness)
+  const hashes = options.blockHashes === undefined ? undefined : blockHashesBytes(options.blockHashes)
+  try {
+    return await native().prepareWitnessState(bytes, hashes, options.parentStateRoot)
+  } catch (e) {
+    throw fromNative(e)
+  }
+}
+
 /** Parses a pre-state (and block hashes) once in the engine, off the JS thread. */
 export async function prepareState(prestate: Prestate | Uint8Array, options: { blockHashes?: BlockHashes | Uint8Array } = {}): Promise<PreparedState> {
   if (prestate === null || typeof prestate !== 'object' || Array.isArray(prestate)) {

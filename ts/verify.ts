@@ -1,14 +1,25 @@
 // verifyBlock: a structured report of a result checked against its block header (the engine
 // computes the roots), optional expected receipts, and a sequential-vs-parallel cross-check.
 import type { Hash, Hex } from 'viem'
-import { isPreparedBlock, type BlockLike, type ChainConfig } from './block.js'
+import { isPreparedBlock, prepareBlock, type BlockLike, type ChainConfig, type PreparedBlock } from './block.js'
 import { InvalidInputError, fromNative } from './errors.js'
 import { executeNative, executeNativeRun, resolveBlock, resolveState } from './execute.js'
 import { native, type NativeExecutionOutput } from './native.js'
 import { nativeOutputOf, type ExecutionResult } from './result.js'
 import { isPreparedState, isStateAdapter, prepareState, type BlockHashes, type Prestate, type PreparedState, type StateLike } from './state.js'
 
-export type CheckName = 'gasUsed' | 'receiptsRoot' | 'logsBloom' | 'requestsHash' | 'stateRoot' | 'cumulativeGasUsed' | 'crossCheck'
+export type CheckName =
+  | 'gasUsed'
+  | 'receiptsRoot'
+  | 'logsBloom'
+  | 'requestsHash'
+  | 'stateRoot'
+  | 'transactionsRoot'
+  | 'withdrawalsRoot'
+  | 'blockHash'
+  | 'signatures'
+  | 'cumulativeGasUsed'
+  | 'crossCheck'
 
 export type CheckStatus = 'passed' | 'failed' | 'not-applicable'
 
@@ -58,9 +69,15 @@ export type VerifyBlockParameters = {
   crossCheck?: boolean
   /** Threads of the parallel run of a cross-check (default: the result's, at least 2). */
   threads?: number
+  /**
+   * Check the block against its own header (default true): transactions root, withdrawals root,
+   * block hash and signatures. Already done when the block was prepared with `checkHeader`; a
+   * prepared block without it is not checked again.
+   */
+  checkHeader?: boolean
 }
 
-type NativeCheck = { name: CheckName; status: CheckStatus; expected?: string; actual?: string; note?: string }
+type NativeCheck = { name: CheckName; status: CheckStatus; expected?: string; actual?: string; note?: string; txIndex?: number }
 type NativeMismatch = { txIndex: number | null; location: string; expected: string; actual: string }
 
 function cumulativeGasCheck(result: ExecutionResult, expected: readonly ExpectedReceipt[] | undefined): Check {
@@ -123,6 +140,13 @@ async function wholeState(params: VerifyBlockParameters): Promise<PreparedState>
   return state
 }
 
+/** The block checked against its own header (transactions and withdrawals roots, hash, signatures). */
+async function integrityChecks(block: Exclude<BlockLike, PreparedBlock>, chain: ChainConfig | undefined): Promise<NativeCheck[]> {
+  const prepared = await prepareBlock(block, { chain, checkHeader: true })
+  const json = prepared.integrityJson()
+  return json === null ? [] : (JSON.parse(json) as NativeCheck[])
+}
+
 function blockNumberOf(block: BlockLike): bigint | undefined {
   if (block instanceof Uint8Array) return undefined
   if (isPreparedBlock(block)) return BigInt(block.number)
@@ -145,8 +169,10 @@ export async function stateRoot(state: Prestate | Uint8Array | PreparedState): P
 }
 
 /**
- * Checks an execution result: gas used, receipts root (Byzantium and later), logs bloom, and —
- * when asked — the post-state root (`fullState`), per-transaction cumulative gas
+ * Checks an execution result: gas used, receipts root (Byzantium and later), logs bloom, the
+ * block against its own header (transactions and withdrawals roots, block hash, signatures), the
+ * post-state root when the block ran on an execution witness (`witnessState`), and — when asked —
+ * the post-state root of a whole state (`fullState`), per-transaction cumulative gas
  * (`expectedReceipts`) and a sequential-vs-parallel cross-check (`crossCheck`).
  * Each check is `passed`, `failed` or `not-applicable`, with expected and actual values.
  *
@@ -177,6 +203,9 @@ export async function verifyBlock(params: VerifyBlockParameters): Promise<Verifi
     header = JSON.parse(await output.checkReportJson(fullState)) as NativeCheck[]
   } catch (e) {
     throw fromNative(e)
+  }
+  if (params.checkHeader !== false && !header.some((c) => c.name === 'transactionsRoot') && !isPreparedBlock(block)) {
+    header.push(...(await integrityChecks(block, params.chain)))
   }
   const checks: Check[] = [...header, cumulativeGasCheck(result, params.expectedReceipts)]
   if (params.crossCheck) checks.push(await crossCheck(params, output, result, preparedState))

@@ -11,7 +11,9 @@ export const check = (ok: boolean | null) => (ok === null ? 'n/a' : ok ? 'ok' : 
 /** The header checks of a run, e.g. `gasUsed ok receiptsRoot ok logsBloom ok` (and
  * `requestsHash`, from Prague, where the requests are known). */
 export const headerLine = (v: Verification) =>
-  `gasUsed ${check(v.gasUsed)} receiptsRoot ${check(v.receiptsRoot)} logsBloom ${check(v.logsBloom)}` + (v.requestsHash === null ? '' : ` requestsHash ${check(v.requestsHash)}`)
+  `gasUsed ${check(v.gasUsed)} receiptsRoot ${check(v.receiptsRoot)} logsBloom ${check(v.logsBloom)}` +
+  (v.requestsHash === null ? '' : ` requestsHash ${check(v.requestsHash)}`) +
+  (v.stateRoot === undefined ? '' : ` stateRoot ${check(v.stateRoot)}`)
 
 export const fmtGas = (gas: number) => gas.toLocaleString('en-US')
 

@@ -44,7 +44,14 @@ program
   .argument('<target>', 'fixture folder, block.json, or folder of fixture folders; with --rpc: <number|latest|a..b>')
   .option('--prestate <file>', 'pre-state JSON (geth prestateTracer); default: prestate.json beside the block')
   .option('--rpc <url>', 'load blocks and pre-state from this JSON-RPC node (http/https)')
-  .addOption(new Option('--state <source>', 'with --rpc: pre-state from the prestateTracer (debug_traceBlockByNumber) or from eth_getProof').choices(['prestate', 'proofs']).default('prestate'))
+  .addOption(
+    new Option(
+      '--state <source>',
+      'with --rpc: pre-state from the prestateTracer (debug_traceBlockByNumber), from eth_getProof, or from the execution witness (debug_executionWitness, reth; checks the post-state root)',
+    )
+      .choices(['prestate', 'proofs', 'witness'])
+      .default('prestate'),
+  )
   .option('--cache <dir>', 'with --rpc: SQLite cache of blocks and state (a re-run makes no RPC calls)')
   .option('--hardfork <name>', 'with --rpc: the hardfork of a chain other than mainnet (e.g. cancun for anvil)')
   .option('--chain-id <n>', "with --rpc: the node's chain id (default: asked with eth_chainId)", (v) => Number(v))
@@ -91,7 +98,9 @@ program
 
 program
   .command('verify')
-  .description('execute blocks and check them: header (gas, receipts root, logs bloom), state root (--full-state), expected receipts, sequential vs parallel (--cross-check)')
+  .description(
+    'execute blocks and check them: header (gas, receipts root, logs bloom, requests hash, transactions and withdrawals roots, block hash, signatures), state root (from witness.json, or --full-state), expected receipts, sequential vs parallel (--cross-check)',
+  )
   .argument('<path>', 'fixture folder, block.json, or folder of fixture folders')
   .option('--prestate <file>', 'pre-state JSON; default: prestate.json beside the block')
   .option('--full-state', 'the pre-state is the whole chain state (anvil dump, genesis): check the post-state root', false)

@@ -55,7 +55,7 @@ export function fixtureItems(paths: string[], options: Pick<VerifyOptions, 'pres
   return paths.map((path) => ({
     label: path,
     load: async () => {
-      const { block, state, dir } = await prepareFixture(path, { prestate: options.prestate })
+      const { block, state, dir } = await prepareFixture(path, { prestate: options.prestate, checkHeader: true })
       const receiptsFile = options.receipts ?? [join(dir, 'receipts.json')].find((p) => existsSync(p))
       return {
         block,

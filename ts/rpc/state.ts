@@ -5,7 +5,7 @@
 import { keccak256, numberToHex, type Address, type Hash, type Hex } from 'viem'
 import type { RpcBlock } from '../block.js'
 import { InvalidInputError, RpcResponseError } from '../errors.js'
-import type { MissingKeys, PartialStateSource, StateAdapter } from '../state.js'
+import { witnessState, type ExecutionWitness, type MissingKeys, type PartialStateSource, type StateAdapter } from '../state.js'
 import { rpcOf, withHeaders, type LoadedBlock } from './block.js'
 import type { StateCache } from './cache.js'
 import { address, data, fail, hash, object, quantity } from './check.js'
@@ -13,13 +13,15 @@ import { mapLimit, type Rpc, type RpcOptions, type RpcSource } from './client.js
 import { KnownState, slotKey, type KnownAccount } from './known.js'
 
 /** Where the pre-state comes from. */
-export type StateSourceKind = 'prestate' | 'proofs' | 'cache'
+export type StateSourceKind = 'prestate' | 'proofs' | 'cache' | 'witness'
 
 export type RpcStateParameters = (RpcSource | { rpc: Rpc } | { client?: undefined; rpcUrl?: undefined }) & {
   /**
    * `prestate` (default): one `debug_traceBlockByNumber` call (prestateTracer), anything it left
    * out by proofs. `proofs`: `eth_getProof`/`eth_getCode` at the parent block, for nodes without
-   * the debug namespace. `cache`: the cache only, no node (offline replay).
+   * the debug namespace. `cache`: the cache only, no node (offline replay). `witness`: one
+   * `debug_executionWitness` call (reth): a pre-state proven against the parent header, and the
+   * post-state root checked (`verification.stateRoot`).
    */
   source?: StateSourceKind
   /** Reads and stores every fetched account, slot, code and header. */
@@ -54,7 +56,9 @@ export class RpcStateAdapter implements StateAdapter {
 
   constructor(params: RpcStateParameters) {
     this.source = params.source ?? 'prestate'
-    if (!['prestate', 'proofs', 'cache'].includes(this.source)) throw new InvalidInputError(`source must be prestate, proofs or cache, got ${String(params.source)}`)
+    if (!['prestate', 'proofs', 'cache', 'witness'].includes(this.source)) {
+      throw new InvalidInputError(`source must be prestate, proofs, cache or witness, got ${String(params.source)}`)
+    }
     if (this.source === 'cache' && !params.cache) throw new InvalidInputError("source 'cache' needs a cache")
     this.kind = this.source === 'cache' ? 'cache' : `rpc-${this.source}`
     this.rpc = rpcOf(params, params.rpcOptions)
@@ -77,10 +81,11 @@ export class RpcStateAdapter implements StateAdapter {
     const started = performance.now()
     const callsBefore = this.rpc.calls
     const hitsBefore = this.cache?.hits ?? 0
-    const chainId = this.chainId ?? (await this.rpc.chainId())
-    const loaded = withHeaders(this.rpc, this.cache, chainId, block)
     const number = BigInt(block.number)
     if (number === 0n) throw new InvalidInputError('the genesis block has no parent state to read')
+    if (this.source === 'witness') return this.loadWitness(number, started, callsBefore)
+    const chainId = this.chainId ?? (await this.rpc.chainId())
+    const loaded = withHeaders(this.rpc, this.cache, chainId, block)
     const parent = block.parentHash.toLowerCase() as Hash
     const known = new KnownState()
     this.cache?.loadState(chainId, parent, known)
@@ -97,6 +102,26 @@ export class RpcStateAdapter implements StateAdapter {
         return known.prepare()
       },
       stats: () => ({ kind: this.kind, rpcCalls: this.rpc.calls - callsBefore, cacheHits: (this.cache?.hits ?? 0) - hitsBefore, loadMs }),
+    }
+  }
+
+  /** One `debug_executionWitness` call; the engine checks that its nodes hash up to the parent's state root. */
+  private async loadWitness(number: bigint, started: number, callsBefore: number): Promise<PartialStateSource> {
+    const method = 'debug_executionWitness'
+    const raw = object(method, await this.rpc.request<unknown>(method, [numberToHex(number)]), 'witness')
+    for (const key of ['state', 'codes'] as const) {
+      if (!Array.isArray(raw[key])) fail(method, `the witness has no ${key} array`)
+    }
+    const partial = await witnessState(raw as ExecutionWitness)
+    const loadMs = performance.now() - started
+    return {
+      partial,
+      maxRounds: 1,
+      // A witness state is not partial: a key it lacks fails the execution with a StateError.
+      fetchMissing: async () => {
+        throw new RpcResponseError(method, 'the witness lacks keys the block reads')
+      },
+      stats: () => ({ kind: this.kind, rpcCalls: this.rpc.calls - callsBefore, cacheHits: 0, loadMs }),
     }
   }
 

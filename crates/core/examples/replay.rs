@@ -7,8 +7,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use parallel_evm_core::{
     engine::{execute_block, ExecuteOptions},
     result::BlockResult,
+    state::Storage,
     threads::available_threads,
     verify::verify_header,
+    verify::witness_root::post_state_root,
     EngineError, ModeRequest,
 };
 use parallel_evm_testkit::fixture::Fixture;
@@ -126,19 +128,27 @@ fn main() -> ExitCode {
         };
         let seq_opts = ExecuteOptions { chain: fx.chain.clone(), mode: ModeRequest::Sequential, threads: 1, ..Default::default() };
         let opts = ExecuteOptions { chain: fx.chain.clone(), mode: args.mode, threads: args.threads, ..Default::default() };
-        let run = time_rounds(
-            args.rounds,
-            args.min_ms,
-            || execute_block(&fx.block, &fx.state, &seq_opts),
-            || execute_block(&fx.block, &fx.state, &opts),
-        );
+        // A folder with a witness.json runs on its witness: the pre-state proven against the
+        // parent header, and the post-state root checked.
+        let state: &dyn Storage = match &fx.witness {
+            Some(w) => w,
+            None => &fx.state,
+        };
+        let run =
+            time_rounds(args.rounds, args.min_ms, || execute_block(&fx.block, state, &seq_opts), || execute_block(&fx.block, state, &opts));
         match run {
             Ok((seq, par)) => {
                 let (seq_ms, par_ms) = (seq.best(), par.best());
                 let (seq_median, par_median) = (seq.median(), par.median());
                 let rounds = seq.ms.len();
                 let (seq, par) = (seq.last, par.last);
-                let v = verify_header(&fx.block, &fx.chain, &par);
+                let mut v = verify_header(&fx.block, &fx.chain, &par);
+                let mut root_ms = None;
+                if let Some(w) = &fx.witness {
+                    let t = Instant::now();
+                    v.state_root = Some(post_state_root(w, &par.state_diff).map(|root| root == fx.block.state_root).unwrap_or(false));
+                    root_ms = Some((t.elapsed().as_secs_f64() * 1e6).round() / 1000.0);
+                }
                 let same = seq.same_outcome(&par);
                 if !v.passed() || !same {
                     failed = true;
@@ -150,7 +160,9 @@ fn main() -> ExitCode {
                     "mode": par.stats.mode,
                     "engine": par.stats.engine,
                     "threads": par.stats.threads,
-                    "verified": { "gasUsed": v.gas_used, "receiptsRoot": v.receipts_root, "logsBloom": v.logs_bloom, "matchesSequential": same },
+                    "verified": { "gasUsed": v.gas_used, "receiptsRoot": v.receipts_root, "logsBloom": v.logs_bloom, "stateRoot": v.state_root, "matchesSequential": same },
+                    "state": if fx.witness.is_some() { "witness" } else { "prestate" },
+                    "stateRootMs": root_ms,
                     "seqMs": (seq_ms * 1000.0).round() / 1000.0,
                     "parMs": (par_ms * 1000.0).round() / 1000.0,
                     "speedup": ((seq_ms / par_ms) * 1000.0).round() / 1000.0,

@@ -21,11 +21,13 @@ use parallel_evm_core::{
     state::carried::{CarriedState as CoreCarried, DEFAULT_BUDGET_BYTES},
     state::partial::PartialStorage,
     state::storage::InMemoryStorage,
+    state::witness::{ExecutionWitness, WitnessState},
     threads::available_threads,
     trace::{execute_block_traced, TraceConfig},
     verify::crosscheck::first_mismatch,
     verify::state_root::pre_state_root,
-    verify::{check_header, check_report, Verification},
+    verify::witness_root::post_state_root,
+    verify::{check_header, check_report, check_report_witness, integrity_checks, Verification},
     EngineError, ModeRequest,
 };
 use std::sync::{Arc, Mutex, RwLock};
@@ -68,6 +70,17 @@ impl PreparedBlock {
     pub fn tx_count(&self) -> u32 {
         self.block.txs.len() as u32
     }
+
+    /// The block checked against its own header (`[{ name, status, ... }]` as JSON) when prepared
+    /// with `check_header`; null otherwise.
+    #[napi]
+    pub fn integrity_json(&self) -> napi::Result<Option<String>> {
+        self.block
+            .integrity
+            .as_ref()
+            .map(|i| serde_json::to_string(&integrity_checks(i)).map_err(|e| Error::from_reason(e.to_string())))
+            .transpose()
+    }
 }
 
 /// A full pre-state, or one known in part whose executions report the keys they miss.
@@ -77,6 +90,8 @@ pub enum StateHandle {
     Partial(Arc<PartialStorage>),
     /// A range replay's carried state: a complete run advances it past the block.
     Carried(Arc<RwLock<CoreCarried>>),
+    /// Proven by an execution witness: results check their post-state root.
+    Witness(Arc<WitnessState>),
 }
 
 /// A pre-state (and BLOCKHASH values) parsed once by the engine, reusable across executions.
@@ -93,7 +108,14 @@ impl PreparedState {
             StateHandle::Full(s) => s.accounts.len() as u32,
             StateHandle::Partial(p) => p.state.accounts.len() as u32,
             StateHandle::Carried(c) => c.read().unwrap_or_else(|e| e.into_inner()).stats().accounts as u32,
+            StateHandle::Witness(w) => w.account_count() as u32,
         }
+    }
+
+    /// Whether the state comes from an execution witness (results then report their post-state root).
+    #[napi(getter)]
+    pub fn witness(&self) -> bool {
+        matches!(self.state, StateHandle::Witness(_))
     }
 
     /// Whether executions on this state report missing keys instead of treating them as absent.
@@ -132,6 +154,7 @@ pub struct PrepareBlockTask {
     block: Buffer,
     chain: Option<Buffer>,
     verify_signatures: bool,
+    check_header: bool,
 }
 
 impl Task for PrepareBlockTask {
@@ -144,7 +167,9 @@ impl Task for PrepareBlockTask {
                 Some(c) => ChainSpec::from_json(c)?,
                 None => ChainSpec::mainnet(),
             };
-            let block = if self.verify_signatures {
+            let block = if self.check_header {
+                BlockInput::from_json_checked(&self.block, &chain, self.verify_signatures)?
+            } else if self.verify_signatures {
                 BlockInput::from_json_verified(&self.block, &chain)?
             } else {
                 BlockInput::from_json(&self.block)?
@@ -159,10 +184,63 @@ impl Task for PrepareBlockTask {
 }
 
 /// Parses a JSON-RPC block (full transactions) and an optional `chain.json`, off the JS thread.
-/// With `verify_signatures`, every transaction's signature must recover to its `from`.
+/// With `verify_signatures`, every transaction's signature must recover to its `from`. With
+/// `check_header`, the block is checked against its own header (transactions and withdrawals
+/// roots, block hash, signatures) and the checks join every check report of its executions.
 #[napi(ts_return_type = "Promise<PreparedBlock>")]
-pub fn prepare_block(block: Buffer, chain: Option<Buffer>, verify_signatures: Option<bool>) -> AsyncTask<PrepareBlockTask> {
-    AsyncTask::new(PrepareBlockTask { block, chain, verify_signatures: verify_signatures.unwrap_or(false) })
+pub fn prepare_block(
+    block: Buffer,
+    chain: Option<Buffer>,
+    verify_signatures: Option<bool>,
+    check_header: Option<bool>,
+) -> AsyncTask<PrepareBlockTask> {
+    AsyncTask::new(PrepareBlockTask {
+        block,
+        chain,
+        verify_signatures: verify_signatures.unwrap_or(false),
+        check_header: check_header.unwrap_or(false),
+    })
+}
+
+pub struct PrepareWitnessTask {
+    witness: Buffer,
+    block_hashes: Option<Buffer>,
+    parent_state_root: Option<String>,
+}
+
+impl Task for PrepareWitnessTask {
+    type Output = Outcome<StateHandle>;
+    type JsValue = PreparedState;
+
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        Ok(guarded(|| {
+            let root = match &self.parent_state_root {
+                Some(r) => Some(r.parse().map_err(|e| EngineError::InvalidInput(format!("parentStateRoot '{r}': {e}")))?),
+                None => None,
+            };
+            let mut state = WitnessState::new(&ExecutionWitness::from_json(&self.witness)?, None, root)?;
+            if let Some(h) = &self.block_hashes {
+                state = state.with_block_hashes(InMemoryStorage::block_hashes_from_json(h)?);
+            }
+            Ok(StateHandle::Witness(Arc::new(state)))
+        }))
+    }
+
+    fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<Self::JsValue> {
+        settle!(env, output, |state| PreparedState { state })
+    }
+}
+
+/// Builds a pre-state from an execution witness (`debug_executionWitness` JSON): its trie nodes
+/// must hash up to the parent's state root (from its newest header, or `parent_state_root`).
+/// Optional `{ "<number>": "0xhash" }` block hashes add to the witness's headers.
+#[napi(ts_return_type = "Promise<PreparedState>")]
+pub fn prepare_witness_state(
+    witness: Buffer,
+    block_hashes: Option<Buffer>,
+    parent_state_root: Option<String>,
+) -> AsyncTask<PrepareWitnessTask> {
+    AsyncTask::new(PrepareWitnessTask { witness, block_hashes, parent_state_root })
 }
 
 pub struct PrepareStateTask {
@@ -251,6 +329,8 @@ pub struct ExecutionOutput {
     traces: Option<String>,
     block: Arc<BlockInput>,
     chain: Arc<ChainSpec>,
+    /// The witness the block ran on: its post-state root is checked.
+    witness: Option<Arc<WitnessState>>,
     checks: std::sync::OnceLock<String>,
     /// Bytes reported to V8 as held by this object (`BlockResult::heap_bytes`). Without it V8
     /// sees a small object, collects results late, and the process keeps mapping fresh pages
@@ -292,6 +372,9 @@ impl ExecutionOutput {
         match &state.state {
             StateHandle::Full(s) => Ok(s.clone()),
             StateHandle::Partial(_) | StateHandle::Carried(_) => Err(Error::from_reason("a partial state is not the whole state")),
+            StateHandle::Witness(_) => {
+                Err(Error::from_reason("a witness is not the whole state: its results check their post-state root by themselves"))
+            }
         }
     }
 
@@ -301,7 +384,12 @@ impl ExecutionOutput {
         if let Some(s) = self.checks.get() {
             return Ok(s.clone());
         }
-        let (root, verification) = check_header(&self.block, &self.chain, self.result()?);
+        let result = self.result()?;
+        let (root, mut verification) = check_header(&self.block, &self.chain, result);
+        if let Some(w) = &self.witness {
+            let post = post_state_root(w, &result.state_diff).map_err(|e| Error::from_reason(EngineError::from(e).to_string()))?;
+            verification.state_root = Some(post == self.block.state_root);
+        }
         let json =
             serde_json::to_string(&HeaderChecks { receipts_root: root, verification }).map_err(|e| Error::from_reason(e.to_string()))?;
         Ok(self.checks.get_or_init(|| json).clone())
@@ -316,6 +404,7 @@ impl ExecutionOutput {
             chain: self.chain.clone(),
             result: self.result()?.clone(),
             state: full_state.map(Self::full).transpose()?,
+            witness: self.witness.clone(),
         }))
     }
 
@@ -365,6 +454,16 @@ impl ExecuteTask {
             };
             let (result, traces) = match (&self.state, &config) {
                 (StateHandle::Full(state), None) => (execute_block(&self.block, &**state, &options)?, None),
+                (StateHandle::Witness(state), config) => {
+                    state.check_parent(self.block.parent_hash)?;
+                    match config {
+                        None => (execute_block(&self.block, &**state, &options)?, None),
+                        Some(config) => {
+                            let (result, traces) = execute_block_traced(&self.block, &**state, &options, config)?;
+                            (result, Some(traces))
+                        }
+                    }
+                }
                 (StateHandle::Full(state), Some(config)) => {
                     let (result, traces) = execute_block_traced(&self.block, &**state, &options, config)?;
                     (result, Some(traces))
@@ -381,7 +480,9 @@ impl ExecuteTask {
                     }
                 }
                 (StateHandle::Carried(carried), None) => {
-                    match core_execute_carried(&self.block, &carried.read().unwrap_or_else(|e| e.into_inner()), &options)? {
+                    // The read guard must end before the write below: bound first, not matched on.
+                    let outcome = core_execute_carried(&self.block, &carried.read().unwrap_or_else(|e| e.into_inner()), &options)?;
+                    match outcome {
                         PartialOutcome::Complete(result) => {
                             // Advanced here, on the runner thread: the next block finds it ready.
                             carried.write().unwrap_or_else(|e| e.into_inner()).apply(
@@ -417,7 +518,11 @@ impl ExecuteTask {
 
     /// The output object, built on the JS thread.
     fn settle(self, env: Env, outcome: Outcome<Executed>) -> napi::Result<ExecutionOutput> {
-        let ExecuteTask { block, chain, .. } = self;
+        let ExecuteTask { block, chain, state, .. } = self;
+        let witness = match state {
+            StateHandle::Witness(w) => Some(w),
+            _ => None,
+        };
         settle!(env, outcome, |(summary, result, missing, held, traces): Executed| {
             // Only what V8 accepted is given back on finalize.
             let external = match held {
@@ -429,6 +534,7 @@ impl ExecuteTask {
                 result: result.map(Arc::new),
                 missing,
                 traces,
+                witness,
                 block,
                 chain,
                 checks: std::sync::OnceLock::new(),
@@ -443,6 +549,7 @@ pub struct CheckReportTask {
     chain: Arc<ChainSpec>,
     result: Arc<BlockResult>,
     state: Option<Arc<InMemoryStorage>>,
+    witness: Option<Arc<WitnessState>>,
 }
 
 impl Task for CheckReportTask {
@@ -451,7 +558,10 @@ impl Task for CheckReportTask {
 
     fn compute(&mut self) -> napi::Result<Self::Output> {
         Ok(guarded(|| {
-            let checks = check_report(&self.block, &self.chain, &self.result, self.state.as_deref())?;
+            let checks = match (&self.state, &self.witness) {
+                (None, Some(w)) => check_report_witness(&self.block, &self.chain, &self.result, w)?,
+                (state, _) => check_report(&self.block, &self.chain, &self.result, state.as_deref())?,
+            };
             serde_json::to_string(&checks).map_err(|e| internal("the check report", e))
         }))
     }
@@ -526,7 +636,7 @@ pub fn execute<'env>(
 }
 
 pub struct StateRootTask {
-    state: Arc<InMemoryStorage>,
+    state: StateHandle,
 }
 
 impl Task for StateRootTask {
@@ -534,7 +644,11 @@ impl Task for StateRootTask {
     type JsValue = String;
 
     fn compute(&mut self) -> napi::Result<Self::Output> {
-        Ok(guarded(|| Ok(pre_state_root(&self.state)?.to_string())))
+        Ok(guarded(|| match &self.state {
+            StateHandle::Witness(w) => Ok(w.state_root.to_string()),
+            StateHandle::Full(s) => Ok(pre_state_root(s)?.to_string()),
+            _ => Err(EngineError::InvalidInput("a partial state is not the whole state".into())),
+        }))
     }
 
     fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<Self::JsValue> {
@@ -546,8 +660,8 @@ impl Task for StateRootTask {
 #[napi(ts_return_type = "Promise<string>")]
 pub fn state_root(state: &PreparedState) -> napi::Result<AsyncTask<StateRootTask>> {
     match &state.state {
-        StateHandle::Full(s) => Ok(AsyncTask::new(StateRootTask { state: s.clone() })),
         StateHandle::Partial(_) | StateHandle::Carried(_) => Err(Error::from_reason("a partial state is not the whole state")),
+        s => Ok(AsyncTask::new(StateRootTask { state: s.clone() })),
     }
 }
 

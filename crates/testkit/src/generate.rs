@@ -199,6 +199,7 @@ impl BlockBuilder {
             uncles: None,
             withdrawals: Vec::new(),
             txs: self.txs,
+            integrity: None,
         };
         Generated { name: name.into(), block, state: self.state, chain: ChainSpec::fixed(1, self.spec) }
     }

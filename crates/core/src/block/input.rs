@@ -102,6 +102,8 @@ pub struct BlockInput {
     pub uncles: Option<Vec<UncleInput>>,
     pub withdrawals: Vec<WithdrawalInput>,
     pub txs: Vec<TxInput>,
+    /// The block checked against its own header when parsed with `from_json_checked`.
+    pub integrity: Option<crate::block::integrity::Integrity>,
 }
 
 impl BlockInput {
@@ -123,7 +125,23 @@ impl BlockInput {
         Self::parse(value, None)
     }
 
-    fn parse(mut value: serde_json::Value, verify_for: Option<&ChainSpec>) -> Result<Self, EngineError> {
+    /// Parses a JSON-RPC block and checks it against its own header (`integrity`): the
+    /// transactions and withdrawals roots, the block hash and every signature; the results are
+    /// in `integrity` (reported by `verify::check_report`), a failure is not an error here.
+    pub fn from_json_checked(bytes: &[u8], chain: &ChainSpec, verify_signatures: bool) -> Result<Self, EngineError> {
+        let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| EngineError::InvalidInput(format!("block JSON: {e}")))?;
+        Self::parse_with(value, verify_signatures.then_some(chain), Some(chain))
+    }
+
+    fn parse(value: serde_json::Value, verify_for: Option<&ChainSpec>) -> Result<Self, EngineError> {
+        Self::parse_with(value, verify_for, None)
+    }
+
+    fn parse_with(
+        mut value: serde_json::Value,
+        verify_for: Option<&ChainSpec>,
+        check_for: Option<&ChainSpec>,
+    ) -> Result<Self, EngineError> {
         // Optional extension: uncle headers' miners for uncle rewards.
         let uncles = match value.as_object_mut().and_then(|o| o.remove("uncleHeaders")) {
             Some(v) => Some(
@@ -173,7 +191,10 @@ impl BlockInput {
             let eip2 = chain.spec_at(block.header.number, block.header.timestamp).is_enabled_in(SpecId::HOMESTEAD);
             verify_signatures(txs, eip2)?;
         }
-        Self::from_rpc(block, uncles)
+        let integrity = check_for.map(|chain| crate::block::integrity::check(&block, chain)).transpose()?;
+        let mut input = Self::from_rpc(block, uncles)?;
+        input.integrity = integrity;
+        Ok(input)
     }
 
     pub fn from_rpc(block: Block<Transaction<TxEnvelope>>, uncles: Option<Vec<UncleInput>>) -> Result<Self, EngineError> {
@@ -212,6 +233,7 @@ impl BlockInput {
             uncles,
             withdrawals,
             txs,
+            integrity: None,
         })
     }
 
@@ -255,24 +277,9 @@ impl BlockInput {
 /// `from` is an invalid transaction. Recovery is costly (tens of µs per transaction): it runs on
 /// the engine's thread pool.
 fn verify_signatures(txs: &[Transaction<TxEnvelope>], eip2: bool) -> Result<(), EngineError> {
-    use alloy_consensus::transaction::SignerRecoverable;
-    use rayon::prelude::*;
-    let check = |tx: &Transaction<TxEnvelope>| -> Option<String> {
-        let envelope: &TxEnvelope = tx.inner.inner();
-        let recovered = if eip2 { envelope.recover_signer() } else { envelope.recover_signer_unchecked() };
-        match recovered {
-            Err(e) => Some(format!("invalid signature: {e}")),
-            Ok(signer) if signer != tx.inner.signer() => {
-                Some(format!("the signature recovers to {signer}, not to its 'from' field {}", tx.inner.signer()))
-            }
-            Ok(_) => None,
-        }
-    };
-    let pool = crate::threads::pool(crate::threads::available_threads())?;
-    let bad = pool.install(|| txs.par_iter().map(check).enumerate().find_first(|(_, e)| e.is_some()));
-    match bad {
-        Some((index, Some(reason))) => Err(EngineError::InvalidTransaction { index, hash: *txs[index].inner.inner().tx_hash(), reason }),
-        _ => Ok(()),
+    match crate::block::integrity::first_bad_signature(txs, eip2)? {
+        Some((index, reason)) => Err(EngineError::InvalidTransaction { index, hash: *txs[index].inner.inner().tx_hash(), reason }),
+        None => Ok(()),
     }
 }
 

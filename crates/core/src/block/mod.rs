@@ -3,6 +3,7 @@
 
 pub mod chain;
 mod input;
+pub mod integrity;
 pub mod requests;
 
 pub use chain::ChainSpec;

@@ -155,6 +155,7 @@ fn case_block(env: &Env, tx: &TxTemplate, case: &PostCase, caller: Address) -> R
         uncles: None,
         withdrawals: Vec::new(),
         txs: vec![TxInput { hash, tx_type, env: env_tx }],
+        integrity: None,
     })
 }
 

@@ -58,9 +58,10 @@ pub fn basic_diffs(
 /// One account's change, or `None` when the block left it as it was.
 pub fn account_diff(base: &dyn Storage, address: &Address, acc: &OverlayAccount) -> Result<Option<AccountDiff>, EngineError> {
     let basic_before = base.basic(*address)?;
-    let Value::Code(code_before) = base.read(&Loc::Code(*address))? else { unreachable!() };
+    // By hash: a witness knows the code hash of accounts whose code it does not carry.
+    let code_before = base.code_hash(*address)?;
     let basic_after = acc.basic.unwrap_or(basic_before);
-    let code_after = acc.code.clone().unwrap_or_else(|| code_before.clone());
+    let code_after = acc.code.as_ref().map_or(code_before, |c| c.as_ref().map(|c| c.hash));
     let mut storage = std::collections::BTreeMap::new();
     for (slot, value) in &acc.storage {
         let before = if acc.storage_cleared {
@@ -75,7 +76,7 @@ pub fn account_diff(base: &dyn Storage, address: &Address, acc: &OverlayAccount)
     }
     let existed = basic_before.is_some() || code_before.is_some();
     let exists = basic_after.is_some() || code_after.is_some();
-    let code_changed = code_after.as_ref().map(|c| c.hash) != code_before.as_ref().map(|c| c.hash);
+    let code_changed = code_after != code_before;
     if basic_after == basic_before && !code_changed && storage.is_empty() && !acc.storage_cleared {
         return Ok(None);
     }
@@ -86,8 +87,8 @@ pub fn account_diff(base: &dyn Storage, address: &Address, acc: &OverlayAccount)
         storage_cleared: acc.storage_cleared,
         balance: b.balance,
         nonce: b.nonce,
-        code_hash: code_after.as_ref().map(|c| c.hash).unwrap_or(KECCAK256_EMPTY),
-        code: if code_changed { code_after.map(|c| c.code.original_bytes()) } else { None },
+        code_hash: code_after.unwrap_or(KECCAK256_EMPTY),
+        code: if code_changed { acc.code.as_ref().and_then(|c| c.as_ref()).map(|c| c.code.original_bytes()) } else { None },
         storage,
     }))
 }

@@ -6,5 +6,6 @@ pub mod overlay;
 pub mod partial;
 pub mod storage;
 pub mod value;
+pub mod witness;
 
 pub use storage::{InMemoryStorage, Storage, StorageError};

@@ -152,4 +152,10 @@ impl Storage for Layered<'_> {
     fn block_hash(&self, number: u64) -> Option<B256> {
         self.base.block_hash(number)
     }
+    fn code_hash(&self, address: Address) -> Result<Option<B256>, StorageError> {
+        match self.overlay.accounts.get(&address).and_then(|a| a.code.as_ref()) {
+            Some(code) => Ok(code.as_ref().map(|c| c.hash)),
+            None => self.base.code_hash(address),
+        }
+    }
 }

@@ -37,6 +37,14 @@ pub trait Storage: Send + Sync {
             _ => unreachable!("basic location yields a basic value"),
         }
     }
+    /// The hash of an account's code before the block (`None`: no code). The state diff needs
+    /// only this; a witness knows it for accounts whose code it does not carry.
+    fn code_hash(&self, address: Address) -> Result<Option<B256>, StorageError> {
+        match self.read(&Loc::Code(address))? {
+            Value::Code(c) => Ok(c.map(|c| c.hash)),
+            _ => unreachable!("code location yields a code value"),
+        }
+    }
 }
 
 /// One account of the in-memory pre-state.

@@ -5,5 +5,6 @@ pub mod bloom;
 pub mod crosscheck;
 mod header;
 pub mod state_root;
+pub mod witness_root;
 
 pub use header::*;

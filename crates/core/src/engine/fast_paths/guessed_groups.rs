@@ -273,6 +273,7 @@ mod tests {
             uncles: None,
             withdrawals: Vec::new(),
             txs,
+            integrity: None,
         }
     }
 

@@ -1,0 +1,120 @@
+//! Times the post-state root from a witness against the block's execution:
+//! `cargo run --release -p parallel-evm-core --example witness_root -- [--threads N] [--rounds N] DIR...`
+//! (fixture folders holding a `witness.json`). One JSON line per block: medians in ms. With
+//! `CPU_TIME=1`: CPU time (all threads) of the root on one thread and of sequential and parallel
+//! execution instead.
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use parallel_evm_core::{engine::execute_block, verify::witness_root::post_state_root, ExecuteOptions, ModeRequest};
+use parallel_evm_testkit::fixture::Fixture;
+use std::{path::PathBuf, process::ExitCode, time::Instant};
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    (v[v.len() / 2] * 1000.0).round() / 1000.0
+}
+
+fn main() -> ExitCode {
+    let (mut threads, mut rounds, mut dirs) = (2usize, 15usize, Vec::<PathBuf>::new());
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--threads" => threads = args.next().and_then(|v| v.parse().ok()).unwrap_or(threads),
+            "--rounds" => rounds = args.next().and_then(|v| v.parse().ok()).filter(|n| *n > 0).unwrap_or(rounds),
+            _ => dirs.push(a.into()),
+        }
+    }
+    let mut failed = false;
+    for dir in dirs {
+        let fx = match Fixture::load(&dir, None) {
+            Ok(fx) => fx,
+            Err(e) => {
+                eprintln!("{}: {e}", dir.display());
+                failed = true;
+                continue;
+            }
+        };
+        let Some(witness) = &fx.witness else {
+            eprintln!("{}: no witness.json", dir.display());
+            failed = true;
+            continue;
+        };
+        let opts = ExecuteOptions { chain: fx.chain.clone(), mode: ModeRequest::Parallel, threads, ..Default::default() };
+        let seq_opts = ExecuteOptions { chain: fx.chain.clone(), mode: ModeRequest::Sequential, threads: 1, ..Default::default() };
+        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("a thread pool");
+        if std::env::var_os("ROOT_ONLY").is_some() {
+            // For a profiler: the root alone, on one thread.
+            let r = execute_block(&fx.block, witness, &seq_opts).expect("execution");
+            for _ in 0..rounds {
+                one.install(|| post_state_root(witness, &r.state_diff)).expect("root");
+            }
+            continue;
+        }
+        if std::env::var_os("CPU_TIME").is_some() {
+            // CPU time of the process (all threads): what each costs, which a loaded machine
+            // inflates less than wall time.
+            let cpu_ms = || {
+                // SAFETY: getrusage fills the struct it is given.
+                let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+                unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+                let ms = |t: libc::timeval| t.tv_sec as f64 * 1e3 + t.tv_usec as f64 / 1e3;
+                ms(usage.ru_utime) + ms(usage.ru_stime)
+            };
+            let r = execute_block(&fx.block, witness, &seq_opts).expect("execution");
+            let (mut root_cpu, mut seq_cpu, mut par_cpu) = (Vec::new(), Vec::new(), Vec::new());
+            for _ in 0..rounds {
+                let c = cpu_ms();
+                execute_block(&fx.block, witness, &seq_opts).expect("execution");
+                seq_cpu.push(cpu_ms() - c);
+                let c = cpu_ms();
+                execute_block(&fx.block, witness, &opts).expect("execution");
+                par_cpu.push(cpu_ms() - c);
+                let c = cpu_ms();
+                one.install(|| post_state_root(witness, &r.state_diff)).expect("root");
+                root_cpu.push(cpu_ms() - c);
+            }
+            let (root, seq, par) = (median(root_cpu), median(seq_cpu), median(par_cpu));
+            println!(
+                "{}",
+                serde_json::json!({ "number": fx.block.number, "cpuMs": { "root": root, "sequentialExec": seq, "parallelExec": par },
+                    "rootPercentOfSequentialCpu": (root / seq * 1000.0).round() / 10.0 })
+            );
+            continue;
+        }
+        let (mut exec, mut root, mut prestate, mut seq, mut root_one) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut ok = true;
+        for _ in 0..rounds {
+            let t = Instant::now();
+            let r = execute_block(&fx.block, witness, &opts).expect("execution on the witness");
+            exec.push(t.elapsed().as_secs_f64() * 1e3);
+            let t = Instant::now();
+            ok &= post_state_root(witness, &r.state_diff).map(|root| root == fx.block.state_root).unwrap_or(false);
+            root.push(t.elapsed().as_secs_f64() * 1e3);
+            let t = Instant::now();
+            execute_block(&fx.block, &fx.state, &opts).expect("execution on the prestate");
+            prestate.push(t.elapsed().as_secs_f64() * 1e3);
+            // Both on one core: the work each takes, whatever the machine's load.
+            let t = Instant::now();
+            let r = execute_block(&fx.block, witness, &seq_opts).expect("sequential execution on the witness");
+            seq.push(t.elapsed().as_secs_f64() * 1e3);
+            let t = Instant::now();
+            ok &= one.install(|| post_state_root(witness, &r.state_diff)).map(|root| root == fx.block.state_root).unwrap_or(false);
+            root_one.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        failed |= !ok;
+        let (e, r, p, s1, r1) = (median(exec), median(root), median(prestate), median(seq), median(root_one));
+        println!(
+            "{}",
+            serde_json::json!({ "number": fx.block.number, "txs": fx.block.txs.len(), "threads": threads, "rounds": rounds, "stateRoot": ok,
+                "execMs": e, "execOnPrestateMs": p, "rootMs": r, "rootPercentOfExec": (r / e * 1000.0).round() / 10.0,
+                "sequentialExecMs": s1, "rootOneThreadMs": r1, "oneThreadRootPercent": (r1 / s1 * 1000.0).round() / 10.0 })
+        );
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
