@@ -1,6 +1,6 @@
 // Cluster replay behind a slow node (`npm run build` first; needs redis-server and postgresql
 // installed, and @foundry-rs/anvil, solc, @openzeppelin/contracts, @uniswap/v2-core):
-//   node bench/cluster-latency.cjs [--blocks 300] [--latency 20] [--workers 1,2,3] [--rounds 2] [--chunk 25] [--threads 2] [--out bench/results/cluster-latency.json]
+//   node bench/cluster-latency.cjs [--blocks 300] [--latency 20] [--workers 1,2,3] [--rounds 3] [--chunk 25] [--threads 2] [--state proofs|prestate] [--out bench/results/cluster-latency.json]
 // Mines a chain of mixed blocks on a local anvil, puts a proxy in front of it that holds every
 // HTTP request for a fixed latency, starts Redis and Postgres on free loopback ports, and times
 // `parallel-evm cluster work` with 1, 2, 3... worker processes on this machine: the workers are
@@ -8,7 +8,7 @@
 // chunk is completed (blocks/s; medians of the rounds, worker counts alternated). Each run writes
 // into a fresh database on its own queue. Writes the raw rows as JSON.
 const { execFileSync, spawn } = require('node:child_process')
-const { mkdirSync, writeFileSync } = require('node:fs')
+const { mkdirSync, readFileSync, writeFileSync } = require('node:fs')
 const { createServer } = require('node:http')
 const { cpus } = require('node:os')
 const { dirname, join } = require('node:path')
@@ -24,9 +24,10 @@ const { values } = parseArgs({
     blocks: { type: 'string', default: '300' },
     latency: { type: 'string', default: '20' },
     workers: { type: 'string', default: '1,2,3' },
-    rounds: { type: 'string', default: '2' },
+    rounds: { type: 'string', default: '3' },
     chunk: { type: 'string', default: '25' },
     threads: { type: 'string', default: '2' },
+    state: { type: 'string', default: 'proofs' },
     out: { type: 'string', default: join(repo, 'bench', 'results', 'cluster-latency.json') },
   },
 })
@@ -43,7 +44,7 @@ async function startAnvil() {
   for (let i = 0; i < 300; i++) {
     try {
       await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}' })
-      return { url, stop: () => child.kill() }
+      return { url, pid: child.pid, stop: () => child.kill() }
     } catch {
       await new Promise((r) => setTimeout(r, 100))
     }
@@ -85,10 +86,24 @@ function startWorkerProcess(redis, queue, rpc, postgres) {
   child.stdout.on('data', (d) => (out += d))
   child.stderr.on('data', (d) => (err += d))
   const exit = new Promise((r) => child.once('close', (code) => r(code)))
-  return { child, exit, ready: () => out.length > 0 || child.exitCode !== null, log: () => out + err }
+  return { child, exit, ready: () => out.includes('"ready"') || child.exitCode !== null, log: () => out + err }
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]
+/** CPU time a process has used, ms (Linux /proc; undefined elsewhere). */
+function cpuMs(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+    return (Number(fields[11]) + Number(fields[12])) * 10
+  } catch {
+    return undefined
+  }
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = Math.floor(s.length / 2)
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
+}
 
 async function main() {
   const counts = values.workers.split(',').filter(Boolean).map(Number)
@@ -114,10 +129,10 @@ async function main() {
         // Started and connected before the clock runs: what is timed is the replay, not node's start.
         const ready = Date.now() + 30_000
         while (!workers.every((w) => w.ready()) && Date.now() < ready) await new Promise((r) => setTimeout(r, 50))
-        await new Promise((r) => setTimeout(r, 500))
         const httpBefore = proxy.http
+        const anvilBefore = cpuMs(anvil.pid)
         const started = performance.now()
-        const { chunks } = await enqueueRange({ redisUrl: redis.url, queue, from, to, chunk: Number(values.chunk), state: 'proofs', chainId: 31337, hardfork: 'cancun' })
+        const { chunks } = await enqueueRange({ redisUrl: redis.url, queue, from, to, chunk: Number(values.chunk), state: values.state, chainId: 31337, hardfork: 'cancun' })
         for (;;) {
           const s = await clusterStatus({ redisUrl: redis.url, queue })
           if (s.failed > 0) throw new Error(`failed chunks: ${JSON.stringify(s.failedChunks)}`)
@@ -125,17 +140,18 @@ async function main() {
           await new Promise((r) => setTimeout(r, 100))
         }
         const wallMs = performance.now() - started
+        const anvilCpuMs = anvilBefore === undefined ? undefined : cpuMs(anvil.pid) - anvilBefore
         for (const w of workers) w.child.kill('SIGTERM')
         const codes = await Promise.all(workers.map((w) => w.exit))
         if (codes.some((c) => c !== 0)) throw new Error(`a worker exited with ${codes}: ${workers.map((w) => w.log()).join('\n')}`)
-        const r = { workers: n, wallMs: Math.round(wallMs), blocksPerSecond: +(blocks / (wallMs / 1000)).toFixed(2), httpRequests: proxy.http - httpBefore }
+        const r = { workers: n, wallMs: Math.round(wallMs), blocksPerSecond: +(blocks / (wallMs / 1000)).toFixed(2), httpRequests: proxy.http - httpBefore, anvilCpuMs }
         runs[n].push(r)
-        console.error(`${n} worker(s): ${r.wallMs} ms, ${r.blocksPerSecond} blocks/s, ${r.httpRequests} HTTP requests`)
+        console.error(`${n} worker(s): ${r.wallMs} ms, ${r.blocksPerSecond} blocks/s, ${r.httpRequests} HTTP requests, anvil CPU ${anvilCpuMs} ms`)
       }
     }
     for (const n of counts) {
       const r = runs[n]
-      rows.push({ kind: 'cluster', latencyMs: latency, workers: n, blocks, chunk: Number(values.chunk), rounds: r.length, wallMs: median(r.map((x) => x.wallMs)), blocksPerSecond: median(r.map((x) => x.blocksPerSecond)), runs: r })
+      rows.push({ kind: 'cluster', latencyMs: latency, state: values.state, workers: n, blocks, chunk: Number(values.chunk), rounds: r.length, wallMs: median(r.map((x) => x.wallMs)), blocksPerSecond: median(r.map((x) => x.blocksPerSecond)), runs: r })
     }
     const one = rows.find((r) => r.workers === 1)
     if (one) {

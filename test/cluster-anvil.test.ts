@@ -240,3 +240,23 @@ describe.skipIf(missing !== undefined)('cluster replay: BullMQ workers into Post
     expect(cluster.code!.every((r) => code.has(JSON.stringify(r)))).toBe(true)
   }, 200_000)
 })
+
+describe('cluster CLI: bad arguments', () => {
+  it('exits 2 with a message, before connecting anywhere', async () => {
+    const runs = await Promise.all([
+      cli(['cluster', 'enqueue', '--redis', 'http://127.0.0.1:1', '2..5', '--hardfork', 'cancun']),
+      cli(['cluster', 'enqueue', '--redis', 'redis://127.0.0.1:1', 'latest']),
+      cli(['cluster', 'enqueue', '--redis', 'redis://127.0.0.1:1', '2..5', '--chain-id', '5']),
+      cli(['cluster', 'enqueue', '--redis', 'redis://127.0.0.1:1', '5..2', '--hardfork', 'cancun']),
+      cli(['cluster', 'work', '--redis', 'redis://127.0.0.1:1', '--rpc', 'http://127.0.0.1:1', '--postgres', 'mysql://x']),
+    ])
+    expect(runs.map((r) => r.status)).toEqual([2, 2, 2, 2, 2])
+    expect(runs.map((r) => r.stderr)).toEqual([
+      expect.stringMatching(/Redis URL/),
+      expect.stringMatching(/not 'latest'/),
+      expect.stringMatching(/hardfork/),
+      expect.stringMatching(/empty range/),
+      expect.stringMatching(/Postgres URL/),
+    ])
+  })
+})

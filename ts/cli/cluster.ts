@@ -62,7 +62,8 @@ export async function clusterWorkCommand(options: {
     lockDurationMs: options.lockDuration,
     onEvent: log,
   })
-  if (!options.json) console.log(`worker ${process.pid} waiting for chunks (SIGTERM/SIGINT: finish the chunks in hand and stop; twice: stop now)`)
+  if (options.json) console.log(json({ event: 'ready', pid: process.pid }))
+  else console.log(`worker ${process.pid} waiting for chunks (SIGTERM/SIGINT: finish the chunks in hand and stop; twice: stop now)`)
   // The first signal finishes the chunks in hand; a second leaves them to other workers (their
   // Postgres transactions roll back with the connections) and exits at once.
   await new Promise<void>((resolve) => {

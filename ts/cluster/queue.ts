@@ -2,7 +2,7 @@
 // machines, take chunks and replay them into Postgres (./worker.ts). A chunk's job id is its
 // range, so enqueuing the same range again adds nothing; completed and failed jobs are kept, which
 // is what makes that hold after the run, and what `clusterStatus` reads.
-import { Queue, type Job, type JobsOptions } from 'bullmq'
+import type { Job, JobsOptions, Queue } from 'bullmq'
 import { InvalidInputError } from '../errors.js'
 import type { ReplayStateSource } from '../replay/replay.js'
 
@@ -27,6 +27,12 @@ export type ClusterConnection = {
 // Kept after completion or failure: a kept id is what makes a second enqueue add nothing.
 const JOB_OPTIONS: JobsOptions = { attempts: 3, backoff: { type: 'exponential', delay: 2_000 }, removeOnComplete: false, removeOnFail: false }
 
+/** bullmq (and its Redis client) is loaded when a cluster function is first called, not with the package. */
+export function bullmq(): typeof import('bullmq') {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('bullmq') as typeof import('bullmq')
+}
+
 export function chunkJobId(from: bigint, to: bigint): string {
   // BullMQ refuses integer-looking ids and ':'.
   return `blocks-${from}-${to}`
@@ -34,7 +40,7 @@ export function chunkJobId(from: bigint, to: bigint): string {
 
 export function openQueue(connection: ClusterConnection): Queue<ChunkJobData, ChunkResult> {
   if (typeof connection?.redisUrl !== 'string' || !/^rediss?:\/\//.test(connection.redisUrl)) throw new InvalidInputError(`a Redis URL is redis://host:port, got ${String(connection?.redisUrl)}`)
-  const queue = new Queue<ChunkJobData, ChunkResult>(connection.queue ?? DEFAULT_QUEUE, { connection: { url: connection.redisUrl } })
+  const queue = new (bullmq().Queue)<ChunkJobData, ChunkResult>(connection.queue ?? DEFAULT_QUEUE, { connection: { url: connection.redisUrl } })
   // Reconnection is ioredis's; an error event without a listener would throw.
   queue.on('error', () => {})
   return queue

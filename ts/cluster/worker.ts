@@ -5,7 +5,7 @@
 // worker by BullMQ's stalled-job check; a chunk whose blocks are all there is acknowledged
 // without replaying or writing it again.
 import { hostname } from 'node:os'
-import { UnrecoverableError, Worker, type Job } from 'bullmq'
+import type { Job } from 'bullmq'
 import { InvalidInputError } from '../errors.js'
 import type { ExecutionMode } from '../execute.js'
 import { PostgresSink } from '../replay/postgres.js'
@@ -13,7 +13,7 @@ import { replayBlocks, type ReplayedBlock } from '../replay/replay.js'
 import type { StateCache } from '../rpc/cache.js'
 import { Rpc, type RpcOptions } from '../rpc/client.js'
 import { headerPassed } from '../result.js'
-import { type ChunkJobData, type ChunkResult, type ClusterConnection, DEFAULT_QUEUE } from './queue.js'
+import { bullmq, type ChunkJobData, type ChunkResult, type ClusterConnection, DEFAULT_QUEUE } from './queue.js'
 
 /** What a worker reports as it goes. */
 export type ChunkEvent =
@@ -71,7 +71,7 @@ export async function startWorker(params: StartWorkerParameters): Promise<Cluste
       nodeChainId ??= rpc.chainId()
       const chainId = job.data.chainId ?? (await nodeChainId)
       // A chunk that can never succeed fails at once instead of using up its attempts.
-      if (chainId !== 1 && !job.data.hardfork) throw new UnrecoverableError(`chain ${chainId} is not Ethereum mainnet: enqueue with its hardfork (e.g. --hardfork cancun)`)
+      if (chainId !== 1 && !job.data.hardfork) throw new (bullmq().UnrecoverableError)(`chain ${chainId} is not Ethereum mainnet: enqueue with its hardfork (e.g. --hardfork cancun)`)
       let headerFailures = 0
       const blocks = async function* (): AsyncGenerator<ReplayedBlock> {
         for await (const b of replayBlocks({
@@ -107,7 +107,7 @@ export async function startWorker(params: StartWorkerParameters): Promise<Cluste
     }
   }
 
-  const worker = new Worker<ChunkJobData, ChunkResult>(params.queue ?? DEFAULT_QUEUE, processChunk, {
+  const worker = new (bullmq().Worker)<ChunkJobData, ChunkResult>(params.queue ?? DEFAULT_QUEUE, processChunk, {
     connection: { url: params.redisUrl },
     concurrency,
     lockDuration,
