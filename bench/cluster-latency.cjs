@@ -141,12 +141,14 @@ async function main() {
         }
         const wallMs = performance.now() - started
         const anvilCpuMs = anvilBefore === undefined ? undefined : cpuMs(anvil.pid) - anvilBefore
+        // CPU of the worker processes (their start included, a few hundred ms each).
+        const workersCpuMs = workers.reduce((n, w) => n + (cpuMs(w.child.pid) ?? 0), 0)
         for (const w of workers) w.child.kill('SIGTERM')
         const codes = await Promise.all(workers.map((w) => w.exit))
         if (codes.some((c) => c !== 0)) throw new Error(`a worker exited with ${codes}: ${workers.map((w) => w.log()).join('\n')}`)
-        const r = { workers: n, wallMs: Math.round(wallMs), blocksPerSecond: +(blocks / (wallMs / 1000)).toFixed(2), httpRequests: proxy.http - httpBefore, anvilCpuMs }
+        const r = { workers: n, wallMs: Math.round(wallMs), blocksPerSecond: +(blocks / (wallMs / 1000)).toFixed(2), httpRequests: proxy.http - httpBefore, anvilCpuMs, workersCpuMs }
         runs[n].push(r)
-        console.error(`${n} worker(s): ${r.wallMs} ms, ${r.blocksPerSecond} blocks/s, ${r.httpRequests} HTTP requests, anvil CPU ${anvilCpuMs} ms`)
+        console.error(`${n} worker(s): ${r.wallMs} ms, ${r.blocksPerSecond} blocks/s, ${r.httpRequests} HTTP requests, anvil CPU ${anvilCpuMs} ms, workers CPU ${workersCpuMs} ms`)
       }
     }
     for (const n of counts) {
