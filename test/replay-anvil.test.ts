@@ -305,7 +305,7 @@ describe('cli replay', () => {
     expect(runs.map((r) => r.status)).toEqual([2, 2, 2, 2, 2])
     expect(runs.map((r) => r.stderr)).toEqual([
       expect.stringMatching(/not 'latest'/),
-      expect.stringMatching(/--resume needs --out or --sqlite/),
+      expect.stringMatching(/--resume needs --out, --sqlite or --postgres/),
       expect.stringMatching(/--hardfork/),
       expect.stringMatching(/witness is not available/),
       expect.stringMatching(/empty range/),

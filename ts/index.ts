@@ -85,3 +85,20 @@ export {
 } from './replay/replay.js'
 export { JsonlSink, type OutputPosition, type ReplaySink, type SinkOptions } from './replay/jsonl.js'
 export { SqliteSink } from './replay/sqlite.js'
+export { POSTGRES_SCHEMA_VERSION, PostgresSink, type PostgresRangeWrite, type PostgresSinkParameters } from './replay/postgres.js'
+export {
+  type ChunkJobData,
+  type ChunkResult,
+  chunkJobId,
+  type ClusterConnection,
+  type ClusterStatusReturnType,
+  clusterStatus,
+  DEFAULT_CHUNK,
+  DEFAULT_QUEUE,
+  type EnqueueRangeParameters,
+  type EnqueueRangeReturnType,
+  enqueueRange,
+  type FailedChunk,
+  retryFailed,
+} from './cluster/queue.js'
+export { type ChunkEvent, type ClusterWorker, type StartWorkerParameters, startWorker } from './cluster/worker.js'

@@ -12,6 +12,8 @@ import { runCommand } from './run.js'
 import { verifyCommand } from './verify.js'
 import { runRpcCommand } from './run-rpc.js'
 import { replayCommand } from './replay.js'
+import { clusterEnqueueCommand, clusterRetryCommand, clusterStatusCommand, clusterWorkCommand } from './cluster.js'
+import { DEFAULT_CHUNK, DEFAULT_QUEUE } from '../cluster/queue.js'
 import { DEFAULT_CARRY_BUDGET, DEFAULT_PREFETCH } from '../replay/replay.js'
 import { traceCommand } from './trace.js'
 import { MAX_ROUNDS } from './timing.js'
@@ -86,6 +88,7 @@ program
   .option('--cache <dir>', 'SQLite cache of blocks and state (a re-run makes no RPC calls)')
   .option('--out <file.jsonl>', 'write one JSON line per block: receipts (with logs) and the state diff')
   .option('--sqlite <file.db>', 'write blocks, transactions/receipts, logs and state changes into a SQLite database')
+  .option('--postgres <url>', 'write the same tables into Postgres (postgres://user:password@host:port/database), one transaction per block')
   .option('--resume', 'continue after the last block the output(s) hold', false)
   .option('--threads <n>', 'engine worker threads', positiveInt, availableParallelism())
   .addOption(new Option('--mode <mode>', 'execution mode').choices(['auto', 'parallel', 'sequential']).default('auto'))
@@ -193,6 +196,62 @@ program
   .option('--json', 'the whole report as one JSON object', false)
   .action(async (paths: string[], opts) => {
     process.exitCode = await conformanceCommand(paths, opts)
+  })
+
+const cluster = program.command('cluster').description('a range replay spread over BullMQ workers (Redis) on any number of machines, results in Postgres')
+const redisOption = () => new Option('--redis <url>', 'the Redis server of the queue (redis://host:port)').makeOptionMandatory()
+const queueOption = () => new Option('--queue <name>', 'queue name (one per backfill)').default(DEFAULT_QUEUE)
+
+cluster
+  .command('enqueue')
+  .description('split a range into chunk jobs on the queue (idempotent: chunks already queued, done or failed are not added again)')
+  .argument('<range>', 'a..b (inclusive) or one block number')
+  .addOption(redisOption())
+  .addOption(queueOption())
+  .option('--chunk <n>', 'blocks per chunk', positiveInt, DEFAULT_CHUNK)
+  .addOption(new Option('--state <source>', 'pre-state from the prestateTracer or from eth_getProof').choices(['prestate', 'proofs', 'witness']).default('prestate'))
+  .option('--chain-id <n>', 'the chain id (default: the workers ask the node)', (v) => Number(v))
+  .option('--hardfork <name>', 'the hardfork of a chain other than mainnet (e.g. cancun for anvil)')
+  .option('--json', 'print the counts as JSON', false)
+  .action(async (range: string, opts) => {
+    process.exitCode = await clusterEnqueueCommand(range, opts)
+  })
+
+cluster
+  .command('work')
+  .description('take chunks from the queue, replay each (pipelined, state carried within the chunk) and write it into Postgres in one transaction; SIGTERM/SIGINT finishes the chunks in hand')
+  .addOption(redisOption())
+  .addOption(queueOption())
+  .requiredOption('--rpc <url>', 'the JSON-RPC node (http/https)')
+  .requiredOption('--postgres <url>', 'the Postgres database (postgres://user:password@host:port/database)')
+  .option('--concurrency <n>', 'chunks replayed at once', positiveInt, 1)
+  .option('--threads <n>', 'engine worker threads', positiveInt, availableParallelism())
+  .option('--prefetch <n>', 'blocks fetched ahead within a chunk', nonNegativeInt, DEFAULT_PREFETCH)
+  .option('--cache <dir>', 'SQLite cache of blocks and state')
+  .option('--lock-duration <ms>', 'how long a chunk stays with a worker that stopped answering (killed, machine gone) before another takes it', positiveInt, 30_000)
+  .option('--json', 'one JSON line per chunk event', false)
+  .action(async (opts) => {
+    process.exitCode = await clusterWorkCommand(opts)
+  })
+
+cluster
+  .command('status')
+  .description('waiting, active, completed and failed chunks, blocks/s over the last minute, failed chunks with their errors (exit 1 when some failed)')
+  .addOption(redisOption())
+  .addOption(queueOption())
+  .option('--json', 'print the status as JSON', false)
+  .action(async (opts) => {
+    process.exitCode = await clusterStatusCommand(opts)
+  })
+
+cluster
+  .command('retry-failed')
+  .description('move every failed chunk back to waiting')
+  .addOption(redisOption())
+  .addOption(queueOption())
+  .option('--json', 'print the count as JSON', false)
+  .action(async (opts) => {
+    process.exitCode = await clusterRetryCommand(opts)
   })
 
 program.parseAsync().catch((e: unknown) => {

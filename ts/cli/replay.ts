@@ -1,5 +1,5 @@
 // `parallel-evm replay --rpc <url> <a..b>`: a range replayed through `replayBlocks`, each block
-// executed once and checked against its header, written to JSON lines and/or SQLite, resumable.
+// executed once and checked against its header, written to JSON lines, SQLite and/or Postgres, resumable.
 import cliProgress from 'cli-progress'
 import type { Hash } from 'viem'
 import { ParallelEvmError, ReplayError } from '../errors.js'
@@ -9,6 +9,7 @@ import { Rpc } from '../rpc/client.js'
 import { headerPassed } from '../result.js'
 import { JsonlSink, type OutputPosition, type ReplaySink } from '../replay/jsonl.js'
 import { DEFAULT_PREFETCH, replayBlocks, type ReplayStateSource } from '../replay/replay.js'
+import { PostgresSink } from '../replay/postgres.js'
 import { SqliteSink } from '../replay/sqlite.js'
 import { fmtGas, headerLine, UsageError } from './format.js'
 import { parseBlockSpec } from './run-rpc.js'
@@ -22,6 +23,7 @@ export type ReplayCommandOptions = {
   cache?: string
   out?: string
   sqlite?: string
+  postgres?: string
   resume: boolean
   threads: number
   mode: ExecutionMode
@@ -45,7 +47,7 @@ function resumePoint(sinks: ReplaySink[], from: bigint): { from: bigint; parentH
 export async function replayCommand(spec: string, options: ReplayCommandOptions): Promise<number> {
   const range = parseBlockSpec(spec)
   if ('latest' in range) throw new UsageError("replay takes a block number or a range a..b, not 'latest'")
-  if (options.resume && !options.out && !options.sqlite) throw new UsageError('--resume needs --out or --sqlite (the output to continue)')
+  if (options.resume && !options.out && !options.sqlite && !options.postgres) throw new UsageError('--resume needs --out, --sqlite or --postgres (the output to continue)')
   if (options.state === ('witness' as string)) throw new UsageError('--state witness is not available yet: use prestate or proofs')
   const rpc = new Rpc({ rpcUrl: options.rpc })
   const chainId = options.chainId ?? (await rpc.chainId())
@@ -65,6 +67,7 @@ export async function replayCommand(spec: string, options: ReplayCommandOptions)
   try {
     if (options.out) sinks.push(new JsonlSink(options.out, { resume: options.resume }))
     if (options.sqlite) sinks.push(new SqliteSink(options.sqlite, { resume: options.resume }))
+    if (options.postgres) sinks.push(await PostgresSink.open({ url: options.postgres, resume: options.resume }))
     const start = options.resume ? resumePoint(sinks, range.from) : { from: range.from }
     const total = Number(range.to - start.from + 1n)
     if (total <= 0) {
@@ -95,7 +98,7 @@ export async function replayCommand(spec: string, options: ReplayCommandOptions)
         carryBudgetBytes: options.carryBudget,
         signal: controller.signal,
       })) {
-        for (const s of sinks) if (s.last === undefined || b.number > s.last.number) s.write(b)
+        for (const s of sinks) if (s.last === undefined || b.number > s.last.number) await s.write(b)
         blocks++
         gas += b.gasUsed
         const v = b.verification
@@ -131,7 +134,7 @@ export async function replayCommand(spec: string, options: ReplayCommandOptions)
     bar?.stop()
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)
-    for (const s of sinks) s.close()
+    for (const s of sinks) await s.close()
     cache?.close()
   }
   const wallMs = performance.now() - started

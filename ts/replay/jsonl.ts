@@ -14,8 +14,9 @@ export type OutputPosition = { number: bigint; hash: Hash }
 export interface ReplaySink {
   /** The last block written (after a resume: the last block the output held). */
   readonly last: OutputPosition | undefined
-  write(block: ReplayedBlock): void
-  close(): void
+  /** Files write at once; a database may return a promise (awaited before the next block). */
+  write(block: ReplayedBlock): void | Promise<void>
+  close(): void | Promise<void>
 }
 
 export type SinkOptions = {

@@ -1,0 +1,192 @@
+// Cluster replay behind a slow node (`npm run build` first; needs redis-server and postgresql
+// installed, and @foundry-rs/anvil, solc, @openzeppelin/contracts, @uniswap/v2-core):
+//   node bench/cluster-latency.cjs [--blocks 300] [--latency 20] [--workers 1,2,3] [--rounds 3] [--chunk 25] [--threads 2] [--state proofs|prestate] [--out bench/results/cluster-latency.json]
+// Mines a chain of mixed blocks on a local anvil, puts a proxy in front of it that holds every
+// HTTP request for a fixed latency, starts Redis and Postgres on free loopback ports, and times
+// `parallel-evm cluster work` with 1, 2, 3... worker processes on this machine: the workers are
+// started and waiting first, then the range is enqueued in chunks and the clock runs until every
+// chunk is completed (blocks/s; medians of the rounds, worker counts alternated). Each run writes
+// into a fresh database on its own queue. Writes the raw rows as JSON.
+const { execFileSync, spawn } = require('node:child_process')
+const { mkdirSync, readFileSync, writeFileSync } = require('node:fs')
+const { createServer } = require('node:http')
+const { cpus } = require('node:os')
+const { dirname, join } = require('node:path')
+const { parseArgs } = require('node:util')
+
+const repo = join(__dirname, '..')
+const { mineChain } = require('../dist/bench/anvil-chain.js')
+const { startPostgres, startRedis, stopRedisForGood } = require('../dist/bench/servers.js')
+const { clusterStatus, enqueueRange } = require('../dist/index.js')
+
+const { values } = parseArgs({
+  options: {
+    blocks: { type: 'string', default: '300' },
+    latency: { type: 'string', default: '20' },
+    workers: { type: 'string', default: '1,2,3' },
+    rounds: { type: 'string', default: '3' },
+    chunk: { type: 'string', default: '25' },
+    threads: { type: 'string', default: '2' },
+    state: { type: 'string', default: 'proofs' },
+    out: { type: 'string', default: join(repo, 'bench', 'results', 'cluster-latency.json') },
+  },
+})
+
+function anvilBinary() {
+  const arch = process.arch === 'x64' ? 'amd64' : process.arch
+  return join(dirname(require.resolve(`@foundry-rs/anvil-${process.platform}-${arch}/package.json`, { paths: [repo] })), 'bin', 'anvil')
+}
+
+async function startAnvil() {
+  const port = 20000 + Math.floor(Math.random() * 20000)
+  const child = spawn(anvilBinary(), ['--host', '127.0.0.1', '--port', String(port), '--hardfork', 'cancun', '--chain-id', '31337', '--accounts', '20', '--silent'], { stdio: 'ignore' })
+  const url = `http://127.0.0.1:${port}`
+  for (let i = 0; i < 300; i++) {
+    try {
+      await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}' })
+      return { url, pid: child.pid, stop: () => child.kill() }
+    } catch {
+      await new Promise((r) => setTimeout(r, 100))
+    }
+  }
+  child.kill()
+  throw new Error('anvil did not start')
+}
+
+/** Holds every HTTP request `latency` ms before forwarding it; counts requests. */
+async function latencyProxy(target, latency) {
+  const proxy = { http: 0 }
+  const server = createServer((req, res) => {
+    const chunks = []
+    req.on('data', (c) => chunks.push(c))
+    req.on('end', async () => {
+      proxy.http++
+      await new Promise((r) => setTimeout(r, latency))
+      try {
+        const upstream = await fetch(target, { method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.concat(chunks) })
+        const text = await upstream.text()
+        res.writeHead(upstream.status, { 'content-type': 'application/json' })
+        res.end(text)
+      } catch {
+        res.destroy()
+      }
+    })
+  })
+  await new Promise((r) => server.listen(0, '127.0.0.1', r))
+  proxy.url = `http://127.0.0.1:${server.address().port}`
+  proxy.stop = () => new Promise((r) => server.close(r))
+  return proxy
+}
+
+function startWorkerProcess(redis, queue, rpc, postgres) {
+  const args = [join(repo, 'dist', 'cli', 'main.js'), 'cluster', 'work', '--redis', redis, '--queue', queue, '--rpc', rpc, '--postgres', postgres, '--threads', values.threads, '--json']
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  let err = ''
+  child.stdout.on('data', (d) => (out += d))
+  child.stderr.on('data', (d) => (err += d))
+  const exit = new Promise((r) => child.once('close', (code) => r(code)))
+  return { child, exit, ready: () => out.includes('"ready"') || child.exitCode !== null, log: () => out + err }
+}
+
+/** CPU time a process has used, ms (Linux /proc; undefined elsewhere). */
+function cpuMs(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+    return (Number(fields[11]) + Number(fields[12])) * 10
+  } catch {
+    return undefined
+  }
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = Math.floor(s.length / 2)
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
+}
+
+async function main() {
+  const counts = values.workers.split(',').filter(Boolean).map(Number)
+  const latency = Number(values.latency)
+  const anvil = await startAnvil()
+  const [redis, postgres] = await Promise.all([startRedis(), startPostgres()])
+  const proxy = await latencyProxy(anvil.url, latency)
+  const rows = []
+  try {
+    const chain = await mineChain({ rpcUrl: anvil.url, blocks: Number(values.blocks), txsPerBlock: 4, seed: 29 })
+    const from = chain.first
+    const to = chain.last
+    const blocks = Number(to - from + 1n)
+    console.error(`mined ${blocks} blocks; ${latency} ms per request`)
+    const runs = Object.fromEntries(counts.map((n) => [n, []]))
+    let run = 0
+    for (let round = 0; round < Number(values.rounds); round++) {
+      // Alternating the order: the shared machine's load falls on each count alike.
+      for (const n of round % 2 === 0 ? counts : [...counts].reverse()) {
+        const queue = `bench-${++run}`
+        const database = await postgres.createDatabase(`bench_${run}`)
+        const workers = Array.from({ length: n }, () => startWorkerProcess(redis.url, queue, proxy.url, database))
+        // Started and connected before the clock runs: what is timed is the replay, not node's start.
+        const ready = Date.now() + 30_000
+        while (!workers.every((w) => w.ready()) && Date.now() < ready) await new Promise((r) => setTimeout(r, 50))
+        const httpBefore = proxy.http
+        const anvilBefore = cpuMs(anvil.pid)
+        const started = performance.now()
+        const { chunks } = await enqueueRange({ redisUrl: redis.url, queue, from, to, chunk: Number(values.chunk), state: values.state, chainId: 31337, hardfork: 'cancun' })
+        for (;;) {
+          const s = await clusterStatus({ redisUrl: redis.url, queue })
+          if (s.failed > 0) throw new Error(`failed chunks: ${JSON.stringify(s.failedChunks)}`)
+          if (s.completed === chunks) break
+          await new Promise((r) => setTimeout(r, 100))
+        }
+        const wallMs = performance.now() - started
+        const anvilCpuMs = anvilBefore === undefined ? undefined : cpuMs(anvil.pid) - anvilBefore
+        // CPU of the worker processes (their start included, a few hundred ms each).
+        const workersCpuMs = workers.reduce((n, w) => n + (cpuMs(w.child.pid) ?? 0), 0)
+        for (const w of workers) w.child.kill('SIGTERM')
+        const codes = await Promise.all(workers.map((w) => w.exit))
+        if (codes.some((c) => c !== 0)) throw new Error(`a worker exited with ${codes}: ${workers.map((w) => w.log()).join('\n')}`)
+        const r = { workers: n, wallMs: Math.round(wallMs), blocksPerSecond: +(blocks / (wallMs / 1000)).toFixed(2), httpRequests: proxy.http - httpBefore, anvilCpuMs, workersCpuMs }
+        runs[n].push(r)
+        console.error(`${n} worker(s): ${r.wallMs} ms, ${r.blocksPerSecond} blocks/s, ${r.httpRequests} HTTP requests, anvil CPU ${anvilCpuMs} ms, workers CPU ${workersCpuMs} ms`)
+      }
+    }
+    for (const n of counts) {
+      const r = runs[n]
+      rows.push({ kind: 'cluster', latencyMs: latency, state: values.state, workers: n, blocks, chunk: Number(values.chunk), rounds: r.length, wallMs: median(r.map((x) => x.wallMs)), blocksPerSecond: median(r.map((x) => x.blocksPerSecond)), runs: r })
+    }
+    const one = rows.find((r) => r.workers === 1)
+    if (one) {
+      for (const r of rows.filter((x) => x.workers !== 1)) {
+        const speedup = +(r.blocksPerSecond / one.blocksPerSecond).toFixed(2)
+        rows.push({ kind: 'ratio', latencyMs: latency, workers: r.workers, speedup })
+        console.error(`${r.workers} workers: ${speedup}x one worker (medians)`)
+      }
+    }
+  } finally {
+    await proxy.stop()
+    anvil.stop()
+    await Promise.all([stopRedisForGood(redis), postgres.stop()])
+  }
+  let commit = 'unknown'
+  try {
+    commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: repo, encoding: 'utf8' }).trim()
+  } catch {}
+  const result = {
+    machine: `${process.platform}-${process.arch}, ${cpus().length} cores, node ${process.version}`,
+    cpu: cpus()[0]?.model ?? 'unknown',
+    threads: Number(values.threads),
+    commit,
+    date: new Date().toISOString(),
+    note: 'shared machine (other agents compiling): compare ratios within one run',
+    rows,
+  }
+  mkdirSync(dirname(values.out), { recursive: true })
+  writeFileSync(values.out, `${JSON.stringify(result, null, 2)}\n`)
+  console.error(`wrote ${values.out}`)
+}
+
+main().catch((e) => {
+  console.error(e)
+  process.exit(1)
+})
