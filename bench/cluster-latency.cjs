@@ -9,12 +9,12 @@
 // into a fresh database on its own queue. Writes the raw rows as JSON.
 const { execFileSync, spawn } = require('node:child_process')
 const { mkdirSync, readFileSync, writeFileSync } = require('node:fs')
-const { createServer } = require('node:http')
 const { cpus } = require('node:os')
 const { dirname, join } = require('node:path')
 const { parseArgs } = require('node:util')
 
 const repo = join(__dirname, '..')
+const { latencyProxy, median, startAnvil } = require('./support.cjs')
 const { mineChain } = require('../dist/bench/anvil-chain.js')
 const { startPostgres, startRedis, stopRedisForGood } = require('../dist/bench/servers.js')
 const { clusterStatus, enqueueRange } = require('../dist/index.js')
@@ -32,51 +32,8 @@ const { values } = parseArgs({
   },
 })
 
-function anvilBinary() {
-  const arch = process.arch === 'x64' ? 'amd64' : process.arch
-  return join(dirname(require.resolve(`@foundry-rs/anvil-${process.platform}-${arch}/package.json`, { paths: [repo] })), 'bin', 'anvil')
-}
 
-async function startAnvil() {
-  const port = 20000 + Math.floor(Math.random() * 20000)
-  const child = spawn(anvilBinary(), ['--host', '127.0.0.1', '--port', String(port), '--hardfork', 'cancun', '--chain-id', '31337', '--accounts', '20', '--silent'], { stdio: 'ignore' })
-  const url = `http://127.0.0.1:${port}`
-  for (let i = 0; i < 300; i++) {
-    try {
-      await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}' })
-      return { url, pid: child.pid, stop: () => child.kill() }
-    } catch {
-      await new Promise((r) => setTimeout(r, 100))
-    }
-  }
-  child.kill()
-  throw new Error('anvil did not start')
-}
 
-/** Holds every HTTP request `latency` ms before forwarding it; counts requests. */
-async function latencyProxy(target, latency) {
-  const proxy = { http: 0 }
-  const server = createServer((req, res) => {
-    const chunks = []
-    req.on('data', (c) => chunks.push(c))
-    req.on('end', async () => {
-      proxy.http++
-      await new Promise((r) => setTimeout(r, latency))
-      try {
-        const upstream = await fetch(target, { method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.concat(chunks) })
-        const text = await upstream.text()
-        res.writeHead(upstream.status, { 'content-type': 'application/json' })
-        res.end(text)
-      } catch {
-        res.destroy()
-      }
-    })
-  })
-  await new Promise((r) => server.listen(0, '127.0.0.1', r))
-  proxy.url = `http://127.0.0.1:${server.address().port}`
-  proxy.stop = () => new Promise((r) => server.close(r))
-  return proxy
-}
 
 function startWorkerProcess(redis, queue, rpc, postgres) {
   const args = [join(repo, 'dist', 'cli', 'main.js'), 'cluster', 'work', '--redis', redis, '--queue', queue, '--rpc', rpc, '--postgres', postgres, '--threads', values.threads, '--json']
@@ -99,7 +56,6 @@ function cpuMs(pid) {
   }
 }
 
-const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b)
   const m = Math.floor(s.length / 2)
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2

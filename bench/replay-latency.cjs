@@ -10,12 +10,12 @@
 // chain (no proxy). Writes the raw rows as JSON.
 const { execFileSync, spawn } = require('node:child_process')
 const { mkdirSync, writeFileSync } = require('node:fs')
-const { createServer } = require('node:http')
 const { cpus, availableParallelism } = require('node:os')
 const { dirname, join } = require('node:path')
 const { parseArgs } = require('node:util')
 
 const repo = join(__dirname, '..')
+const { latencyProxy, median, startAnvil } = require('./support.cjs')
 const { mineChain } = require('../dist/bench/anvil-chain.js')
 
 const { values } = parseArgs({
@@ -32,56 +32,8 @@ const { values } = parseArgs({
 })
 const list = (v) => (v ? v.split(',').filter(Boolean).map(Number) : [])
 
-function anvilBinary() {
-  const arch = process.arch === 'x64' ? 'amd64' : process.arch
-  return join(dirname(require.resolve(`@foundry-rs/anvil-${process.platform}-${arch}/package.json`, { paths: [repo] })), 'bin', 'anvil')
-}
 
-async function startAnvil() {
-  const port = 20000 + Math.floor(Math.random() * 20000)
-  const child = spawn(anvilBinary(), ['--host', '127.0.0.1', '--port', String(port), '--hardfork', 'cancun', '--chain-id', '31337', '--accounts', '20', '--silent'], { stdio: 'ignore' })
-  const url = `http://127.0.0.1:${port}`
-  for (let i = 0; i < 300; i++) {
-    try {
-      await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}' })
-      return { url, stop: () => child.kill() }
-    } catch {
-      await new Promise((r) => setTimeout(r, 100))
-    }
-  }
-  child.kill()
-  throw new Error('anvil did not start')
-}
 
-/** Holds every HTTP request `latency` ms before forwarding it; counts requests and JSON-RPC calls. */
-async function latencyProxy(target) {
-  const proxy = { latency: 0, http: 0, calls: 0, url: '' }
-  const server = createServer((req, res) => {
-    const chunks = []
-    req.on('data', (c) => chunks.push(c))
-    req.on('end', async () => {
-      const body = Buffer.concat(chunks)
-      proxy.http++
-      try {
-        const parsed = JSON.parse(body.toString('utf8'))
-        proxy.calls += Array.isArray(parsed) ? parsed.length : 1
-      } catch {}
-      await new Promise((r) => setTimeout(r, proxy.latency))
-      try {
-        const upstream = await fetch(target, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
-        const text = await upstream.text()
-        res.writeHead(upstream.status, { 'content-type': 'application/json' })
-        res.end(text)
-      } catch {
-        res.destroy()
-      }
-    })
-  })
-  await new Promise((r) => server.listen(0, '127.0.0.1', r))
-  proxy.url = `http://127.0.0.1:${server.address().port}`
-  proxy.stop = () => new Promise((r) => server.close(r))
-  return proxy
-}
 
 /** One CLI replay; its summary line, plus the proxy's counts. */
 function replay(url, range, extra) {
@@ -123,7 +75,6 @@ function peakRss(url, from, to) {
   return { ...r, wallMs: Math.round(performance.now() - t) }
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 
 async function main() {
   const blocks = Number(values.blocks)
