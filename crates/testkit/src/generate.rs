@@ -3,7 +3,7 @@
 //! contract creation, self-destruct, reverts, out-of-gas, invalid transactions). Used by the
 //! tests and the benchmarks.
 
-use alloy_primitives::{keccak256, Address, Bloom, Bytes, TxKind, B256, U256};
+use alloy_primitives::{keccak256, Address, Bytes, TxKind, B256, U256};
 use parallel_evm_core::{
     block::chain::ChainSpec,
     block::{BlockInput, TxInput},
@@ -180,26 +180,14 @@ impl BlockBuilder {
         let gas_limit = self.txs.iter().map(|t| t.env.gas_limit).sum::<u64>().max(30_000_000);
         let block = BlockInput {
             number: 1_000_000,
-            hash: None,
-            parent_hash: B256::ZERO,
             timestamp: 1_700_000_000,
             beneficiary: BENEFICIARY,
             gas_limit,
-            gas_used: 0,
             base_fee: self.spec.is_enabled_in(SpecId::LONDON).then_some(GWEI as u64),
-            difficulty: U256::ZERO,
             mix_hash: B256::from(U256::from(self.seed)),
             excess_blob_gas: self.spec.is_enabled_in(SpecId::CANCUN).then_some(0),
-            parent_beacon_block_root: None,
-            requests_hash: None,
-            state_root: B256::ZERO,
-            receipts_root: B256::ZERO,
-            logs_bloom: Bloom::ZERO,
-            uncle_hashes: Vec::new(),
-            uncles: None,
-            withdrawals: Vec::new(),
             txs: self.txs,
-            integrity: None,
+            ..Default::default()
         };
         Generated { name: name.into(), block, state: self.state, chain: ChainSpec::fixed(1, self.spec) }
     }

@@ -78,7 +78,7 @@ mod alloy_serde_quantity {
 }
 
 /// Everything the engine needs from a block.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct BlockInput {
     pub number: u64,
     pub hash: Option<B256>,
@@ -332,5 +332,32 @@ impl BlockInput {
             return Err(self.invalid_tx(index, format!("gas limit {wanted} exceeds the gas left in the block ({available})")));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use alloy_primitives::Bytes;
+    use revm::primitives::TxKind;
+
+    /// A block of calls `(from, to, data)` with 200,000 gas each: all that grouping and
+    /// scheduling look at.
+    pub(crate) fn calls_from(calls: &[(Address, Address, Bytes)]) -> BlockInput {
+        let txs = calls
+            .iter()
+            .map(|(from, to, data)| TxInput {
+                hash: B256::ZERO,
+                tx_type: 0,
+                env: TxEnv { caller: *from, kind: TxKind::Call(*to), data: data.clone(), gas_limit: 200_000, ..Default::default() },
+            })
+            .collect();
+        BlockInput { number: 1, gas_limit: 30_000_000, txs, ..Default::default() }
+    }
+
+    /// A block of calls into `targets`, each from its own sender and without call data.
+    pub(crate) fn calls(targets: &[Address]) -> BlockInput {
+        let calls: Vec<_> = targets.iter().enumerate().map(|(i, to)| (Address::with_last_byte(i as u8 + 1), *to, Bytes::new())).collect();
+        calls_from(&calls)
     }
 }

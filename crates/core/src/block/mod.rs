@@ -7,4 +7,7 @@ pub mod integrity;
 pub mod requests;
 
 pub use chain::ChainSpec;
+/// Small blocks for the engine's unit tests.
+#[cfg(test)]
+pub(crate) use input::tests as test_blocks;
 pub use input::*;

@@ -20,7 +20,7 @@ use crate::{
         state_root::{post_state_root, pre_state_root},
     },
 };
-use alloy_primitives::{keccak256, Address, Bloom, B256, U256};
+use alloy_primitives::{keccak256, Address, B256, U256};
 use revm::{context::TxEnv, primitives::hardfork::SpecId, primitives::TxKind};
 
 pub const SUITE: &str = "GeneralStateTests";
@@ -135,27 +135,17 @@ fn case_block(env: &Env, tx: &TxTemplate, case: &PostCase, caller: Address) -> R
     let number = to_u64(env.current_number, "currentNumber")?;
     Ok(BlockInput {
         number,
-        hash: None,
         parent_hash: number.checked_sub(1).map(test_block_hash).unwrap_or_default(),
         timestamp: to_u64(env.current_timestamp, "currentTimestamp")?,
         beneficiary: env.current_coinbase,
         gas_limit: to_u64(env.current_gas_limit, "currentGasLimit")?,
-        gas_used: 0,
         base_fee: env.current_base_fee.map(|f| to_u64(f, "currentBaseFee")).transpose()?,
         difficulty: env.current_difficulty,
         mix_hash: env.current_random.unwrap_or_default(),
         excess_blob_gas: env.current_excess_blob_gas.map(|g| to_u64(g, "currentExcessBlobGas")).transpose()?,
-        // State tests run the transaction alone: no beacon-root system call.
-        parent_beacon_block_root: None,
-        requests_hash: None,
-        state_root: B256::ZERO,
-        receipts_root: B256::ZERO,
-        logs_bloom: Bloom::ZERO,
-        uncle_hashes: Vec::new(),
-        uncles: None,
-        withdrawals: Vec::new(),
         txs: vec![TxInput { hash, tx_type, env: env_tx }],
-        integrity: None,
+        // State tests run the transaction alone: no beacon-root system call, no withdrawals.
+        ..Default::default()
     })
 }
 

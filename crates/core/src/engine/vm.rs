@@ -61,6 +61,12 @@ pub trait StateReader {
     fn lazy_candidate(&mut self, _address: Address) -> Option<Option<BasicValue>> {
         None
     }
+    /// The block's beneficiary's value before the block's transactions (not recorded as a
+    /// read), when payments to it may be credited lazily in this execution (see
+    /// `lazy_balance`); `None` otherwise.
+    fn lazy_beneficiary(&mut self, _address: Address) -> Option<Option<BasicValue>> {
+        None
+    }
     /// An execution looked at the balance of `address`, handled lazily: stop doing so.
     fn lazy_balance_seen(&mut self, _address: Address) {}
     /// Forgets the reads recorded since the execution started (it is run again).
@@ -101,7 +107,8 @@ pub struct VmDb<R> {
     failure: Option<ReadError>,
     /// Contracts whose balance this execution handles lazily (see `lazy_balance`).
     pub lazy: LazyState,
-    /// The transaction's sender and the block's beneficiary are never handled lazily.
+    /// The transaction's sender, never handled lazily, and the block's beneficiary, handled
+    /// lazily only as `StateReader::lazy_beneficiary` allows.
     not_lazy: [Address; 2],
     /// Slots this execution reads lazily (see `lazy_storage`).
     pub taint: TaintState,
@@ -141,20 +148,35 @@ impl<R: StateReader> VmDb<R> {
         self.not_lazy[0] = caller;
     }
 
-    /// A contract holding enough ether before the block, handed to revm with a synthetic
-    /// balance instead of being read (see `lazy_balance`).
+    /// A contract holding enough ether before the block, or the beneficiary when the
+    /// transaction pays it directly, handed to revm with a synthetic balance instead of being
+    /// read (see `lazy_balance`).
     fn lazy_contract(&mut self, address: Address, code: &Option<CodeValue>) -> Option<AccountInfo> {
-        let code = code.as_ref()?;
-        if !self.lazy.enabled || self.not_lazy.contains(&address) || code.code.is_eip7702() {
+        if !self.lazy.enabled || address == self.not_lazy[0] {
             return None;
         }
-        let before = self.reader.lazy_candidate(address)??;
-        if before.balance < lazy_balance::MIN_BALANCE {
-            return None;
-        }
-        self.lazy.uses.push(LazyUse { address, nonce: before.nonce, paid_out: U256::ZERO });
+        let (before, needed) = if address == self.not_lazy[1] {
+            // Without code the beneficiary cannot pay out of its balance here; it must hold at
+            // least one wei, so that it is not empty as it was not for revm (an empty receiver
+            // of value costs extra gas).
+            if code.is_some() {
+                return None;
+            }
+            let before = self.reader.lazy_beneficiary(address)??;
+            (before, U256::from(1))
+        } else {
+            if code.as_ref()?.code.is_eip7702() {
+                return None;
+            }
+            let before = self.reader.lazy_candidate(address)??;
+            if before.balance < lazy_balance::MIN_BALANCE {
+                return None;
+            }
+            (before, U256::ZERO)
+        };
+        self.lazy.uses.push(LazyUse { address, nonce: before.nonce, paid_out: needed });
         let synthetic = BasicValue { balance: lazy_balance::SYNTHETIC_BALANCE, nonce: before.nonce };
-        Some(self.account_info(synthetic, Some(code.clone())))
+        Some(self.account_info(synthetic, code.clone()))
     }
 }
 

@@ -2,6 +2,7 @@
 //! multi-version memory, validate what they read, and re-execute on conflict, until every
 //! transaction has a validated incarnation.
 
+pub mod hot_targets;
 pub mod mv_memory;
 pub mod placement;
 pub mod scheduler;
@@ -10,6 +11,7 @@ use crate::{
     block::chain::ChainSpec,
     block::BlockInput,
     block::TxIdx,
+    engine::block_stm::hot_targets::HotTargets,
     engine::block_stm::mv_memory::ReadValue,
     engine::block_stm::mv_memory::{MvMemory, MvRead},
     engine::block_stm::scheduler::{Scheduler, Task},
@@ -66,6 +68,8 @@ struct MvReader<'a> {
     base: &'a dyn Storage,
     tx: TxIdx,
     reads: Vec<(Loc, ReadValue)>,
+    /// The transactions the beneficiary sends.
+    beneficiary_sends: &'a [TxIdx],
 }
 
 impl MvReader<'_> {
@@ -83,6 +87,18 @@ impl StateReader for MvReader<'_> {
             return None;
         }
         self.base.basic(address).ok()
+    }
+
+    fn lazy_beneficiary(&mut self, address: Address) -> Option<Option<BasicValue>> {
+        if self.mv.balance_seen.get(&address) >= lazy_balance::MAX_SEEN {
+            return None;
+        }
+        // Its nonce right before this transaction, as the synthetic account must carry it (and
+        // `LazyUse::admits` checks): only its own transactions move it, every one of which
+        // must be valid for the block to be.
+        let sent = self.beneficiary_sends.partition_point(|i| *i < self.tx) as u64;
+        let before = self.base.basic(address).ok()??;
+        (!before.balance.is_zero()).then_some(Some(BasicValue { nonce: before.nonce + sent, ..before }))
     }
 
     fn lazy_balance_seen(&mut self, address: Address) {
@@ -216,6 +232,10 @@ struct Shared<'a> {
     base: &'a dyn Storage,
     mv: MvMemory,
     scheduler: Scheduler,
+    /// Contracts whose callers were seen to chain in this block.
+    hot: HotTargets,
+    /// The transactions the beneficiary sends, in block order.
+    beneficiary_sends: Vec<TxIdx>,
     outcomes: Vec<CachePadded<Mutex<Option<TxOutcome>>>>,
     /// Summed from each worker's own counters when it stops (no shared counter per task).
     stats: Mutex<ParallelStats>,
@@ -237,7 +257,8 @@ fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
 
 impl<'a> Shared<'a> {
     fn new_vm(&'a self) -> BlockVm<MvReader<'a>> {
-        BlockVm::new(self.block, self.chain, MvReader { mv: &self.mv, base: self.base, tx: 0, reads: Vec::new() })
+        let reader = MvReader { mv: &self.mv, base: self.base, tx: 0, reads: Vec::new(), beneficiary_sends: &self.beneficiary_sends };
+        BlockVm::new(self.block, self.chain, reader)
             .with_simple_transfers(SimpleTransfers::DirectDeferred)
             .with_lazy_balances()
             .with_lazy_slots()
@@ -302,6 +323,13 @@ impl<'a> Shared<'a> {
         tx: TxIdx,
         inc: usize,
     ) -> Option<Task> {
+        // A caller of a contract seen to chain runs after the previous caller has executed.
+        if let Some(previous) = self.hot.wait_for(tx) {
+            if self.scheduler.add_dependency(worker, tx, previous) {
+                stats.dependency_waits += 1;
+                return None;
+            }
+        }
         let timed = costs::timed(&self.block.txs[tx]);
         loop {
             {
@@ -354,10 +382,11 @@ impl<'a> Shared<'a> {
     }
 
     fn validate(&self, stats: &mut ParallelStats, measured: &mut Vec<Measured>, worker: usize, tx: TxIdx, inc: usize) -> Option<Task> {
-        let valid = self.mv.validate_read_set(tx, self.base);
+        let invalid = self.mv.first_invalid_read(tx, self.base);
         pause();
-        let aborted = !valid && self.scheduler.try_validation_abort(tx, inc);
-        if aborted {
+        let aborted = invalid.is_some() && self.scheduler.try_validation_abort(tx, inc);
+        if let (true, Some(address)) = (aborted, invalid) {
+            self.hot.conflict(self.block, tx, address);
             if inc == 0 && self.scheduler.is_early(tx) {
                 measured.push(Measured { tx, us: 0, early_aborted: true });
             }
@@ -557,6 +586,8 @@ pub fn execute(
         chain,
         base: reads_from,
         mv: MvMemory::new(n, block.beneficiary),
+        hot: HotTargets::new(block),
+        beneficiary_sends: (0..n).filter(|&i| block.txs[i].env.caller == block.beneficiary).collect(),
         scheduler: Scheduler::with_hints(n, threads, hints).with_early(match threads {
             1 => Vec::new(),
             _ => crate::engine::chaos::early(n).unwrap_or_else(|| costs::expensive(block)),

@@ -443,9 +443,11 @@ impl MvMemory {
     }
 
     /// Whether every value `tx` read is still what it would read now.
-    pub fn validate_read_set(&self, tx: TxIdx, base: &dyn Storage) -> bool {
+    /// The account of the first location `tx` read that no longer holds what it saw (`None`:
+    /// the read set is valid).
+    pub fn first_invalid_read(&self, tx: TxIdx, base: &dyn Storage) -> Option<Address> {
         let reads = self.sets[tx].last_read.lock();
-        reads.iter().all(|(loc, seen)| {
+        reads.iter().find_map(|(loc, seen)| {
             // No transaction has ever written there: the value read was, and still is, the
             // pre-state's (filter bits are never cleared).
             let valid = self.never_written(loc)
@@ -464,7 +466,7 @@ impl MvMemory {
                 }
                 _ => {}
             }
-            valid
+            (!valid).then(|| loc.address())
         })
     }
 

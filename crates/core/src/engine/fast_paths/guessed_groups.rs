@@ -238,43 +238,11 @@ impl Footprint {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::block::TxInput;
-    use alloy_primitives::{Bloom, Bytes, B256, U256};
-    use revm::context::TxEnv;
+    use alloy_primitives::{Bytes, B256, U256};
 
     /// A block of calls `(from, to, data)`: all that guessing looks at.
     fn block_of(calls: &[(Address, Address, Bytes)]) -> BlockInput {
-        let txs = calls
-            .iter()
-            .map(|(from, to, data)| TxInput {
-                hash: B256::ZERO,
-                tx_type: 0,
-                env: TxEnv { caller: *from, kind: TxKind::Call(*to), data: data.clone(), gas_limit: 200_000, ..Default::default() },
-            })
-            .collect();
-        BlockInput {
-            number: 1,
-            hash: None,
-            parent_hash: B256::ZERO,
-            timestamp: 0,
-            beneficiary: Address::ZERO,
-            gas_limit: 30_000_000,
-            gas_used: 0,
-            base_fee: None,
-            difficulty: U256::ZERO,
-            mix_hash: B256::ZERO,
-            excess_blob_gas: None,
-            parent_beacon_block_root: None,
-            requests_hash: None,
-            state_root: B256::ZERO,
-            receipts_root: B256::ZERO,
-            logs_bloom: Bloom::ZERO,
-            uncle_hashes: Vec::new(),
-            uncles: None,
-            withdrawals: Vec::new(),
-            txs,
-            integrity: None,
-        }
+        crate::block::test_blocks::calls_from(calls)
     }
 
     /// `swap(0, out, to, data)` in the standard encoding.
