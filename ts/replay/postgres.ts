@@ -2,12 +2,13 @@
 // (./rows.ts), a schema created on first use and versioned, each block written at most once.
 // `write` puts one block in one transaction (the `replay --postgres` path, resumable like
 // SQLite); `writeRange` puts a whole chunk in one transaction (the cluster workers), so a worker
-// that dies mid-chunk leaves nothing behind and a chunk already there is not written again.
+// that dies mid-chunk leaves nothing behind and a chunk already there is not written again; its
+// rows go in multi-row statements, bytecode last (see RangeRows: concurrent chunks never deadlock).
 import type { Hash } from 'viem'
 import { InvalidInputError, StateError } from '../errors.js'
 import type { OutputPosition, ReplaySink, SinkOptions } from './jsonl.js'
 import type { ReplayedBlock } from './replay.js'
-import { blockRows, type Row, schemaStatements, type Table, TABLES } from './rows.js'
+import { type BlockRows, blockRows, type Row, schemaStatements, type Table, TABLES } from './rows.js'
 
 /** Version of the tables' layout; a database holding another version is refused, not altered. */
 export const POSTGRES_SCHEMA_VERSION = 1
@@ -57,6 +58,50 @@ async function insertRows(client: PgClient, table: Table, rows: Row[]): Promise<
     const batch = rows.slice(i, i + per)
     const values = batch.map((_, r) => `(${table.columns.map((_, c) => `$${r * width + c + 1}`).join(', ')})`)
     await client.query(`INSERT INTO ${table.name} (${table.columns.map((c) => c.name).join(', ')}) VALUES ${values.join(', ')}${conflict}`, batch.flat())
+  }
+}
+
+/**
+ * A range's rows gathered table by table and written in multi-row statements (a few statements
+ * per chunk instead of several per block), each table flushed when a statement's worth is held.
+ * Bytecode rows are the exception: they are shared across ranges, so two writers of different
+ * ranges may insert the same hash, and each waits on the other's row until the other commits.
+ * Written last, once per hash and in hash order, they are taken by every writer in the same order
+ * (no deadlock) and only moments before its commit (no long wait).
+ */
+class RangeRows {
+  readonly #client: PgClient
+  readonly #rows = new Map<Table, Row[]>()
+  readonly #code = new Map<string, Row>()
+
+  constructor(client: PgClient) {
+    this.#client = client
+  }
+
+  async add(rows: BlockRows): Promise<void> {
+    for (const t of TABLES) {
+      if (t.name === 'code') {
+        for (const r of rows.code) this.#code.set(r[0] as string, r)
+        continue
+      }
+      if (rows[t.name].length === 0) continue
+      const held = this.#rows.get(t) ?? []
+      for (const r of rows[t.name]) held.push(r)
+      this.#rows.set(t, held)
+      if (held.length >= Math.floor(MAX_PARAMS / t.columns.length)) {
+        this.#rows.delete(t)
+        await insertRows(this.#client, t, held)
+      }
+    }
+  }
+
+  async flush(): Promise<void> {
+    for (const [t, rows] of this.#rows) await insertRows(this.#client, t, rows)
+    this.#rows.clear()
+    const code = TABLES.find((t) => t.name === 'code')!
+    const sorted = [...this.#code.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, r]) => r)
+    this.#code.clear()
+    if (sorted.length > 0) await insertRows(this.#client, code, sorted)
   }
 }
 
@@ -165,10 +210,23 @@ export class PostgresSink implements ReplaySink {
   async writeRange(from: bigint, to: bigint, blocks: () => AsyncIterable<ReplayedBlock>): Promise<PostgresRangeWrite> {
     return this.#transaction(async (client) => {
       await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOCK_CLASS, `${from}..${to}`])
-      const { rows } = await client.query<{ n: string }>('SELECT COUNT(*) AS n FROM blocks WHERE number BETWEEN $1 AND $2', [from.toString(), to.toString()])
-      if (Number(rows[0]!.n) === Number(to - from + 1n)) return { written: 0, alreadyPresent: true }
+      const { rows } = await client.query<{ number: string; hash: string }>('SELECT number, hash FROM blocks WHERE number BETWEEN $1 AND $2', [from.toString(), to.toString()])
+      if (rows.length === Number(to - from + 1n)) return { written: 0, alreadyPresent: true }
+      // Blocks already there (a partial range) are checked and left as they are. A block another
+      // writer adds meanwhile fails this transaction on its key: the chunk is retried, not doubled.
+      const held = new Map(rows.map((r) => [BigInt(r.number), r.hash]))
+      const pending = new RangeRows(client)
       let written = 0
-      for await (const b of blocks()) if (await insertBlock(client, b)) written++
+      for await (const b of blocks()) {
+        const hash = held.get(b.number)
+        if (hash !== undefined) {
+          if (hash !== b.hash) throw new StateError(`block ${b.number} is already in the database with hash ${hash}, not ${b.hash} (a reorg under the range?)`)
+          continue
+        }
+        await pending.add(blockRows(b))
+        written++
+      }
+      await pending.flush()
       return { written, alreadyPresent: false }
     })
   }
