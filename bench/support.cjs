@@ -18,7 +18,7 @@ async function startAnvil() {
   for (let i = 0; i < 300; i++) {
     try {
       await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}' })
-      return { url, stop: () => child.kill() }
+      return { url, pid: child.pid, stop: () => child.kill() }
     } catch {
       await new Promise((r) => setTimeout(r, 100))
     }
