@@ -151,7 +151,7 @@ describe.skipIf(missing !== undefined)('cluster replay: BullMQ workers into Post
     await expect(PostgresSink.open({ url: 'mysql://x' })).rejects.toMatchObject({ code: 'INVALID_INPUT' })
   }, 120_000)
 
-  it('two chunks written at once, deploying the same bytecode in opposite orders: both commit (no deadlock), each code row once', async () => {
+  it('chunks written at once: the same bytecode in opposite orders (no deadlock, each code row once), overlapping ranges (shared blocks once)', async () => {
     const url = await postgres.createDatabase('crossing')
     const [a, b] = await Promise.all([PostgresSink.open({ url }), PostgresSink.open({ url })])
     const code = (n: number) => ({ hash: `0x${String(n).repeat(64)}`, code: `0x60${String(n).repeat(2)}` })
@@ -195,6 +195,17 @@ describe.skipIf(missing !== undefined)('cluster replay: BullMQ workers into Post
         [code(1).hash, code(1).code],
         [code(2).hash, code(2).code],
       ])
+      // Overlapping ranges at once (chunks of another size): the shared blocks are written by one
+      // writer, waited for and skipped by the other; both commit.
+      const slow = async function* (numbers: number[]) {
+        for (const n of numbers) {
+          yield block(n, code(n % 2 ? 1 : 2))
+          await new Promise((r) => setTimeout(r, 100))
+        }
+      }
+      const overlapping = await Promise.all([a.writeRange(5n, 8n, () => slow([5, 6, 7, 8])), b.writeRange(7n, 10n, () => slow([7, 8, 9, 10]))])
+      expect(overlapping.reduce((n, w) => n + w.written, 0)).toBe(6)
+      expect((await tables(url)).blocks!.map((r) => (r as unknown[])[0])).toEqual(['1', '2', '3', '4', '5', '6', '7', '8', '9', '10'])
     } finally {
       await Promise.all([a.close(), b.close()])
     }

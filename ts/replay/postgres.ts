@@ -78,8 +78,9 @@ class RangeRows {
     this.#client = client
   }
 
+  /** A claimed block's rows, but for its `blocks` row (written by the claim). */
   async add(rows: BlockRows): Promise<void> {
-    for (const t of TABLES) {
+    for (const t of TABLES.slice(1)) {
       if (t.name === 'code') {
         for (const r of rows.code) this.#code.set(r[0] as string, r)
         continue
@@ -106,20 +107,25 @@ class RangeRows {
 }
 
 /**
- * Writes one block's rows through `client` (inside the caller's transaction). A block already
- * there with the same hash is left as it is (returns false); with another hash it is an error.
+ * Puts a block's row in `blocks` (inside the caller's transaction): its number is the key, so
+ * this claims the block. A block already there with the same hash is left as it is (returns
+ * false); with another hash it is an error. A writer that added it and has not committed yet is
+ * waited for.
  */
+async function claimBlock(client: PgClient, b: ReplayedBlock, row: Row): Promise<boolean> {
+  const cols = TABLES[0]!.columns.map((c) => c.name)
+  const put = await client.query(`INSERT INTO blocks (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')}) ON CONFLICT (number) DO NOTHING RETURNING number`, row)
+  if (put.rowCount !== 0) return true
+  const { rows: held } = await client.query<{ hash: string }>('SELECT hash FROM blocks WHERE number = $1', [Number(b.number)])
+  if (held[0] && held[0].hash !== b.hash) throw new StateError(`block ${b.number} is already in the database with hash ${held[0].hash}, not ${b.hash} (a reorg under the range?)`)
+  return false
+}
+
+/** Writes one block's rows through `client` (inside the caller's transaction); false when it was already there. */
 async function insertBlock(client: PgClient, b: ReplayedBlock): Promise<boolean> {
   const rows = blockRows(b)
-  const [blocks, ...rest] = TABLES
-  const cols = blocks!.columns.map((c) => c.name)
-  const put = await client.query(`INSERT INTO blocks (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')}) ON CONFLICT (number) DO NOTHING RETURNING number`, rows.blocks[0])
-  if (put.rowCount === 0) {
-    const { rows: held } = await client.query<{ hash: string }>('SELECT hash FROM blocks WHERE number = $1', [Number(b.number)])
-    if (held[0] && held[0].hash !== b.hash) throw new StateError(`block ${b.number} is already in the database with hash ${held[0].hash}, not ${b.hash} (a reorg under the range?)`)
-    return false
-  }
-  for (const t of rest) if (rows[t.name].length > 0) await insertRows(client, t, rows[t.name])
+  if (!(await claimBlock(client, b, rows.blocks[0]!))) return false
+  for (const t of TABLES.slice(1)) if (rows[t.name].length > 0) await insertRows(client, t, rows[t.name])
   return true
 }
 
@@ -210,20 +216,16 @@ export class PostgresSink implements ReplaySink {
   async writeRange(from: bigint, to: bigint, blocks: () => AsyncIterable<ReplayedBlock>): Promise<PostgresRangeWrite> {
     return this.#transaction(async (client) => {
       await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOCK_CLASS, `${from}..${to}`])
-      const { rows } = await client.query<{ number: string; hash: string }>('SELECT number, hash FROM blocks WHERE number BETWEEN $1 AND $2', [from.toString(), to.toString()])
-      if (rows.length === Number(to - from + 1n)) return { written: 0, alreadyPresent: true }
-      // Blocks already there (a partial range) are checked and left as they are. A block another
-      // writer adds meanwhile fails this transaction on its key: the chunk is retried, not doubled.
-      const held = new Map(rows.map((r) => [BigInt(r.number), r.hash]))
+      const { rows } = await client.query<{ n: string }>('SELECT COUNT(*) AS n FROM blocks WHERE number BETWEEN $1 AND $2', [from.toString(), to.toString()])
+      if (Number(rows[0]!.n) === Number(to - from + 1n)) return { written: 0, alreadyPresent: true }
       const pending = new RangeRows(client)
       let written = 0
       for await (const b of blocks()) {
-        const hash = held.get(b.number)
-        if (hash !== undefined) {
-          if (hash !== b.hash) throw new StateError(`block ${b.number} is already in the database with hash ${hash}, not ${b.hash} (a reorg under the range?)`)
-          continue
-        }
-        await pending.add(blockRows(b))
+        // Each block is claimed as it comes (blocks already there, from an overlapping range, are
+        // checked and skipped); the rest of its rows wait for a multi-row statement.
+        const rows = blockRows(b)
+        if (!(await claimBlock(client, b, rows.blocks[0]!))) continue
+        await pending.add(rows)
         written++
       }
       await pending.flush()
