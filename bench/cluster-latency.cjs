@@ -95,6 +95,7 @@ async function main() {
         const ready = Date.now() + 30_000
         while (!workers.every((w) => w.ready()) && Date.now() < ready) await new Promise((r) => setTimeout(r, 50))
         const httpBefore = proxy.http
+        const [lateBefore, upstreamBefore] = [proxy.lateMs, proxy.upstreamMs]
         const anvilBefore = cpuMs(anvil.pid)
         const machineBefore = machineCpuMs()
         const started = performance.now()
@@ -107,6 +108,10 @@ async function main() {
           await new Promise((r) => setTimeout(r, 5))
         }
         const wallMs = performance.now() - started
+        // Per request: how late the proxy's latency timer fired, and the node's own time (ms).
+        const requests = Math.max(proxy.http - httpBefore, 1)
+        const proxyLateMs = +((proxy.lateMs - lateBefore) / requests).toFixed(2)
+        const nodeMs = +((proxy.upstreamMs - upstreamBefore) / requests).toFixed(2)
         const s = await clusterStatus({ redisUrl: redis.url, queue })
         if (s.completed !== chunks || s.failed > 0) throw new Error(`${s.completed} of ${chunks} chunks completed; failed: ${JSON.stringify(s.failedChunks)}`)
         // Chunks that failed and were retried (a deadlock between workers' transactions did that).
@@ -127,9 +132,9 @@ async function main() {
           const busyMs = done.reduce((t, e) => t + e.ms, 0)
           return { chunks: done.length, busyMs, waitMs: sum('waitMs'), executeMs: sum('executeMs'), writeMs: sum('writeMs'), firstBlockMs: sum('firstBlockMs'), idleMs: Math.round(wallMs - busyMs) }
         })
-        const r = { workers: n, wallMs: Math.round(wallMs), blocksPerSecond: +(blocks / (wallMs / 1000)).toFixed(2), httpRequests: proxy.http - httpBefore, anvilCpuMs, workersCpuMs, machineBusy, retried, perWorker }
+        const r = { workers: n, wallMs: Math.round(wallMs), blocksPerSecond: +(blocks / (wallMs / 1000)).toFixed(2), httpRequests: proxy.http - httpBefore, proxyLateMs, nodeMs, anvilCpuMs, workersCpuMs, machineBusy, retried, perWorker }
         runs[n].push(r)
-        console.error(`${n} worker(s): ${r.wallMs} ms, ${r.blocksPerSecond} blocks/s, ${r.httpRequests} HTTP requests, anvil CPU ${anvilCpuMs} ms, workers CPU ${workersCpuMs} ms, machine ${Math.round((machineBusy ?? 0) * 100)}% busy${retried ? `, ${retried} chunk(s) failed and retried` : ''}`)
+        console.error(`${n} worker(s): ${r.wallMs} ms, ${r.blocksPerSecond} blocks/s, ${r.httpRequests} HTTP requests (timer late ${proxyLateMs} ms, node ${nodeMs} ms each), anvil CPU ${anvilCpuMs} ms, workers CPU ${workersCpuMs} ms, machine ${Math.round((machineBusy ?? 0) * 100)}% busy${retried ? `, ${retried} chunk(s) failed and retried` : ''}`)
         for (const w of perWorker) console.error(`  ${w.chunks} chunks: busy ${w.busyMs} (wait ${w.waitMs}, execute ${w.executeMs}, write ${w.writeMs}; first blocks ${w.firstBlockMs}), idle ${w.idleMs} ms`)
       }
     }

@@ -58,6 +58,18 @@ export class RpcStateAdapter implements StateAdapter {
   private readonly chainId: number | undefined
   /** @internal Code and proof nodes checked against their hashes (each hashed once per adapter). */
   readonly checked = new CheckedHashes(CHECKED_CHARS)
+  // Accounts whose code this adapter has asked for or been given: others' code is asked for with
+  // their first slot proof, in the same batch, instead of one round trip after it.
+  private readonly codeSeen = new Set<Address>()
+
+  /** @internal Whether `address`'s code was seen before (and notes that it now is). */
+  seenCode(address: Address): boolean {
+    if (this.codeSeen.has(address)) return true
+    // A bound, not a cache: forgetting only costs a code request in a batch that goes anyway.
+    if (this.codeSeen.size >= 100_000) this.codeSeen.clear()
+    this.codeSeen.add(address)
+    return false
+  }
 
   constructor(params: RpcStateParameters) {
     this.source = params.source ?? 'prestate'
@@ -256,6 +268,10 @@ export class Session {
   /** One `eth_getProof` at the parent block, checked against the parent's state root. */
   private async proof(addr: Address, slots: Hash[]): Promise<void> {
     const method = 'eth_getProof'
+    // An account with storage has code, nearly always: unless it is held already, it is asked for
+    // with the proof (same batch), not after the proof names its hash (one round trip more).
+    const early = slots.length > 0 && !this.cache && !this.adapter.seenCode(addr) ? this.rpc.request<unknown>('eth_getCode', [addr, numberToHex(this.parentNumber)]) : undefined
+    early?.catch(() => {})
     const [root, raw] = await Promise.all([this.parentStateRoot(), this.rpc.request<unknown>(method, [addr, slots, numberToHex(this.parentNumber)])])
     const p = object(method, raw, 'proof')
     if (address(method, p.address, 'address') !== addr) fail(method, `asked for ${addr}, got the proof of ${String(p.address)}`)
@@ -291,7 +307,7 @@ export class Session {
     }
     let code: Hex = '0x'
     if (!noCode) {
-      code = this.adapter.checked.get(codeHash) ?? (await this.code(addr, codeHash))
+      code = this.adapter.checked.get(codeHash) ?? (await this.code(addr, codeHash, early))
     }
     if (!this.known.accounts.has(addr)) this.known.setAccount(addr, { balance, nonce, code, storageComplete: storageHash === EMPTY_ROOT })
     const account = this.known.accounts.get(addr)!
@@ -299,12 +315,12 @@ export class Session {
     this.store([[addr, { balance, nonce, code, storageComplete: storageHash === EMPTY_ROOT, storage: new Map(values) }]], [])
   }
 
-  /** The code of `addr`, checked against the hash its proof gives: the carried code, the cache's, or the node's. */
-  private async code(addr: Address, codeHash: Hash): Promise<Hex> {
+  /** The code of `addr`, checked against the hash its proof gives: the carried code, the cache's, or the node's (`asked` already). */
+  private async code(addr: Address, codeHash: Hash, asked?: Promise<unknown>): Promise<Hex> {
     const hinted = this.codeHint?.(addr)
     // A hint of another hash is not used: the code is fetched, and the carried state's check reports the difference.
     if (hinted !== undefined && this.adapter.checked.matches(hinted, codeHash)) return hinted
-    const code = this.cache?.getCode(codeHash) ?? data('eth_getCode', await this.rpc.request<unknown>('eth_getCode', [addr, numberToHex(this.parentNumber)]), 'code')
+    const code = this.cache?.getCode(codeHash) ?? data('eth_getCode', await (asked ?? this.rpc.request<unknown>('eth_getCode', [addr, numberToHex(this.parentNumber)])), 'code')
     if (!this.adapter.checked.matches(code, codeHash)) fail('eth_getCode', `the code of ${addr} hashes to ${keccak256(code)}, its proof says ${codeHash}`)
     return code
   }
