@@ -4,12 +4,14 @@
 // Mines a chain of mixed blocks on a local anvil, puts a proxy in front of it that holds every
 // HTTP request for a fixed latency, starts Redis and Postgres on free loopback ports, and times
 // `parallel-evm cluster work` with 1, 2, 3... worker processes on this machine: the workers are
-// started and waiting first, then the range is enqueued in chunks and the clock runs until every
-// chunk is completed (blocks/s; medians of the rounds, worker counts alternated). Each run writes
-// into a fresh database on its own queue. Writes the raw rows as JSON.
+// started and waiting first, then the range is enqueued in chunks and the clock runs until the
+// workers have reported every chunk done (blocks/s; medians of the rounds, worker counts
+// alternated). Each run writes into a fresh database on its own queue. Per run it also records
+// where each worker's time went (its chunks' wait/execute/write timings, idle time), the node's
+// time per request behind the proxy, and how busy the whole machine was. Writes the raw rows as JSON.
 const { execFileSync, spawn } = require('node:child_process')
 const { mkdirSync, readFileSync, writeFileSync } = require('node:fs')
-const { cpus } = require('node:os')
+const { cpus, loadavg } = require('node:os')
 const { dirname, join } = require('node:path')
 const { parseArgs } = require('node:util')
 
@@ -166,6 +168,7 @@ async function main() {
     commit,
     date: new Date().toISOString(),
     note: 'shared machine (other agents compiling): compare ratios within one run',
+    loadAverageAtEnd: loadavg().map((x) => +x.toFixed(2)),
     rows,
   }
   mkdirSync(dirname(values.out), { recursive: true })
