@@ -25,7 +25,8 @@ export type ChunkResult = {
   /**
    * Where that time went, ms: waiting on the node for blocks and their up-front state, executing
    * (rounds that fetch missed keys included), writing into Postgres, and until the first block
-   * was executed (the chunk's cold start: its carried state begins empty). Zero when nothing was replayed.
+   * was executed (the chunk's cold start: its carried state begins empty). When the chunk was
+   * already there, all but `writeMs` (the check) are zero.
    */
   timings: { waitMs: number; executeMs: number; writeMs: number; firstBlockMs: number }
   worker: string
