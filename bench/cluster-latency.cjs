@@ -4,12 +4,14 @@
 // Mines a chain of mixed blocks on a local anvil, puts a proxy in front of it that holds every
 // HTTP request for a fixed latency, starts Redis and Postgres on free loopback ports, and times
 // `parallel-evm cluster work` with 1, 2, 3... worker processes on this machine: the workers are
-// started and waiting first, then the range is enqueued in chunks and the clock runs until every
-// chunk is completed (blocks/s; medians of the rounds, worker counts alternated). Each run writes
-// into a fresh database on its own queue. Writes the raw rows as JSON.
+// started and waiting first, then the range is enqueued in chunks and the clock runs until the
+// workers have reported every chunk done (blocks/s; medians of the rounds, worker counts
+// alternated). Each run writes into a fresh database on its own queue. Per run it also records
+// where each worker's time went (its chunks' wait/execute/write timings, idle time), the node's
+// time per request behind the proxy, and how busy the whole machine was. Writes the raw rows as JSON.
 const { execFileSync, spawn } = require('node:child_process')
 const { mkdirSync, readFileSync, writeFileSync } = require('node:fs')
-const { cpus } = require('node:os')
+const { cpus, loadavg } = require('node:os')
 const { dirname, join } = require('node:path')
 const { parseArgs } = require('node:util')
 
@@ -32,18 +34,21 @@ const { values } = parseArgs({
   },
 })
 
-
-
-
 function startWorkerProcess(redis, queue, rpc, postgres) {
   const args = [join(repo, 'dist', 'cli', 'main.js'), 'cluster', 'work', '--redis', redis, '--queue', queue, '--rpc', rpc, '--postgres', postgres, '--threads', values.threads, '--json']
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   let err = ''
-  child.stdout.on('data', (d) => (out += d))
+  const events = []
+  child.stdout.on('data', (d) => {
+    out += d
+    const lines = out.split('\n')
+    out = lines.pop()
+    for (const l of lines) if (l.startsWith('{')) events.push(JSON.parse(l))
+  })
   child.stderr.on('data', (d) => (err += d))
   const exit = new Promise((r) => child.once('close', (code) => r(code)))
-  return { child, exit, ready: () => out.includes('"ready"') || child.exitCode !== null, log: () => out + err }
+  return { child, exit, events: () => events, ready: () => events.some((e) => e.event === 'ready') || child.exitCode !== null, log: () => `${events.map((e) => JSON.stringify(e)).join('\n')}\n${out}${err}` }
 }
 
 /** CPU time a process has used, ms (Linux /proc; undefined elsewhere). */
@@ -56,9 +61,15 @@ function cpuMs(pid) {
   }
 }
 
-  const s = [...xs].sort((a, b) => a - b)
-  const m = Math.floor(s.length / 2)
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
+/** Busy and total CPU time of the whole machine so far, ms (Linux /proc/stat; undefined elsewhere). */
+function machineCpuMs() {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number)
+    const total = f.reduce((a, b) => a + b, 0) * 10
+    return { busy: total - (f[3] + f[4]) * 10, total }
+  } catch {
+    return undefined
+  }
 }
 
 async function main() {
@@ -86,25 +97,47 @@ async function main() {
         const ready = Date.now() + 30_000
         while (!workers.every((w) => w.ready()) && Date.now() < ready) await new Promise((r) => setTimeout(r, 50))
         const httpBefore = proxy.http
+        const [lateBefore, upstreamBefore] = [proxy.lateMs, proxy.upstreamMs]
         const anvilBefore = cpuMs(anvil.pid)
+        const machineBefore = machineCpuMs()
         const started = performance.now()
         const { chunks } = await enqueueRange({ redisUrl: redis.url, queue, from, to, chunk: Number(values.chunk), state: values.state, chainId: 31337, hardfork: 'cancun' })
-        for (;;) {
-          const s = await clusterStatus({ redisUrl: redis.url, queue })
-          if (s.failed > 0) throw new Error(`failed chunks: ${JSON.stringify(s.failedChunks)}`)
-          if (s.completed === chunks) break
-          await new Promise((r) => setTimeout(r, 100))
+        // The workers' own 'done' lines end the clock (no polling of Redis: that would load the
+        // machine it measures and add up to a poll's interval to the shorter runs).
+        const done = () => new Set(workers.flatMap((w) => w.events().filter((e) => e.event === 'done').map((e) => e.id))).size
+        while (done() < chunks) {
+          if (workers.some((w) => w.child.exitCode !== null)) throw new Error(`a worker exited: ${workers.map((w) => w.log()).join('\n')}`)
+          await new Promise((r) => setTimeout(r, 5))
         }
         const wallMs = performance.now() - started
+        // Per request: how late the proxy's latency timer fired, and the node's own time (ms).
+        const requests = Math.max(proxy.http - httpBefore, 1)
+        const proxyLateMs = +((proxy.lateMs - lateBefore) / requests).toFixed(2)
+        const nodeMs = +((proxy.upstreamMs - upstreamBefore) / requests).toFixed(2)
+        const s = await clusterStatus({ redisUrl: redis.url, queue })
+        if (s.completed !== chunks || s.failed > 0) throw new Error(`${s.completed} of ${chunks} chunks completed; failed: ${JSON.stringify(s.failedChunks)}`)
+        // Chunks that failed and were retried (a deadlock between workers' transactions did that).
+        const retried = workers.reduce((n, w) => n + w.events().filter((e) => e.event === 'failed').length, 0)
         const anvilCpuMs = anvilBefore === undefined ? undefined : cpuMs(anvil.pid) - anvilBefore
+        const machineAfter = machineCpuMs()
+        // Share of the machine's CPU in use during the run (every process: other users' too).
+        const machineBusy = machineBefore && machineAfter ? +((machineAfter.busy - machineBefore.busy) / (machineAfter.total - machineBefore.total)).toFixed(2) : undefined
         // CPU of the worker processes (their start included, a few hundred ms each).
         const workersCpuMs = workers.reduce((n, w) => n + (cpuMs(w.child.pid) ?? 0), 0)
         for (const w of workers) w.child.kill('SIGTERM')
         const codes = await Promise.all(workers.map((w) => w.exit))
         if (codes.some((c) => c !== 0)) throw new Error(`a worker exited with ${codes}: ${workers.map((w) => w.log()).join('\n')}`)
-        const r = { workers: n, wallMs: Math.round(wallMs), blocksPerSecond: +(blocks / (wallMs / 1000)).toFixed(2), httpRequests: proxy.http - httpBefore, anvilCpuMs, workersCpuMs }
+        // Per worker, where its wall time went (the chunks' own timings; idle: between chunks and after the last).
+        const perWorker = workers.map((w) => {
+          const done = w.events().filter((e) => e.event === 'done')
+          const sum = (k) => done.reduce((t, e) => t + (e.timings?.[k] ?? 0), 0)
+          const busyMs = done.reduce((t, e) => t + e.ms, 0)
+          return { chunks: done.length, busyMs, waitMs: sum('waitMs'), executeMs: sum('executeMs'), writeMs: sum('writeMs'), firstBlockMs: sum('firstBlockMs'), idleMs: Math.round(wallMs - busyMs) }
+        })
+        const r = { workers: n, wallMs: Math.round(wallMs), blocksPerSecond: +(blocks / (wallMs / 1000)).toFixed(2), httpRequests: proxy.http - httpBefore, proxyLateMs, nodeMs, anvilCpuMs, workersCpuMs, machineBusy, retried, perWorker }
         runs[n].push(r)
-        console.error(`${n} worker(s): ${r.wallMs} ms, ${r.blocksPerSecond} blocks/s, ${r.httpRequests} HTTP requests, anvil CPU ${anvilCpuMs} ms, workers CPU ${workersCpuMs} ms`)
+        console.error(`${n} worker(s): ${r.wallMs} ms, ${r.blocksPerSecond} blocks/s, ${r.httpRequests} HTTP requests (timer late ${proxyLateMs} ms, node ${nodeMs} ms each), anvil CPU ${anvilCpuMs} ms, workers CPU ${workersCpuMs} ms, machine ${Math.round((machineBusy ?? 0) * 100)}% busy${retried ? `, ${retried} chunk(s) failed and retried` : ''}`)
+        for (const w of perWorker) console.error(`  ${w.chunks} chunks: busy ${w.busyMs} (wait ${w.waitMs}, execute ${w.executeMs}, write ${w.writeMs}; first blocks ${w.firstBlockMs}), idle ${w.idleMs} ms`)
       }
     }
     for (const n of counts) {
@@ -135,6 +168,7 @@ async function main() {
     commit,
     date: new Date().toISOString(),
     note: 'shared machine (other agents compiling): compare ratios within one run',
+    loadAverageAtEnd: loadavg().map((x) => +x.toFixed(2)),
     rows,
   }
   mkdirSync(dirname(values.out), { recursive: true })

@@ -18,7 +18,7 @@ async function startAnvil() {
   for (let i = 0; i < 300; i++) {
     try {
       await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}' })
-      return { url, stop: () => child.kill() }
+      return { url, pid: child.pid, stop: () => child.kill() }
     } catch {
       await new Promise((r) => setTimeout(r, 100))
     }
@@ -29,7 +29,7 @@ async function startAnvil() {
 
 /** Holds every HTTP request `latency` ms before forwarding it; counts requests and JSON-RPC calls. */
 async function latencyProxy(target, latency = 0) {
-  const proxy = { latency, http: 0, calls: 0, url: '' }
+  const proxy = { latency, http: 0, calls: 0, lateMs: 0, upstreamMs: 0, url: '' }
   const server = createServer((req, res) => {
     const chunks = []
     req.on('data', (c) => chunks.push(c))
@@ -40,10 +40,15 @@ async function latencyProxy(target, latency = 0) {
         const parsed = JSON.parse(body.toString('utf8'))
         proxy.calls += Array.isArray(parsed) ? parsed.length : 1
       } catch {}
+      const held = performance.now()
       await new Promise((r) => setTimeout(r, proxy.latency))
+      // How late the timer fired (a busy machine) and how long the node took, summed.
+      proxy.lateMs += performance.now() - held - proxy.latency
       try {
+        const asked = performance.now()
         const upstream = await fetch(target, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
         const text = await upstream.text()
+        proxy.upstreamMs += performance.now() - asked
         res.writeHead(upstream.status, { 'content-type': 'application/json' })
         res.end(text)
       } catch {

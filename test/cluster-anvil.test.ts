@@ -6,7 +6,7 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { clusterStatus, enqueueRange, PostgresSink } from '../dist/index.js'
+import { clusterStatus, enqueueRange, PostgresSink, type ReplayedBlock } from '../dist/index.js'
 import { mineChain } from '../dist/bench/anvil-chain.js'
 import { TABLES } from '../dist/replay/rows.js'
 import { repoRoot } from './helpers.js'
@@ -151,6 +151,66 @@ describe.skipIf(missing !== undefined)('cluster replay: BullMQ workers into Post
     await expect(PostgresSink.open({ url: 'mysql://x' })).rejects.toMatchObject({ code: 'INVALID_INPUT' })
   }, 120_000)
 
+  it('chunks written at once: the same bytecode in opposite orders (no deadlock, each code row once), overlapping ranges (shared blocks once)', async () => {
+    const url = await postgres.createDatabase('crossing')
+    const [a, b] = await Promise.all([PostgresSink.open({ url }), PostgresSink.open({ url })])
+    const code = (n: number) => ({ hash: `0x${String(n).repeat(64)}`, code: `0x60${String(n).repeat(2)}` })
+    const block = (n: number, deployed: { hash: string; code: string }) =>
+      ({
+        number: BigInt(n),
+        hash: `0x${n.toString(16).padStart(64, '0')}`,
+        parentHash: `0x${(n - 1).toString(16).padStart(64, '0')}`,
+        block: { timestamp: '0x1', miner: '0x0000000000000000000000000000000000000001', transactions: [] },
+        gasUsed: 0n,
+        receipts: [],
+        verification: { gasUsed: true, logsBloom: true },
+        stateDiff: {
+          [`0x${n.toString(16).padStart(40, '0')}`]: { balance: 0n, nonce: 1n, codeHash: deployed.hash, code: deployed.code, created: true, deleted: false, storageCleared: false, storage: {} },
+        },
+      }) as unknown as ReplayedBlock
+    // Each writer holds its first block's rows until the other has its own: the old per-block
+    // writes then waited on each other's bytecode row in a circle (Postgres: deadlock detected).
+    let arrived = 0
+    let release = () => {}
+    const both = new Promise<void>((r) => (release = r))
+    const meet = async () => {
+      if (++arrived === 2) release()
+      await both
+    }
+    const chunk = async function* (first: ReplayedBlock, second: ReplayedBlock) {
+      yield first
+      await meet()
+      await new Promise((r) => setTimeout(r, 200))
+      yield second
+    }
+    try {
+      const writes = await Promise.all([a.writeRange(1n, 2n, () => chunk(block(1, code(1)), block(2, code(2)))), b.writeRange(3n, 4n, () => chunk(block(3, code(2)), block(4, code(1))))])
+      expect(writes).toEqual([
+        { written: 2, alreadyPresent: false },
+        { written: 2, alreadyPresent: false },
+      ])
+      const rows = await tables(url)
+      expect(rows.blocks!.length).toBe(4)
+      expect(rows.code).toEqual([
+        [code(1).hash, code(1).code],
+        [code(2).hash, code(2).code],
+      ])
+      // Overlapping ranges at once (chunks of another size): the shared blocks are written by one
+      // writer, waited for and skipped by the other; both commit.
+      const slow = async function* (numbers: number[]) {
+        for (const n of numbers) {
+          yield block(n, code(n % 2 ? 1 : 2))
+          await new Promise((r) => setTimeout(r, 100))
+        }
+      }
+      const overlapping = await Promise.all([a.writeRange(5n, 8n, () => slow([5, 6, 7, 8])), b.writeRange(7n, 10n, () => slow([7, 8, 9, 10]))])
+      expect(overlapping.reduce((n, w) => n + w.written, 0)).toBe(6)
+      expect((await tables(url)).blocks!.map((r) => (r as unknown[])[0])).toEqual(['1', '2', '3', '4', '5', '6', '7', '8', '9', '10'])
+    } finally {
+      await Promise.all([a.close(), b.close()])
+    }
+  }, 60_000)
+
   it('three workers, one killed with SIGKILL holding a chunk: the tables equal the single run row for row; enqueue again adds nothing', async () => {
     const queue = 'kill'
     const clusterUrl = await postgres.createDatabase('cluster')
@@ -177,6 +237,8 @@ describe.skipIf(missing !== undefined)('cluster replay: BullMQ workers into Post
     // The killed worker's chunk was done by one of the others.
     const survivors = workers.slice(1).flatMap((w) => w.events)
     expect(survivors.some((e) => e.event === 'done' && e.id === killedChunk && e.written === CHUNK)).toBe(true)
+    // Workers writing different chunks at once never fail each other (shared bytecode rows once deadlocked them).
+    expect(survivors.filter((e) => e.event === 'failed')).toEqual([])
 
     // SIGTERM: both stop cleanly.
     for (const w of workers.slice(1)) w.child.kill('SIGTERM')

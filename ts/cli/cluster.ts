@@ -44,11 +44,15 @@ export async function clusterWorkCommand(options: {
   json: boolean
 }): Promise<number> {
   const cache = options.cache ? new StateCache(options.cache) : undefined
+  const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`
   const log = (e: ChunkEvent) => {
     if (options.json) console.log(json(e))
     else if (e.event === 'started') console.log(`chunk ${e.from}..${e.to}: started`)
-    else if (e.event === 'done') console.log(`chunk ${e.from}..${e.to}: ${e.alreadyPresent ? 'already in Postgres' : `${e.written} blocks written`} in ${(e.ms / 1000).toFixed(1)} s`)
-    else console.error(`chunk ${e.from}..${e.to}: failed: ${e.error}`)
+    else if (e.event === 'done') {
+      const t = e.timings
+      const split = e.alreadyPresent ? '' : ` (waiting on the node ${s(t.waitMs)}, executing ${s(t.executeMs)}, writing ${s(t.writeMs)})`
+      console.log(`chunk ${e.from}..${e.to}: ${e.alreadyPresent ? 'already in Postgres' : `${e.written} blocks written`} in ${s(e.ms)}${split}`)
+    } else console.error(`chunk ${e.from}..${e.to}: failed: ${e.error}`)
   }
   const worker = await startWorker({
     redisUrl: options.redis,

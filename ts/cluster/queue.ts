@@ -15,7 +15,22 @@ export const DEFAULT_CHUNK = 100
 export type ChunkJobData = { from: string; to: string; state: ReplayStateSource; chainId?: number; hardfork?: string }
 
 /** What a worker returns for a chunk (kept by BullMQ as the job's return value). */
-export type ChunkResult = { blocks: number; written: number; alreadyPresent: boolean; headerFailures: number; ms: number; worker: string }
+export type ChunkResult = {
+  blocks: number
+  written: number
+  alreadyPresent: boolean
+  headerFailures: number
+  /** From taking the chunk to its commit, ms. */
+  ms: number
+  /**
+   * Where that time went, ms: waiting on the node for blocks and their up-front state, executing
+   * (rounds that fetch missed keys included), writing into Postgres, and until the first block
+   * was executed (the chunk's cold start: its carried state begins empty). When the chunk was
+   * already there, all but `writeMs` (the check) are zero.
+   */
+  timings: { waitMs: number; executeMs: number; writeMs: number; firstBlockMs: number }
+  worker: string
+}
 
 export type ClusterConnection = {
   /** redis://[user:password@]host:port[/db] */

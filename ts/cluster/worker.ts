@@ -73,7 +73,11 @@ export async function startWorker(params: StartWorkerParameters): Promise<Cluste
       // A chunk that can never succeed fails at once instead of using up its attempts.
       if (chainId !== 1 && !job.data.hardfork) throw new (bullmq().UnrecoverableError)(`chain ${chainId} is not Ethereum mainnet: enqueue with its hardfork (e.g. --hardfork cancun)`)
       let headerFailures = 0
+      // Where the chunk's time went: waiting on the node for blocks and up-front state, executing
+      // (with the rounds that fetch missed keys), and writing into Postgres.
+      const time = { waitMs: 0, executeMs: 0, replayMs: 0, firstBlockMs: 0 }
       const blocks = async function* (): AsyncGenerator<ReplayedBlock> {
+        let resumed = performance.now()
         for await (const b of replayBlocks({
           rpc,
           from,
@@ -87,16 +91,25 @@ export async function startWorker(params: StartWorkerParameters): Promise<Cluste
           cache: params.cache,
         })) {
           if (!headerPassed(b.verification)) headerFailures++
+          time.waitMs += b.timings.waitMs
+          time.executeMs += b.timings.executeMs
+          if (b.number === from) time.firstBlockMs = performance.now() - started
+          time.replayMs += performance.now() - resumed
           yield b
+          resumed = performance.now()
         }
+        time.replayMs += performance.now() - resumed
       }
       const write = await sink.writeRange(from, to, blocks)
+      const ms = performance.now() - started
       const result: ChunkResult = {
         blocks: Number(to - from + 1n),
         written: write.written,
         alreadyPresent: write.alreadyPresent,
         headerFailures,
-        ms: Math.round(performance.now() - started),
+        ms: Math.round(ms),
+        // Writing: everything but the replay itself (the range's lock and check, rows, commit).
+        timings: { waitMs: Math.round(time.waitMs), executeMs: Math.round(time.executeMs), writeMs: Math.round(ms - time.replayMs), firstBlockMs: Math.round(time.firstBlockMs) },
         worker: name,
       }
       emit({ event: 'done', id, from, to, ...result })

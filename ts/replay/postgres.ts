@@ -2,12 +2,13 @@
 // (./rows.ts), a schema created on first use and versioned, each block written at most once.
 // `write` puts one block in one transaction (the `replay --postgres` path, resumable like
 // SQLite); `writeRange` puts a whole chunk in one transaction (the cluster workers), so a worker
-// that dies mid-chunk leaves nothing behind and a chunk already there is not written again.
+// that dies mid-chunk leaves nothing behind and a chunk already there is not written again; its
+// rows go in multi-row statements, bytecode last (see RangeRows: concurrent chunks never deadlock).
 import type { Hash } from 'viem'
 import { InvalidInputError, StateError } from '../errors.js'
 import type { OutputPosition, ReplaySink, SinkOptions } from './jsonl.js'
 import type { ReplayedBlock } from './replay.js'
-import { blockRows, type Row, schemaStatements, type Table, TABLES } from './rows.js'
+import { type BlockRows, blockRows, type Row, schemaStatements, type Table, TABLES } from './rows.js'
 
 /** Version of the tables' layout; a database holding another version is refused, not altered. */
 export const POSTGRES_SCHEMA_VERSION = 1
@@ -61,20 +62,70 @@ async function insertRows(client: PgClient, table: Table, rows: Row[]): Promise<
 }
 
 /**
- * Writes one block's rows through `client` (inside the caller's transaction). A block already
- * there with the same hash is left as it is (returns false); with another hash it is an error.
+ * A range's rows gathered table by table and written in multi-row statements (a few statements
+ * per chunk instead of several per block), each table flushed when a statement's worth is held.
+ * Bytecode rows are the exception: they are shared across ranges, so two writers of different
+ * ranges may insert the same hash, and each waits on the other's row until the other commits.
+ * Written last, once per hash and in hash order, they are taken by every writer in the same order
+ * (no deadlock) and only moments before its commit (no long wait).
  */
+class RangeRows {
+  readonly #client: PgClient
+  readonly #rows = new Map<Table, Row[]>()
+  readonly #code = new Map<string, Row>()
+
+  constructor(client: PgClient) {
+    this.#client = client
+  }
+
+  /** A claimed block's rows, but for its `blocks` row (written by the claim). */
+  async add(rows: BlockRows): Promise<void> {
+    for (const t of TABLES.slice(1)) {
+      if (t.name === 'code') {
+        for (const r of rows.code) this.#code.set(r[0] as string, r)
+        continue
+      }
+      if (rows[t.name].length === 0) continue
+      const held = this.#rows.get(t) ?? []
+      for (const r of rows[t.name]) held.push(r)
+      this.#rows.set(t, held)
+      if (held.length >= Math.floor(MAX_PARAMS / t.columns.length)) {
+        this.#rows.delete(t)
+        await insertRows(this.#client, t, held)
+      }
+    }
+  }
+
+  async flush(): Promise<void> {
+    for (const [t, rows] of this.#rows) await insertRows(this.#client, t, rows)
+    this.#rows.clear()
+    const code = TABLES.find((t) => t.name === 'code')!
+    const sorted = [...this.#code.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, r]) => r)
+    this.#code.clear()
+    if (sorted.length > 0) await insertRows(this.#client, code, sorted)
+  }
+}
+
+/**
+ * Puts a block's row in `blocks` (inside the caller's transaction): its number is the key, so
+ * this claims the block. A block already there with the same hash is left as it is (returns
+ * false); with another hash it is an error. A writer that added it and has not committed yet is
+ * waited for.
+ */
+async function claimBlock(client: PgClient, b: ReplayedBlock, row: Row): Promise<boolean> {
+  const cols = TABLES[0]!.columns.map((c) => c.name)
+  const put = await client.query(`INSERT INTO blocks (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')}) ON CONFLICT (number) DO NOTHING RETURNING number`, row)
+  if (put.rowCount !== 0) return true
+  const { rows: held } = await client.query<{ hash: string }>('SELECT hash FROM blocks WHERE number = $1', [Number(b.number)])
+  if (held[0] && held[0].hash !== b.hash) throw new StateError(`block ${b.number} is already in the database with hash ${held[0].hash}, not ${b.hash} (a reorg under the range?)`)
+  return false
+}
+
+/** Writes one block's rows through `client` (inside the caller's transaction); false when it was already there. */
 async function insertBlock(client: PgClient, b: ReplayedBlock): Promise<boolean> {
   const rows = blockRows(b)
-  const [blocks, ...rest] = TABLES
-  const cols = blocks!.columns.map((c) => c.name)
-  const put = await client.query(`INSERT INTO blocks (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')}) ON CONFLICT (number) DO NOTHING RETURNING number`, rows.blocks[0])
-  if (put.rowCount === 0) {
-    const { rows: held } = await client.query<{ hash: string }>('SELECT hash FROM blocks WHERE number = $1', [Number(b.number)])
-    if (held[0] && held[0].hash !== b.hash) throw new StateError(`block ${b.number} is already in the database with hash ${held[0].hash}, not ${b.hash} (a reorg under the range?)`)
-    return false
-  }
-  for (const t of rest) if (rows[t.name].length > 0) await insertRows(client, t, rows[t.name])
+  if (!(await claimBlock(client, b, rows.blocks[0]!))) return false
+  for (const t of TABLES.slice(1)) if (rows[t.name].length > 0) await insertRows(client, t, rows[t.name])
   return true
 }
 
@@ -167,8 +218,17 @@ export class PostgresSink implements ReplaySink {
       await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOCK_CLASS, `${from}..${to}`])
       const { rows } = await client.query<{ n: string }>('SELECT COUNT(*) AS n FROM blocks WHERE number BETWEEN $1 AND $2', [from.toString(), to.toString()])
       if (Number(rows[0]!.n) === Number(to - from + 1n)) return { written: 0, alreadyPresent: true }
+      const pending = new RangeRows(client)
       let written = 0
-      for await (const b of blocks()) if (await insertBlock(client, b)) written++
+      for await (const b of blocks()) {
+        // Each block is claimed as it comes (blocks already there, from an overlapping range, are
+        // checked and skipped); the rest of its rows wait for a multi-row statement.
+        const rows = blockRows(b)
+        if (!(await claimBlock(client, b, rows.blocks[0]!))) continue
+        await pending.add(rows)
+        written++
+      }
+      await pending.flush()
       return { written, alreadyPresent: false }
     })
   }

@@ -9,6 +9,7 @@ import { witnessState, type ExecutionWitness, type MissingKeys, type PartialStat
 import { rpcOf, withHeaders, type LoadedBlock } from './block.js'
 import type { StateCache } from './cache.js'
 import { address, data, fail, hash, object, quantity } from './check.js'
+import { CheckedHashes } from './checked-hashes.js'
 import { mapLimit, type Rpc, type RpcOptions, type RpcSource } from './client.js'
 import { KnownState, slotKey, type KnownAccount } from './known.js'
 
@@ -42,6 +43,8 @@ const KECCAK_EMPTY = keccak256('0x')
 // Root of an empty trie: keccak256 of the RLP of an empty string.
 const EMPTY_ROOT = keccak256('0x80')
 const ZERO_HASH = `0x${'0'.repeat(64)}` as Hash
+// Code and proof nodes already checked against their hashes, kept by an adapter (hex characters).
+const CHECKED_CHARS = 64 * 1024 * 1024
 
 /** A state adapter reading from a node (and/or the cache). */
 export class RpcStateAdapter implements StateAdapter {
@@ -53,6 +56,20 @@ export class RpcStateAdapter implements StateAdapter {
   private readonly maxRounds: number
   private readonly slotsPerProof: number
   private readonly chainId: number | undefined
+  /** @internal Code and proof nodes checked against their hashes (each hashed once per adapter). */
+  readonly checked = new CheckedHashes(CHECKED_CHARS)
+  // Accounts whose code this adapter has asked for or been given: others' code is asked for with
+  // their first slot proof, in the same batch, instead of one round trip after it.
+  private readonly codeSeen = new Set<Address>()
+
+  /** @internal Whether `address`'s code was seen before (and notes that it now is). */
+  seenCode(address: Address): boolean {
+    if (this.codeSeen.has(address)) return true
+    // A bound, not a cache: forgetting only costs a code request in a batch that goes anyway.
+    if (this.codeSeen.size >= 100_000) this.codeSeen.clear()
+    this.codeSeen.add(address)
+    return false
+  }
 
   constructor(params: RpcStateParameters) {
     this.source = params.source ?? 'prestate'
@@ -251,6 +268,10 @@ export class Session {
   /** One `eth_getProof` at the parent block, checked against the parent's state root. */
   private async proof(addr: Address, slots: Hash[]): Promise<void> {
     const method = 'eth_getProof'
+    // An account with storage has code, nearly always: unless it is held already, it is asked for
+    // with the proof (same batch), not after the proof names its hash (one round trip more).
+    const early = slots.length > 0 && !this.cache && !this.adapter.seenCode(addr) ? this.rpc.request<unknown>('eth_getCode', [addr, numberToHex(this.parentNumber)]) : undefined
+    early?.catch(() => {})
     const [root, raw] = await Promise.all([this.parentStateRoot(), this.rpc.request<unknown>(method, [addr, slots, numberToHex(this.parentNumber)])])
     const p = object(method, raw, 'proof')
     if (address(method, p.address, 'address') !== addr) fail(method, `asked for ${addr}, got the proof of ${String(p.address)}`)
@@ -260,8 +281,8 @@ export class Session {
     const storageHash = hash(method, p.storageHash, 'storage hash')
     if (!Array.isArray(p.accountProof) || p.accountProof.length === 0) fail(method, `no account proof for ${addr}`)
     // The proof's top node must be the state trie's root: a proof at another block fails here.
-    const top = keccak256(data(method, p.accountProof[0], 'account proof node'))
-    if (top !== root) fail(method, `the account proof of ${addr} is for state root ${top}, not the parent block's ${root}`)
+    const top = data(method, p.accountProof[0], 'account proof node')
+    if (!this.adapter.checked.matches(top, root)) fail(method, `the account proof of ${addr} is for state root ${keccak256(top)}, not the parent block's ${root}`)
     if (!Array.isArray(p.storageProof) || p.storageProof.length !== slots.length) {
       fail(method, `asked for ${slots.length} slots of ${addr}, got ${Array.isArray(p.storageProof) ? p.storageProof.length : 'no'} storage proofs`)
     }
@@ -271,7 +292,7 @@ export class Session {
       if (BigInt(key) !== BigInt(slots[i]!)) fail(method, `storage proof ${i} of ${addr} is for slot ${key}, asked for ${slots[i]}`)
       const value = quantity(method, s.value, `slot ${key} value`)
       const nodes = s.proof
-      if (Array.isArray(nodes) && nodes.length > 0 && storageHash !== EMPTY_ROOT && keccak256(data(method, nodes[0], 'storage proof node')) !== storageHash) {
+      if (Array.isArray(nodes) && nodes.length > 0 && storageHash !== EMPTY_ROOT && !this.adapter.checked.matches(data(method, nodes[0], 'storage proof node'), storageHash)) {
         fail(method, `the storage proof of ${addr} slot ${key} does not match its storage root ${storageHash}`)
       }
       if (storageHash === EMPTY_ROOT && value !== 0n) fail(method, `${addr} has an empty storage root but slot ${key} = ${value}`)
@@ -286,18 +307,22 @@ export class Session {
     }
     let code: Hex = '0x'
     if (!noCode) {
-      const hinted = this.codeHint?.(addr)
-      // A hint of another hash is not used: the code is fetched, and the carried state's check reports the difference.
-      code =
-        (hinted !== undefined && keccak256(hinted) === codeHash ? hinted : undefined) ??
-        this.cache?.getCode(codeHash) ??
-        data('eth_getCode', await this.rpc.request<unknown>('eth_getCode', [addr, numberToHex(this.parentNumber)]), 'code')
-      if (keccak256(code) !== codeHash) fail('eth_getCode', `the code of ${addr} hashes to ${keccak256(code)}, its proof says ${codeHash}`)
+      code = this.adapter.checked.get(codeHash) ?? (await this.code(addr, codeHash, early))
     }
     if (!this.known.accounts.has(addr)) this.known.setAccount(addr, { balance, nonce, code, storageComplete: storageHash === EMPTY_ROOT })
     const account = this.known.accounts.get(addr)!
     for (const [k, v] of values) account.storage.set(k, v)
     this.store([[addr, { balance, nonce, code, storageComplete: storageHash === EMPTY_ROOT, storage: new Map(values) }]], [])
+  }
+
+  /** The code of `addr`, checked against the hash its proof gives: the carried code, the cache's, or the node's (`asked` already). */
+  private async code(addr: Address, codeHash: Hash, asked?: Promise<unknown>): Promise<Hex> {
+    const hinted = this.codeHint?.(addr)
+    // A hint of another hash is not used: the code is fetched, and the carried state's check reports the difference.
+    if (hinted !== undefined && this.adapter.checked.matches(hinted, codeHash)) return hinted
+    const code = this.cache?.getCode(codeHash) ?? data('eth_getCode', await (asked ?? this.rpc.request<unknown>('eth_getCode', [addr, numberToHex(this.parentNumber)])), 'code')
+    if (!this.adapter.checked.matches(code, codeHash)) fail('eth_getCode', `the code of ${addr} hashes to ${keccak256(code)}, its proof says ${codeHash}`)
+    return code
   }
 
   private store(accounts: [Address, KnownAccount][], absent: Address[]): void {
