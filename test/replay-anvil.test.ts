@@ -228,6 +228,13 @@ describe('replayBlocks on a mined anvil chain', () => {
       expect(b.verification).toEqual(byPrestate[i]!.verification)
       expect(b.replay.carried).toEqual(byPrestate[i]!.replay.carried)
       expect(b.replay.carriedKeys).toBe(byPrestate[i]!.replay.carriedKeys)
+      // The keys fetched ahead for blocks a run did not reach are merged at their own turn.
+      expect({ n: b.number, rounds: b.replay.rounds, fetched: b.replay.fetchedKeys, calls: b.replay.rpcCalls }).toEqual({
+        n: b.number,
+        rounds: byPrestate[i]!.replay.rounds,
+        fetched: byPrestate[i]!.replay.fetchedKeys,
+        calls: byPrestate[i]!.replay.rpcCalls,
+      })
     })
     // Back to back, most blocks did not wait: their inputs were in hand when the run started.
     expect(byPrestate.filter((b) => b.timings.waitMs === 0).length).toBeGreaterThan(byPrestate.length / 4)

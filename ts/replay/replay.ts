@@ -266,6 +266,10 @@ export function replayBlocks(params: ReplayBlocksParameters): ReplayBlocksReturn
       f.all.then((x) => (f.fetched = x)).catch(() => {})
       inFlight.set(number, f)
     }
+    /** Keeps `prefetch` blocks beyond `n` in flight; nothing more while the consumer is away. */
+    const topUp = (n: bigint) => {
+      for (; next <= to && next <= n + BigInt(prefetch); next++) start(next, false)
+    }
     /** Drops every fetch from `n` on and starts again from `n`, bypassing the cache (a reorg). */
     const refetchFrom = (n: bigint) => {
       for (const k of [...inFlight.keys()]) if (k >= n) inFlight.delete(k)
@@ -287,8 +291,7 @@ export function replayBlocks(params: ReplayBlocksParameters): ReplayBlocksReturn
     let n = from
     while (n <= to) {
       signal?.throwIfAborted()
-      // Keep `prefetch` blocks beyond this one in flight; nothing more while the consumer is away.
-      for (; next <= to && next <= n + BigInt(prefetch); next++) start(next, false)
+      topUp(n)
       const head = inFlight.get(n)!
       const done: ReplayedBlock[] = []
       let failure: { number: bigint; error: unknown } | undefined
@@ -337,6 +340,8 @@ export function replayBlocks(params: ReplayBlocksParameters): ReplayBlocksReturn
         n++
         yield b
         signal?.throwIfAborted()
+        // The window slides by one block per block yielded, as when blocks run one at a time.
+        if (n <= to) topUp(n)
       }
       if (failure) {
         const e = failure.error
@@ -404,7 +409,6 @@ export function replayBlocks(params: ReplayBlocksParameters): ReplayBlocksReturn
         if (f.known.size === 0 && f.known.blockHashes.size === 0) blocks.add(f.prepared)
         else {
           const { prestate, blockHashes, knowledge } = f.known.toJson()
-          f.known.clear()
           blocks.add(f.prepared, prestate, blockHashes, knowledge)
         }
       }
@@ -419,6 +423,9 @@ export function replayBlocks(params: ReplayBlocksParameters): ReplayBlocksReturn
         signal,
       )
       const info = JSON.parse(out.infoJson) as RunInfo
+      // The blocks that ran merged their keys (a block that missed keys too); the ones after the
+      // block the run stopped at keep theirs for their own turn.
+      for (const f of batch.slice(0, info.blocks.length + (info.stop?.missing ? 1 : 0))) f.known.clear()
       const complete = [{ missingAccounts: 0, missingSlots: 0, missingBlockHashes: 0, fetchMs: 0 }]
       info.blocks.forEach((b, i) => {
         const f = batch[i]!
