@@ -240,6 +240,40 @@ describe('replayBlocks on a mined anvil chain', () => {
     expect(byPrestate.filter((b) => b.timings.waitMs === 0).length).toBeGreaterThan(byPrestate.length / 4)
   }, 120_000)
 
+  it('an engine error in a block run back to back with others: the blocks before it are yielded, then the same typed error as one call per block', async () => {
+    // The first block from FROM + 5 with two transactions or more (early blocks deploy contracts alone).
+    let bad = FROM + 5n
+    while (receipts.get(bad)!.length < 2) bad++
+    proxy.reset()
+    proxy.rewriteResult = (c, result) => {
+      if (c.method !== 'eth_getBlockByNumber' || c.params[1] !== true || BigInt(c.params[0] as string) !== bad) return result
+      const block = result as { transactions: { nonce: Hex }[] }
+      // A nonce far ahead of the sender's: the engine refuses the transaction.
+      return { ...block, transactions: block.transactions.map((t, i) => (i === 1 ? { ...t, nonce: '0x10000' } : t)) }
+    }
+    const run = async (batchSize?: number) => {
+      const got: bigint[] = []
+      try {
+        for await (const b of replayBlocks({ rpcUrl: proxy.url, from: FROM, to: bad + 8n, state: 'prestate', chain, chainId: 31337, threads: 2, batchSize })) got.push(b.number)
+      } catch (e) {
+        return { got, e: e as ReplayError }
+      }
+      return { got, e: undefined }
+    }
+    const batched = await run()
+    const single = await run(1)
+    proxy.reset()
+    expect(batched.got).toEqual(Array.from({ length: Number(bad - FROM) }, (_, i) => FROM + BigInt(i)))
+    expect(batched.e).toBeInstanceOf(ReplayError)
+    expect(batched.e).toMatchObject({ blockNumber: bad, causeCode: 'INVALID_TRANSACTION', cause: { txIndex: 1 } })
+    expect(single.got).toEqual(batched.got)
+    expect({ message: batched.e!.message, cause: batched.e!.cause.message, name: batched.e!.cause.name }).toEqual({
+      message: single.e!.message,
+      cause: single.e!.cause.message,
+      name: single.e!.cause.name,
+    })
+  }, 60_000)
+
   it('trace: every block traced on the carried state, the same traces as executeBlock', async () => {
     const trace = { tracer: 'callTracer', tracerConfig: { withLog: true } } as const
     for (const state of ['prestate', 'proofs'] as const) {
