@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Address, Hash, Hex } from 'viem'
-import { executeBlock, ReorgError, replayBlocks, ReplayError, rpcState, StateMismatchError, type ChainConfig, type ReplayBlocksParameters, type ReplayedBlock } from '../dist/index.js'
+import { executeBlock, ReorgError, replayBlocks, ReplayError, rpcState, StateMismatchError, type ChainConfig, type ReplayBlocksParameters, type ReplayedBlock, type RpcBlock } from '../dist/index.js'
 import { mineChain, type MinedChain } from '../dist/bench/anvil-chain.js'
 import { startAnvil, type Anvil } from './support/anvil.js'
 import { startFaultyProxy, type FaultyProxy } from './support/faulty-proxy.js'
@@ -460,6 +460,39 @@ describe('cli replay', () => {
       sql.close()
     }
   }, 120_000)
+
+  it('--tracer: every --out line holds the traces executeBlock gives for its block', async () => {
+    const out = join(dir, 'traced.jsonl')
+    const r = await cli([
+      'replay',
+      '--rpc',
+      anvil.url,
+      `${FROM + 10n}..${FROM + 14n}`,
+      '--hardfork',
+      'cancun',
+      '--chain-id',
+      '31337',
+      '--threads',
+      '2',
+      '--tracer',
+      'callTracer',
+      '--out',
+      out,
+      '--json',
+    ])
+    expect(r.stderr).toBe('')
+    expect(r.status).toBe(0)
+    const lines = readFileSync(out, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { number: number; traces: unknown[] })
+    expect(lines.map((l) => BigInt(l.number))).toEqual([10n, 11n, 12n, 13n, 14n].map((k) => FROM + k))
+    for (const l of lines) {
+      const block = await anvil.rpc<RpcBlock>('eth_getBlockByNumber', [`0x${l.number.toString(16)}`, true])
+      const single = await executeBlock({ block, state: rpcState({ rpcUrl: anvil.url, source: 'prestate', chainId: 31337 }), chain, threads: 2, trace: 'callTracer' })
+      expect(l.traces).toEqual(JSON.parse(JSON.stringify(single.traces)))
+    }
+  }, 60_000)
 
   it('rejects bad arguments with exit code 2 and a message', async () => {
     const runs = await Promise.all([

@@ -87,6 +87,9 @@ program
       .default('prestate'),
   )
   .option('--prefetch <n>', 'blocks fetched ahead of the one executing (0: each at its turn)', nonNegativeInt, DEFAULT_PREFETCH)
+  .addOption(
+    new Option('--tracer <name>', 'also trace every transaction with this geth tracer: each --out line gets traces').choices(['callTracer', 'prestateTracer', 'flatCallTracer', '4byteTracer']),
+  )
   .option('--batch <n>', 'most consecutive blocks run in one engine call when their inputs are fetched (default: all ready; 1: one call per block)', positiveInt)
   .addOption(
     new Option('--on-reorg <policy>', 'a reorg under the range: stop with an error, or fetch again the blocks not yet written (an error still when it replaced one already written)')

@@ -11,6 +11,7 @@ import { JsonlSink, type OutputPosition, type ReplaySink } from '../replay/jsonl
 import { DEFAULT_PREFETCH, replayBlocks, type ReplayReorgPolicy, type ReplayStateSource } from '../replay/replay.js'
 import { PostgresSink } from '../replay/postgres.js'
 import { SqliteSink } from '../replay/sqlite.js'
+import type { TracerName } from '../trace.js'
 import { fmtGas, headerLine, UsageError } from './format.js'
 import { parseBlockSpec } from './run-rpc.js'
 
@@ -19,6 +20,7 @@ export type ReplayCommandOptions = {
   state: ReplayStateSource
   prefetch?: number
   batch?: number
+  tracer?: TracerName
   onReorg: ReplayReorgPolicy
   carry: boolean
   carryBudget?: number
@@ -96,6 +98,7 @@ export async function replayCommand(spec: string, options: ReplayCommandOptions)
         mode: options.mode,
         prefetch: options.prefetch ?? DEFAULT_PREFETCH,
         batchSize: options.batch,
+        trace: options.tracer,
         onReorg: options.onReorg,
         carryState: options.carry,
         carryBudgetBytes: options.carryBudget,
