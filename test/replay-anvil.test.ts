@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Address, Hash, Hex } from 'viem'
-import { executeBlock, ReorgError, replayBlocks, ReplayError, rpcState, StateMismatchError, type ChainConfig, type ReplayBlocksParameters, type ReplayedBlock } from '../dist/index.js'
+import { executeBlock, ReorgError, replayBlocks, ReplayError, rpcState, StateMismatchError, type ChainConfig, type ReplayBlocksParameters, type ReplayedBlock, type RpcBlock } from '../dist/index.js'
 import { mineChain, type MinedChain } from '../dist/bench/anvil-chain.js'
 import { startAnvil, type Anvil } from './support/anvil.js'
 import { startFaultyProxy, type FaultyProxy } from './support/faulty-proxy.js'
@@ -215,8 +215,175 @@ describe('replayBlocks on a mined anvil chain', () => {
     expect(e).toBeInstanceOf(ReplayError)
     expect(e).toMatchObject({ code: 'REPLAY_FAILED', blockNumber: FROM, causeCode: 'STATE_ERROR' })
     await expect(collect({ from: 5n, to: 4n })).rejects.toMatchObject({ code: 'INVALID_INPUT' })
-    expect(() => replayBlocks({ rpcUrl: anvil.url, from: 2n, to: 3n, state: 'witness' })).toThrow(/witness/)
+    expect(() => replayBlocks({ rpcUrl: anvil.url, from: 2n, to: 3n, state: 'nope' as 'proofs' })).toThrow(/state must be/)
+    expect(() => replayBlocks({ rpcUrl: anvil.url, from: 2n, to: 3n, onReorg: 'ignore' as 'error' })).toThrow(/onReorg/)
+    expect(() => replayBlocks({ rpcUrl: anvil.url, from: 2n, to: 3n, batchSize: 0 })).toThrow(/batchSize/)
+    expect(() => replayBlocks({ rpcUrl: anvil.url, from: 2n, to: 3n, trace: { tracer: 'jsTracer' } as unknown as 'callTracer' })).toThrow(/tracer/)
   })
+
+  it('one engine call per block (batchSize 1) gives the same results as blocks run back to back', async () => {
+    const single = await collect({ from: FROM, to: TO, state: 'prestate', batchSize: 1 })
+    expectSameResults(single, byPrestate)
+    single.forEach((b, i) => {
+      expect(b.verification).toEqual(byPrestate[i]!.verification)
+      expect(b.replay.carried).toEqual(byPrestate[i]!.replay.carried)
+      expect(b.replay.carriedKeys).toBe(byPrestate[i]!.replay.carriedKeys)
+      // The keys fetched ahead for blocks a run did not reach are merged at their own turn.
+      expect({ n: b.number, rounds: b.replay.rounds, fetched: b.replay.fetchedKeys, calls: b.replay.rpcCalls }).toEqual({
+        n: b.number,
+        rounds: byPrestate[i]!.replay.rounds,
+        fetched: byPrestate[i]!.replay.fetchedKeys,
+        calls: byPrestate[i]!.replay.rpcCalls,
+      })
+    })
+    // Back to back, most blocks did not wait: their inputs were in hand when the run started.
+    expect(byPrestate.filter((b) => b.timings.waitMs === 0).length).toBeGreaterThan(byPrestate.length / 4)
+  }, 120_000)
+
+  it('an engine error in a block run back to back with others: the blocks before it are yielded, then the same typed error as one call per block', async () => {
+    // The first block from FROM + 5 with two transactions or more (early blocks deploy contracts alone).
+    let bad = FROM + 5n
+    while (receipts.get(bad)!.length < 2) bad++
+    proxy.reset()
+    proxy.rewriteResult = (c, result) => {
+      if (c.method !== 'eth_getBlockByNumber' || c.params[1] !== true || BigInt(c.params[0] as string) !== bad) return result
+      const block = result as { transactions: { nonce: Hex }[] }
+      // A nonce far ahead of the sender's: the engine refuses the transaction.
+      return { ...block, transactions: block.transactions.map((t, i) => (i === 1 ? { ...t, nonce: '0x10000' } : t)) }
+    }
+    const run = async (batchSize?: number) => {
+      const got: bigint[] = []
+      try {
+        for await (const b of replayBlocks({ rpcUrl: proxy.url, from: FROM, to: bad + 8n, state: 'prestate', chain, chainId: 31337, threads: 2, batchSize })) got.push(b.number)
+      } catch (e) {
+        return { got, e: e as ReplayError }
+      }
+      return { got, e: undefined }
+    }
+    const batched = await run()
+    const single = await run(1)
+    proxy.reset()
+    expect(batched.got).toEqual(Array.from({ length: Number(bad - FROM) }, (_, i) => FROM + BigInt(i)))
+    expect(batched.e).toBeInstanceOf(ReplayError)
+    expect(batched.e).toMatchObject({ blockNumber: bad, causeCode: 'INVALID_TRANSACTION', cause: { txIndex: 1 } })
+    expect(single.got).toEqual(batched.got)
+    expect({ message: batched.e!.message, cause: batched.e!.cause.message, name: batched.e!.cause.name }).toEqual({
+      message: single.e!.message,
+      cause: single.e!.cause.message,
+      name: single.e!.cause.name,
+    })
+  }, 60_000)
+
+  it('trace: every block traced on the carried state, the same traces as executeBlock', async () => {
+    const trace = { tracer: 'callTracer', tracerConfig: { withLog: true } } as const
+    for (const state of ['prestate', 'proofs'] as const) {
+      const traced = await collect({ from: FROM, to: FROM + 40n, state, trace })
+      expectSameResults(traced, byPrestate.slice(0, 41), state === 'proofs')
+      for (let i = 0; i < traced.length; i += 8) {
+        await Promise.all(
+          traced.slice(i, i + 8).map(async (b) => {
+            expect(b.traces!.map((t) => t.txHash)).toEqual(b.block.transactions.map((t) => (typeof t === 'string' ? t : t.hash)))
+            const single = await executeBlock({ block: b.block, state: rpcState({ rpcUrl: anvil.url, source: 'prestate', chainId: 31337 }), chain, threads: 2, trace })
+            expect(b.traces).toEqual(single.traces)
+          }),
+        )
+      }
+    }
+    // Blocks traced one call at a time: the same.
+    const single = await collect({ from: FROM, to: FROM + 10n, state: 'proofs', trace: 'prestateTracer', batchSize: 1 })
+    const batched = await collect({ from: FROM, to: FROM + 10n, state: 'proofs', trace: 'prestateTracer' })
+    expect(batched.map((b) => b.traces)).toEqual(single.map((b) => b.traces))
+  }, 120_000)
+})
+
+// A chain reorganised under a running replay (anvil_reorg replaces the last blocks): a second
+// anvil, so that the chain the other tests replay stays as mined.
+describe('replayBlocks under a reorg', () => {
+  let node: Anvil
+  let last: bigint
+  let genesis: string
+  const hashOf = async (n: bigint) => (await node.rpc<{ hash: Hash }>('eth_getBlockByNumber', [`0x${n.toString(16)}`, false])).hash
+
+  beforeAll(async () => {
+    node = await startAnvil({ hardfork: 'cancun', chainId: 31337, accounts: 4 })
+    genesis = await node.rpc<string>('evm_snapshot', [])
+  }, 60_000)
+  afterAll(async () => {
+    await node?.stop()
+  })
+
+  /** A fresh chain of 30 blocks of transfers (back to the genesis snapshot first). */
+  async function chainOf30(): Promise<void> {
+    await node.rpc('evm_revert', [genesis])
+    genesis = await node.rpc<string>('evm_snapshot', [])
+    for (let i = 0; i < 30; i++) {
+      for (const [j, from] of node.accounts.entries()) await node.send({ from, to: node.accounts[(j + 1) % node.accounts.length]!, value: BigInt(1000 + i), gas: 21_000n })
+      last = await node.mine()
+    }
+  }
+
+  /** Replays 2..last with the consumer pausing after `pauseAt`, where `reorg` runs. */
+  async function replayThrough(params: Partial<ReplayBlocksParameters>, pauseAt: bigint, reorg: () => Promise<void>): Promise<{ got: ReplayedBlock[]; error: unknown }> {
+    const got: ReplayedBlock[] = []
+    try {
+      for await (const b of replayBlocks({ rpcUrl: node.url, from: 2n, to: last, chain, chainId: 31337, threads: 2, prefetch: 8, state: 'proofs', ...params } as ReplayBlocksParameters)) {
+        got.push(b)
+        if (b.number === pauseAt) {
+          // The blocks fetched ahead are all in by now; the reorg replaces some of them.
+          await new Promise((r) => setTimeout(r, 300))
+          await reorg()
+        }
+      }
+      return { got, error: undefined }
+    } catch (e) {
+      return { got, error: e }
+    }
+  }
+
+  // Replaces blocks `fork`..last with blocks of other transfers (different hashes).
+  const reorgFrom = (fork: bigint) => async () => {
+    const depth = Number(last - fork + 1n)
+    const txs = Array.from({ length: depth }, (_, i) => [{ from: node.accounts[0], to: node.accounts[2], value: `0x${(7 + i).toString(16)}`, gas: '0x5208' }, i])
+    await node.rpc('anvil_reorg', [depth, txs])
+  }
+
+  it("onReorg 'refetch': a reorg above the last yielded block is followed; every block is the new chain's, verified", async () => {
+    await chainOf30()
+    const old = await hashOf(8n)
+    // At most 4 blocks per engine call: when the consumer pauses at 3, nothing past 6 has run,
+    // and the blocks fetched ahead up to 11 (8 and up, stale once the reorg is done) wait.
+    const { got, error } = await replayThrough({ onReorg: 'refetch', batchSize: 4 }, 3n, reorgFrom(8n))
+    expect(error).toBeUndefined()
+    expect(got.map((b) => b.number)).toEqual(Array.from({ length: Number(last - 1n) }, (_, i) => 2n + BigInt(i)))
+    expect(await hashOf(8n)).not.toBe(old)
+    for (const b of got) {
+      expect(b.hash).toBe(await hashOf(b.number))
+      expect(b.verification).toEqual({ gasUsed: true, receiptsRoot: true, logsBloom: true, requestsHash: null })
+    }
+  }, 60_000)
+
+  it("onReorg 'refetch': a reorg that replaced a yielded block is a ReorgError naming both hashes", async () => {
+    await chainOf30()
+    const yielded = await hashOf(3n)
+    const { got, error } = await replayThrough({ onReorg: 'refetch', batchSize: 4 }, 3n, reorgFrom(3n))
+    expect(got[1]!.hash).toBe(yielded)
+    // Blocks run with 3 in one engine call (confirmed before the reorg) are yielded; the next one is the error.
+    const at = (error as ReorgError).blockNumber
+    expect(error).toBeInstanceOf(ReorgError)
+    expect(at).toBeLessThanOrEqual(7n)
+    expect(got.at(-1)!.number).toBe(at - 1n)
+    expect(error).toMatchObject({ code: 'REORG', expectedParentHash: got.at(-1)!.hash, parentHash: await hashOf(at - 1n) })
+  }, 60_000)
+
+  it("onReorg 'error' (default): blocks fetched before the reorg run; the first block after it is a ReorgError", async () => {
+    await chainOf30()
+    const { got, error } = await replayThrough({}, 3n, reorgFrom(8n))
+    expect(error).toBeInstanceOf(ReorgError)
+    const at = (error as ReorgError).blockNumber
+    expect(at).toBeGreaterThan(8n)
+    expect(got.at(-1)!.number).toBe(at - 1n)
+    expect(error).toMatchObject({ expectedParentHash: got.at(-1)!.hash, parentHash: await hashOf(at - 1n) })
+  }, 60_000)
 })
 
 type Run = { status: number | null; stdout: string; stderr: string }
@@ -294,20 +461,54 @@ describe('cli replay', () => {
     }
   }, 120_000)
 
+  it('--tracer: every --out line holds the traces executeBlock gives for its block', async () => {
+    const out = join(dir, 'traced.jsonl')
+    const r = await cli([
+      'replay',
+      '--rpc',
+      anvil.url,
+      `${FROM + 10n}..${FROM + 14n}`,
+      '--hardfork',
+      'cancun',
+      '--chain-id',
+      '31337',
+      '--threads',
+      '2',
+      '--tracer',
+      'callTracer',
+      '--out',
+      out,
+      '--json',
+    ])
+    expect(r.stderr).toBe('')
+    expect(r.status).toBe(0)
+    const lines = readFileSync(out, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { number: number; traces: unknown[] })
+    expect(lines.map((l) => BigInt(l.number))).toEqual([10n, 11n, 12n, 13n, 14n].map((k) => FROM + k))
+    for (const l of lines) {
+      const block = await anvil.rpc<RpcBlock>('eth_getBlockByNumber', [`0x${l.number.toString(16)}`, true])
+      const single = await executeBlock({ block, state: rpcState({ rpcUrl: anvil.url, source: 'prestate', chainId: 31337 }), chain, threads: 2, trace: 'callTracer' })
+      expect(l.traces).toEqual(JSON.parse(JSON.stringify(single.traces)))
+    }
+  }, 60_000)
+
   it('rejects bad arguments with exit code 2 and a message', async () => {
     const runs = await Promise.all([
       cli(['replay', '--rpc', anvil.url, 'latest', '--hardfork', 'cancun']),
       cli(['replay', '--rpc', anvil.url, '2..5', '--hardfork', 'cancun', '--resume']),
       cli(['replay', '--rpc', anvil.url, '2..5']),
-      cli(['replay', '--rpc', anvil.url, '2..5', '--hardfork', 'cancun', '--state', 'witness']),
+      cli(['replay', '--rpc', anvil.url, '2..5', '--hardfork', 'cancun', '--on-reorg', 'ignore']),
       cli(['replay', '--rpc', anvil.url, '5..2', '--hardfork', 'cancun']),
     ])
-    expect(runs.map((r) => r.status)).toEqual([2, 2, 2, 2, 2])
+    // Commander's own check of a choice exits 1.
+    expect(runs.map((r) => r.status)).toEqual([2, 2, 2, 1, 2])
     expect(runs.map((r) => r.stderr)).toEqual([
       expect.stringMatching(/not 'latest'/),
       expect.stringMatching(/--resume needs --out, --sqlite or --postgres/),
       expect.stringMatching(/--hardfork/),
-      expect.stringMatching(/witness is not available/),
+      expect.stringMatching(/--on-reorg/),
       expect.stringMatching(/empty range/),
     ])
   })

@@ -2,7 +2,7 @@
 // executed on the witness alone in every mode, every header check passing and the post-state root
 // computed from the witness equal to the header's; tampered transactions and witnesses caught;
 // rpcState({ source: 'witness' }) against a local server that replays a fixture's recorded witness.
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { keccak256 } from 'viem'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { executeBlock, loadFixture, prepareFixture, rpcState, stateRoot, StateError, verifyBlock, witnessState, type ExecutionWitness } from '../dist/index.js'
+import { executeBlock, loadFixture, prepareFixture, replayBlocks, rpcState, stateRoot, StateError, verifyBlock, witnessState, type ExecutionWitness } from '../dist/index.js'
 import { repoRoot, sharedDir } from './helpers.js'
 
 const witnessDir = join(sharedDir, 'fixtures', 'mainnet-witness')
@@ -162,5 +162,77 @@ describe.skipIf(!haveWitness)("rpcState({ source: 'witness' }) against a server 
     expect(result.verification).toEqual({ gasUsed: true, receiptsRoot: true, logsBloom: true, requestsHash: true, stateRoot: true })
     expect(calls).toEqual(['debug_executionWitness'])
     expect(result.stateStats).toMatchObject({ kind: 'rpc-witness', rpcCalls: 1 })
+  })
+})
+
+// Range replay with `state: 'witness'`: a local server serves the two consecutive fixture blocks
+// (24628607 and its child 24628608) and their recorded witnesses, as a reth node would.
+describe.skipIf(!haveWitness)("replayBlocks({ state: 'witness' }) against a server replaying recorded blocks and witnesses", () => {
+  const pair = ['24628607', '24628608']
+  let server: Server
+  let url: string
+  const calls: string[] = []
+  beforeAll(async () => {
+    const served = new Map(
+      pair.map((n) => [BigInt(n), { block: JSON.parse(readFileSync(join(witnessDir, n, 'block.json'), 'utf8')), witness: JSON.parse(readFileSync(join(witnessDir, n, 'witness.json'), 'utf8')) }]),
+    )
+    server = createServer((req, res) => {
+      let body = ''
+      req.on('data', (c) => (body += c))
+      req.on('end', () => {
+        type Call = { id: number; method: string; params: unknown[] }
+        const answer = (call: Call) => {
+          calls.push(call.method)
+          const fx = served.get(BigInt(String(call.params[0])))
+          if (fx && call.method === 'debug_executionWitness') return { jsonrpc: '2.0', id: call.id, result: fx.witness }
+          if (fx && call.method === 'eth_getBlockByNumber' && call.params[1] === true) return { jsonrpc: '2.0', id: call.id, result: fx.block }
+          return { jsonrpc: '2.0', id: call.id, error: { code: -32601, message: 'not served here' } }
+        }
+        const parsed = JSON.parse(body) as Call | Call[]
+        res.setHeader('content-type', 'application/json')
+        res.end(JSON.stringify(Array.isArray(parsed) ? parsed.map(answer) : answer(parsed)))
+      })
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  })
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())))
+
+  it('replays both blocks on their witnesses: every header check and the post-state root pass, equal to executeBlock', async () => {
+    calls.length = 0
+    const out = []
+    for await (const b of replayBlocks({ rpcUrl: url, from: 24628607n, to: 24628608n, state: 'witness', chainId: 1, threads: 2 })) out.push(b)
+    expect(out.map((b) => b.number)).toEqual([24628607n, 24628608n])
+    expect(out[1]!.parentHash).toBe(out[0]!.hash)
+    expect(calls.filter((m) => m === 'debug_executionWitness')).toHaveLength(2)
+    for (const b of out) {
+      expect(b.verification).toEqual({ gasUsed: true, receiptsRoot: true, logsBloom: true, requestsHash: true, stateRoot: true })
+      expect(b.stateStats).toMatchObject({ kind: 'rpc-witness' })
+      // One block call and one witness call each; nothing carried.
+      expect(b.replay).toMatchObject({ rpcCalls: 2, carriedKeys: 0, fetchedKeys: 0 })
+      const fx = await prepareFixture(join(witnessDir, String(b.number)))
+      const single = await executeBlock({ block: fx.block, state: fx.state, threads: 2 })
+      expect(b.receipts).toEqual(single.receipts)
+      expect(b.stateDiff).toEqual(single.stateDiff)
+    }
+  })
+
+  it('the CLI replays the range with --state witness, every block verified', async () => {
+    const run = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+      const child = spawn('node', [join(repoRoot, 'dist', 'cli', 'main.js'), 'replay', '--rpc', url, '24628607..24628608', '--state', 'witness', '--chain-id', '1', '--threads', '2', '--json'])
+      let stdout = ''
+      let stderr = ''
+      child.stdout.on('data', (d) => (stdout += String(d)))
+      child.stderr.on('data', (d) => (stderr += String(d)))
+      child.on('close', (status) => resolve({ status, stdout, stderr }))
+    })
+    expect(run.stderr).toBe('')
+    expect(run.status).toBe(0)
+    const lines = run.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+    expect(lines.pop().summary).toMatchObject({ blocks: 2, verified: 2, failed: 0 })
+    for (const l of lines) expect(l.verified).toMatchObject({ stateRoot: true, receiptsRoot: true })
   })
 })

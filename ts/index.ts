@@ -80,6 +80,7 @@ export {
   type ReplayBlocksReturnType,
   type ReplayBlockStats,
   type ReplayedBlock,
+  type ReplayReorgPolicy,
   type ReplayStateSource,
   type ReplayTimings,
 } from './replay/replay.js'

@@ -81,8 +81,21 @@ program
   )
   .argument('<range>', 'a..b (inclusive) or one block number')
   .requiredOption('--rpc <url>', 'the JSON-RPC node (http/https)')
-  .addOption(new Option('--state <source>', 'pre-state from the prestateTracer (debug_traceBlockByNumber) or from eth_getProof').choices(['prestate', 'proofs', 'witness']).default('prestate'))
+  .addOption(
+    new Option('--state <source>', 'pre-state from the prestateTracer (debug_traceBlockByNumber), from eth_getProof, or from one debug_executionWitness per block (reth; nothing carried)')
+      .choices(['prestate', 'proofs', 'witness'])
+      .default('prestate'),
+  )
   .option('--prefetch <n>', 'blocks fetched ahead of the one executing (0: each at its turn)', nonNegativeInt, DEFAULT_PREFETCH)
+  .addOption(
+    new Option('--tracer <name>', 'also trace every transaction with this geth tracer: each --out line gets traces').choices(['callTracer', 'prestateTracer', 'flatCallTracer', '4byteTracer']),
+  )
+  .option('--batch <n>', 'most consecutive blocks run in one engine call when their inputs are fetched (default: all ready; 1: one call per block)', positiveInt)
+  .addOption(
+    new Option('--on-reorg <policy>', 'a reorg under the range: stop with an error, or fetch again the blocks not yet written (an error still when it replaced one already written)')
+      .choices(['error', 'refetch'])
+      .default('error'),
+  )
   .option('--no-carry', "fetch every block's whole pre-state instead of carrying the previous block's post-state")
   .option('--carry-budget <MiB>', 'most memory the carried state holds, MiB (least recently used keys leave first)', positiveInt, DEFAULT_CARRY_BUDGET / 1024 / 1024)
   .option('--cache <dir>', 'SQLite cache of blocks and state (a re-run makes no RPC calls)')

@@ -8,9 +8,10 @@ import { StateCache } from '../rpc/cache.js'
 import { Rpc } from '../rpc/client.js'
 import { headerPassed } from '../result.js'
 import { JsonlSink, type OutputPosition, type ReplaySink } from '../replay/jsonl.js'
-import { DEFAULT_PREFETCH, replayBlocks, type ReplayStateSource } from '../replay/replay.js'
+import { DEFAULT_PREFETCH, replayBlocks, type ReplayReorgPolicy, type ReplayStateSource } from '../replay/replay.js'
 import { PostgresSink } from '../replay/postgres.js'
 import { SqliteSink } from '../replay/sqlite.js'
+import type { TracerName } from '../trace.js'
 import { fmtGas, headerLine, UsageError } from './format.js'
 import { parseBlockSpec } from './run-rpc.js'
 
@@ -18,6 +19,9 @@ export type ReplayCommandOptions = {
   rpc: string
   state: ReplayStateSource
   prefetch?: number
+  batch?: number
+  tracer?: TracerName
+  onReorg: ReplayReorgPolicy
   carry: boolean
   carryBudget?: number
   cache?: string
@@ -48,7 +52,6 @@ export async function replayCommand(spec: string, options: ReplayCommandOptions)
   const range = parseBlockSpec(spec)
   if ('latest' in range) throw new UsageError("replay takes a block number or a range a..b, not 'latest'")
   if (options.resume && !options.out && !options.sqlite && !options.postgres) throw new UsageError('--resume needs --out, --sqlite or --postgres (the output to continue)')
-  if (options.state === ('witness' as string)) throw new UsageError('--state witness is not available yet: use prestate or proofs')
   const rpc = new Rpc({ rpcUrl: options.rpc })
   const chainId = options.chainId ?? (await rpc.chainId())
   if (chainId !== 1 && !options.hardfork) throw new UsageError(`chain ${chainId} is not Ethereum mainnet: name its hardfork with --hardfork (e.g. cancun)`)
@@ -94,6 +97,9 @@ export async function replayCommand(spec: string, options: ReplayCommandOptions)
         threads: options.threads,
         mode: options.mode,
         prefetch: options.prefetch ?? DEFAULT_PREFETCH,
+        batchSize: options.batch,
+        trace: options.tracer,
+        onReorg: options.onReorg,
         carryState: options.carry,
         carryBudgetBytes: options.carryBudget,
         signal: controller.signal,

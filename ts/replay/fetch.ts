@@ -8,7 +8,7 @@ import { loadBlock, withHeaders, type LoadedBlock } from '../rpc/block.js'
 import type { CachedHeader, StateCache } from '../rpc/cache.js'
 import { mapLimit, OFFLINE, Rpc } from '../rpc/client.js'
 import { KnownState } from '../rpc/known.js'
-import { type RpcStateAdapter, Session } from '../rpc/state.js'
+import { RpcStateAdapter, Session } from '../rpc/state.js'
 import type { StateAdapter, StateSource } from '../state.js'
 
 /**
@@ -74,8 +74,11 @@ export type FetchContext = {
   cache: StateCache | undefined
   chainId: number
   chain: ChainConfig | undefined
-  /** `prestate`/`proofs` through an adapter's settings, or a custom adapter (no carried state). */
-  source: { kind: 'rpc'; adapter: RpcStateAdapter } | { kind: 'adapter'; adapter: StateAdapter }
+  /**
+   * `prestate`/`proofs` through an adapter's settings, a custom adapter (no carried state), or
+   * a witness per block (`debug_executionWitness`, through the block's own call counter).
+   */
+  source: { kind: 'rpc'; adapter: RpcStateAdapter } | { kind: 'adapter'; adapter: StateAdapter } | { kind: 'witness' }
   headers: RangeHeaders
   /** Whether the carried state holds an account (proofs are not fetched for those). */
   carries(address: Address): boolean
@@ -100,10 +103,20 @@ export type Fetched = {
 /** The block alone, first: its parent hash is checked before its state is awaited. */
 export type Fetching = { block: Promise<LoadedBlock>; all: Promise<Fetched> }
 
-export function fetchBlock(ctx: FetchContext, number: bigint): Fetching {
+/**
+ * Starts fetching block `number`. `fresh` (a refetch after a reorg) skips the cache's copy of the
+ * block, which may be the one the reorg replaced, and stores the node's in its place.
+ */
+export function fetchBlock(ctx: FetchContext, number: bigint, fresh = false): Fetching {
   const started = performance.now()
   const rpc = new BlockRpc(ctx.rpc)
-  const block = loadBlock({ rpc, blockNumber: number, cache: ctx.cache, chainId: ctx.chainId }).then((b) => withRangeHeaders(rpc, ctx.cache, ctx.chainId, b, ctx.headers))
+  const load = fresh
+    ? loadBlock({ rpc, blockNumber: number, chainId: ctx.chainId }).then((b) => {
+        ctx.cache?.putBlock(ctx.chainId, b.block)
+        return b
+      })
+    : loadBlock({ rpc, blockNumber: number, cache: ctx.cache, chainId: ctx.chainId })
+  const block = load.then((b) => withRangeHeaders(rpc, ctx.cache, ctx.chainId, b, ctx.headers))
   ctx.headers.add(
     number,
     block.then((b) => ({ number, hash: b.hash.toLowerCase() as Hash, stateRoot: String(b.block.stateRoot).toLowerCase() as Hash })),
@@ -118,6 +131,9 @@ export function fetchBlock(ctx: FetchContext, number: bigint): Fetching {
     let adapterSource: StateSource | undefined
     if (ctx.source.kind === 'adapter') {
       adapterSource = await ctx.source.adapter.load({ block: loaded.block })
+    } else if (ctx.source.kind === 'witness') {
+      // The range's witness adapter, with this block's calls counted on its own client.
+      adapterSource = await new RpcStateAdapter({ rpc, source: 'witness', chainId: ctx.chainId }).load({ block: loaded.block })
     } else {
       if (number === 0n) throw new InvalidInputError('the genesis block has no parent state to read')
       const adapter = ctx.source.adapter

@@ -97,7 +97,9 @@ export class JsonlSink implements ReplaySink {
       gasUsed: `0x${block.gasUsed.toString(16)}`,
       verification: block.verification,
     })
-    const line = `${head.slice(0, -1)},"receipts":${receipts},"stateDiff":${diff}}\n`
+    // With `trace`: the node's debug_traceBlockByNumber answer, as the engine wrote it.
+    const traces = output?.tracesJson ? `,"traces":${output.tracesJson}` : ''
+    const line = `${head.slice(0, -1)},"receipts":${receipts},"stateDiff":${diff}${traces}}\n`
     // One write per block: a crash leaves at most this line cut short, which a resume drops.
     const bytes = Buffer.from(line, 'utf8')
     writeSync(this.fd, bytes, 0, bytes.length, this.offset)

@@ -6,7 +6,7 @@
 import type { Address, Hash, Hex } from 'viem'
 import type { ChainConfig, RpcBlock } from '../block.js'
 import { budget, checkOptions, executeNativeRun, type ExecutionMode } from '../execute.js'
-import { fromNative, InvalidInputError, MissingBlockHashError, ParallelEvmError, ReorgError, ReplayError, StateError, StateMismatchError } from '../errors.js'
+import { fromNative, InvalidInputError, MissingBlockHashError, ParallelEvmError, ReorgError, ReplayError, RpcResponseError, StateError, StateMismatchError } from '../errors.js'
 import { native, type NativeExecutionOutput } from '../native.js'
 import type { StateCache } from '../rpc/cache.js'
 import { rpcOf } from '../rpc/block.js'
@@ -16,13 +16,18 @@ import { RpcStateAdapter } from '../rpc/state.js'
 import { toExecutionResult, type ExecutionResult } from '../result.js'
 import { isStateAdapter, type MissingKeys, type StateAdapter, type StateLoadStats, type StateRound } from '../state.js'
 import { fetchBlock, RangeHeaders, type Fetched, type Fetching } from './fetch.js'
+import { traceConfigJson, type TraceConfig } from '../trace.js'
 
 /** Blocks fetched ahead of the one executing (measured: see the README's replay figures). */
 export const DEFAULT_PREFETCH = 8
+/** Refetches after a break in the fetched chain before it is left to fail as a reorg. */
+const MAX_REFETCHES = 3
 /** Default byte budget of the carried state. */
 export const DEFAULT_CARRY_BUDGET = 256 * 1024 * 1024
 
 export type ReplayStateSource = 'prestate' | 'proofs' | 'witness'
+/** What a reorg under the range does: stop with a `ReorgError`, or fetch again what was not run yet. */
+export type ReplayReorgPolicy = 'error' | 'refetch'
 
 export type ReplayBlocksParameters = (RpcSource | { rpc: Rpc }) & {
   /** First block of the range (inclusive). */
@@ -32,7 +37,10 @@ export type ReplayBlocksParameters = (RpcSource | { rpc: Rpc }) & {
   /**
    * Where pre-state comes from: `prestate` (default; `debug_traceBlockByNumber` with the
    * prestateTracer, anything it leaves out by proofs), `proofs` (`eth_getProof`, for nodes without
-   * the debug namespace), or a custom `StateAdapter` (loaded per block, no carried state).
+   * the debug namespace), `witness` (`debug_executionWitness`, reth: one witness per block proves
+   * its whole pre-state and the post-state root is checked; nothing is carried, as the witness
+   * already holds every key the block reads), or a custom `StateAdapter` (loaded per block, no
+   * carried state).
    */
   state?: ReplayStateSource | StateAdapter
   /** SQLite cache of blocks and state (see `StateCache`). */
@@ -60,6 +68,24 @@ export type ReplayBlocksParameters = (RpcSource | { rpc: Rpc }) & {
   concurrency?: number
   /** Stops the range: the iterator rejects with the signal's reason. */
   signal?: AbortSignal
+  /**
+   * A reorg under the range: `error` (default) stops with a `ReorgError` naming both hashes when
+   * a block does not follow the one before it. `refetch`: before blocks run, one header request
+   * for the last of them checks that the node still has them (one call per engine call); if not,
+   * or if a block does not follow the one before it, every block not yielded yet is fetched again
+   * from the node (not the cache), up to 3 times in a row. Blocks already run cannot be taken back
+   * (those yielded, and those run in the same engine call, confirmed together): a reorg that
+   * replaced one of them is still a `ReorgError` naming both hashes.
+   */
+  onReorg?: ReplayReorgPolicy
+  /** Also trace every transaction with this geth tracer (as `executeBlock`'s `trace`): each block gets `traces`. */
+  trace?: TraceConfig
+  /**
+   * Most consecutive blocks run in one call into the engine, back to back on the carried state,
+   * when their inputs are all fetched (default: as many as are ready, at most `prefetch + 1`;
+   * 1: one call per block).
+   */
+  batchSize?: number
 }
 
 /** How a block of the range was fetched and run. */
@@ -100,6 +126,13 @@ export type ReplayedBlock = ExecutionResult & {
 export type ReplayBlocksReturnType = AsyncIterable<ReplayedBlock>
 
 type NativeCarried = InstanceType<ReturnType<typeof native>['CarriedState']>
+type InFlight = Fetching & { fetched: Fetched | undefined }
+type Mismatch = { address: string; field: string; key?: string; carried: string; fetched: string }
+/** `CarriedRunOutput.infoJson`. */
+type RunInfo = {
+  blocks: { executeMs: number; stats: CarriedStats }[]
+  stop: null | { executeMs: number; missing?: true; mismatch?: Mismatch; error?: { code: string; message: string; txIndex?: number } }
+}
 type CarriedStats = { accounts: number; slots: number; bytes: number; carriedKeys: number; fetchedKeys: number; evictedAccounts: number; evictedSlots: number }
 
 function integer(name: string, value: unknown, min: number): number {
@@ -177,12 +210,15 @@ export function replayBlocks(params: ReplayBlocksParameters): ReplayBlocksReturn
   const prefetch = integer('prefetch', params.prefetch ?? DEFAULT_PREFETCH, 0)
   const maxRounds = integer('maxRounds', params.maxRounds ?? 16, 1)
   const carryBudget = integer('carryBudgetBytes', params.carryBudgetBytes ?? DEFAULT_CARRY_BUDGET, 0)
+  const batchSize = params.batchSize === undefined ? Number.POSITIVE_INFINITY : integer('batchSize', params.batchSize, 1)
   const { threads, mode } = checkOptions(params.threads, params.mode)
   const state = params.state ?? 'prestate'
-  if (state === 'witness') throw new InvalidInputError("state 'witness' is not available yet: use 'prestate' or 'proofs'")
-  if (!isStateAdapter(state) && state !== 'prestate' && state !== 'proofs') {
-    throw new InvalidInputError(`state must be 'prestate', 'proofs' or a StateAdapter, got ${String(state)}`)
+  if (!isStateAdapter(state) && state !== 'prestate' && state !== 'proofs' && state !== 'witness') {
+    throw new InvalidInputError(`state must be 'prestate', 'proofs', 'witness' or a StateAdapter, got ${String(state)}`)
   }
+  const onReorg = params.onReorg ?? 'error'
+  if (onReorg !== 'error' && onReorg !== 'refetch') throw new InvalidInputError(`onReorg must be 'error' or 'refetch', got ${String(onReorg)}`)
+  const trace = params.trace === undefined ? undefined : traceConfigJson(params.trace)
   if (params.parentHash !== undefined && !/^0x[0-9a-fA-F]{64}$/.test(params.parentHash)) throw new InvalidInputError(`parentHash must be a 32-byte hash, got ${String(params.parentHash)}`)
   const rpc = rpcOf(params, params.rpcOptions)
   const carry = params.carryState ?? true
@@ -194,7 +230,8 @@ export function replayBlocks(params: ReplayBlocksParameters): ReplayBlocksReturn
   async function* run(): AsyncGenerator<ReplayedBlock, void, undefined> {
     signal?.throwIfAborted()
     const chainId = params.chainId ?? (await abortable(rpc.chainId(), signal))
-    const adapter = isStateAdapter(state) ? undefined : new RpcStateAdapter({ rpc, source: state as 'prestate' | 'proofs', cache: params.cache, chainId, maxRounds, concurrency: params.concurrency })
+    const rpcSource = state === 'prestate' || state === 'proofs' ? state : undefined
+    const adapter = rpcSource ? new RpcStateAdapter({ rpc, source: rpcSource, cache: params.cache, chainId, maxRounds, concurrency: params.concurrency }) : undefined
     const newCarried = (): NativeCarried => new (native().CarriedState)(carryBudget)
     let carried = newCarried()
     const ctx = {
@@ -202,7 +239,7 @@ export function replayBlocks(params: ReplayBlocksParameters): ReplayBlocksReturn
       cache: params.cache,
       chainId,
       chain: params.chain,
-      source: adapter ? ({ kind: 'rpc', adapter } as const) : ({ kind: 'adapter', adapter: state as StateAdapter } as const),
+      source: adapter ? ({ kind: 'rpc', adapter } as const) : state === 'witness' ? ({ kind: 'witness' } as const) : ({ kind: 'adapter', adapter: state as StateAdapter } as const),
       headers: new RangeHeaders(),
       // Without carrying, every block fetches its own (the state is new for each block).
       carries: (a: Address) => carry && carried.hasAccounts([a])[0] === true,
@@ -211,79 +248,225 @@ export function replayBlocks(params: ReplayBlocksParameters): ReplayBlocksReturn
         return code ? (`0x${code.toString('hex')}` as Hex) : undefined
       },
     }
-    const inFlight = new Map<bigint, Fetching>()
+    const stateKind = adapter?.kind ?? (state === 'witness' ? 'rpc-witness' : (state as StateAdapter).kind)
+    const inFlight = new Map<bigint, InFlight>()
     let next = from
     let previousHash = params.parentHash?.toLowerCase() as Hash | undefined
     let hitsBefore = params.cache?.hits ?? 0
     const cost = mode === 'sequential' ? 1 : threads
+    // Refetches since the last block was yielded (a chain that keeps reorging ends in an error).
+    let refetches = 0
+    // A block a back-to-back run stopped at because it missed keys: its rounds go on from there.
+    let resumed: { number: bigint; output: NativeExecutionOutput; executeMs: number } | undefined
 
-    for (let n = from; n <= to; n++) {
+    const start = (number: bigint, fresh: boolean) => {
+      const f: InFlight = Object.assign(fetchBlock(ctx, number, fresh), { fetched: undefined })
+      // Failures surface when their block's turn comes, not as unhandled rejections.
+      f.block.catch(() => {})
+      f.all.then((x) => (f.fetched = x)).catch(() => {})
+      inFlight.set(number, f)
+    }
+    /** Keeps `prefetch` blocks beyond `n` in flight; nothing more while the consumer is away. */
+    const topUp = (n: bigint) => {
+      for (; next <= to && next <= n + BigInt(prefetch); next++) start(next, false)
+    }
+    /** Drops every fetch from `n` on and starts again from `n`, bypassing the cache (a reorg). */
+    const refetchFrom = (n: bigint) => {
+      for (const k of [...inFlight.keys()]) if (k >= n) inFlight.delete(k)
+      // Keys already merged for a block at `n` stay valid: they are the state after `n - 1`.
+      resumed = undefined
+      refetches++
+      for (next = n; next <= to && next <= n + BigInt(prefetch); next++) start(next, true)
+    }
+    /**
+     * Whether the node still has `batch` (consecutive blocks, each following the one before): one
+     * header request for its last block, whose hash chains to all the others.
+     */
+    const confirmed = async (batch: Fetched[]): Promise<boolean> => {
+      const last = batch.at(-1)!
+      const header = await abortable(last.rpc.request<{ hash?: string } | null>('eth_getBlockByNumber', [`0x${last.loaded.number.toString(16)}`, false]), signal)
+      return header?.hash?.toLowerCase() === last.loaded.hash.toLowerCase()
+    }
+
+    let n = from
+    while (n <= to) {
       signal?.throwIfAborted()
-      // Keep `prefetch` blocks beyond this one in flight; nothing more while the consumer is away.
-      while (next <= to && next <= n + BigInt(prefetch)) {
-        const f = fetchBlock(ctx, next)
-        // Failures surface when their block's turn comes, not as unhandled rejections.
-        f.all.catch(() => {})
-        inFlight.set(next, f)
-        next++
-      }
-      const fetching = inFlight.get(n)!
-      inFlight.delete(n)
+      topUp(n)
+      const head = inFlight.get(n)!
+      const done: ReplayedBlock[] = []
+      let failure: { number: bigint; error: unknown } | undefined
       try {
         const waitStarted = performance.now()
-        const loaded = await abortable(fetching.block, signal)
+        const loaded = await abortable(head.block, signal)
         const parentHash = loaded.block.parentHash.toLowerCase() as Hash
-        if (previousHash !== undefined && parentHash !== previousHash) throw new ReorgError(n, previousHash, parentHash)
-        const fetched = await abortable(fetching.all, signal)
+        if (previousHash !== undefined && parentHash !== previousHash) {
+          // The head may have been fetched before the reorg (its parent, after): once more, fresh.
+          if (onReorg === 'refetch' && refetches === 0) {
+            refetchFrom(n)
+            continue
+          }
+          throw new ReorgError(n, previousHash, parentHash)
+        }
+        const fetched = await abortable(head.all, signal)
         const waitMs = performance.now() - waitStarted
-        const started = performance.now()
-        const { output, rounds } = adapter ? await executeCarried(fetched) : await executeAdapter(fetched)
-        const executeMs = performance.now() - started
-        const stats = JSON.parse(carried.statsJson()) as CarriedStats
-        if (!carry) carried = newCarried()
-        const hits = params.cache?.hits ?? 0
-        const stateStats: StateLoadStats = { kind: adapter?.kind ?? (state as StateAdapter).kind, rounds, rpcCalls: fetched.rpc.calls, cacheHits: hits - hitsBefore, loadMs: fetched.fetchMs }
-        hitsBefore = hits
-        const result = toExecutionResult(output, stateStats)
-        const replayed = Object.assign(result, {
-          hash: loaded.hash.toLowerCase() as Hash,
-          parentHash,
-          block: loaded.block,
-          timings: { fetchMs: fetched.fetchMs, waitMs, executeMs },
-          replay: {
-            rpcCalls: fetched.rpc.calls,
-            cacheHits: stateStats.cacheHits,
-            carriedKeys: adapter ? stats.carriedKeys : 0,
-            fetchedKeys: adapter ? stats.fetchedKeys : 0,
-            rounds: rounds.length,
-            carried: { accounts: stats.accounts, slots: stats.slots, bytes: stats.bytes, evictedAccounts: stats.evictedAccounts, evictedSlots: stats.evictedSlots },
-          },
-        }) as ReplayedBlock
-        previousHash = replayed.hash
-        yield replayed
+        const batch = adapter && carry && resumed?.number !== n ? readyFrom(fetched) : [fetched]
+        // Blocks fetched before a reorg look fine among themselves: before they run, the node is
+        // asked whether it still has them. If not, every block not yielded yet is fetched again.
+        if (onReorg === 'refetch' && !(await confirmed(batch))) {
+          if (refetches >= MAX_REFETCHES) {
+            const k = batch.at(-1)!.loaded.number
+            throw new RpcResponseError('eth_getBlockByNumber', `block ${k} changed ${MAX_REFETCHES} times while the range was fetched (the node keeps reorging)`)
+          }
+          refetchFrom(n)
+          continue
+        }
+        if (adapter && carry) {
+          failure = await runBackToBack(batch, waitMs, done)
+        } else {
+          const started = performance.now()
+          const { output, rounds } = adapter ? await executeCarried(fetched) : await executeAdapter(fetched)
+          const executeMs = performance.now() - started
+          const stats = JSON.parse(carried.statsJson()) as CarriedStats
+          if (!carry) carried = newCarried()
+          done.push(replayed(fetched, output, rounds, { fetchMs: fetched.fetchMs, waitMs, executeMs }, stats))
+        }
       } catch (e) {
+        failure = { number: n, error: e }
+      }
+      for (const b of done) {
+        inFlight.delete(b.number)
+        previousHash = b.hash
+        refetches = 0
+        n++
+        yield b
+        signal?.throwIfAborted()
+        // The window slides by one block per block yielded, as when blocks run one at a time.
+        if (n <= to) topUp(n)
+      }
+      if (failure) {
+        const e = failure.error
         if (signal?.aborted && e === signal.reason) throw e
         if (e instanceof ReorgError || e instanceof StateMismatchError || e instanceof ReplayError) throw e
-        throw new ReplayError(n, e instanceof ParallelEvmError ? e : fromNative(e))
+        throw new ReplayError(failure.number, e instanceof ParallelEvmError ? e : fromNative(e))
       }
     }
 
-    /** Rounds on the carried state: run, fetch what the run missed, merge, run again. */
-    async function executeCarried(fetched: Fetched): Promise<{ output: NativeExecutionOutput; rounds: StateRound[] }> {
+    /** `head` and the blocks after it whose inputs are all fetched, each following the one before. */
+    function readyFrom(head: Fetched): Fetched[] {
+      const batch = [head]
+      let hash = head.loaded.hash.toLowerCase()
+      for (let k = head.loaded.number + 1n; batch.length < batchSize; k++) {
+        const ready = inFlight.get(k)?.fetched
+        if (!ready || ready.loaded.block.parentHash.toLowerCase() !== hash) break
+        batch.push(ready)
+        hash = ready.loaded.hash.toLowerCase()
+      }
+      return batch
+    }
+
+    /** The result of a block, as yielded. */
+    function replayed(fetched: Fetched, output: NativeExecutionOutput, rounds: StateRound[], timings: ReplayTimings, stats: CarriedStats): ReplayedBlock {
+      const hits = params.cache?.hits ?? 0
+      const stateStats: StateLoadStats = { kind: stateKind, rounds, rpcCalls: fetched.rpc.calls, cacheHits: hits - hitsBefore, loadMs: fetched.fetchMs }
+      hitsBefore = hits
+      const result = toExecutionResult(output, stateStats)
+      return Object.assign(result, {
+        hash: fetched.loaded.hash.toLowerCase() as Hash,
+        parentHash: fetched.loaded.block.parentHash.toLowerCase() as Hash,
+        block: fetched.loaded.block,
+        timings,
+        replay: {
+          rpcCalls: fetched.rpc.calls,
+          cacheHits: stateStats.cacheHits,
+          carriedKeys: adapter ? stats.carriedKeys : 0,
+          fetchedKeys: adapter ? stats.fetchedKeys : 0,
+          rounds: rounds.length,
+          carried: { accounts: stats.accounts, slots: stats.slots, bytes: stats.bytes, evictedAccounts: stats.evictedAccounts, evictedSlots: stats.evictedSlots },
+        },
+      }) as ReplayedBlock
+    }
+
+    /**
+     * Runs the head block and the blocks after it whose inputs are all fetched (each following the
+     * one before) in one call into the engine, back to back on the carried state. Their results
+     * go to `done`, in order; a block the run stopped at is reported (a mismatch, an error) or,
+     * when it missed keys, finished here by rounds as a single block would be.
+     */
+    async function runBackToBack(batch: Fetched[], waitMs: number, done: ReplayedBlock[]): Promise<{ number: bigint; error: unknown } | undefined> {
+      const head = batch[0]!
+      if (resumed?.number === head.loaded.number) {
+        // The run before stopped at this block: its first round is that run's.
+        const first = resumed
+        resumed = undefined
+        const started = performance.now()
+        const { output, rounds } = await executeCarried(head, first.output)
+        const executeMs = first.executeMs + performance.now() - started
+        done.push(replayed(head, output, rounds, { fetchMs: head.fetchMs, waitMs, executeMs }, JSON.parse(carried.statsJson()) as CarriedStats))
+        return undefined
+      }
+      const blocks = new (native().CarriedBlocks)()
+      for (const f of batch) {
+        if (f.known.size === 0 && f.known.blockHashes.size === 0) blocks.add(f.prepared)
+        else {
+          const { prestate, blockHashes, knowledge } = f.known.toJson()
+          blocks.add(f.prepared, prestate, blockHashes, knowledge)
+        }
+      }
+      const out = await abortable(
+        budget.run(cost, async () => {
+          try {
+            return await native().executeCarriedRun(blocks, carried, threads, mode, trace)
+          } catch (e) {
+            throw fromNative(e)
+          }
+        }),
+        signal,
+      )
+      const info = JSON.parse(out.infoJson) as RunInfo
+      // The blocks that ran merged their keys (a block that missed keys too); the ones after the
+      // block the run stopped at keep theirs for their own turn.
+      for (const f of batch.slice(0, info.blocks.length + (info.stop?.missing ? 1 : 0))) f.known.clear()
+      const complete = [{ missingAccounts: 0, missingSlots: 0, missingBlockHashes: 0, fetchMs: 0 }]
+      info.blocks.forEach((b, i) => {
+        const f = batch[i]!
+        // Only the head waited: the others' inputs were in hand when the run started.
+        done.push(replayed(f, out.take(i), complete, { fetchMs: f.fetchMs, waitMs: i === 0 ? waitMs : 0, executeMs: b.executeMs }, b.stats))
+      })
+      const stop = info.stop
+      if (!stop) return undefined
+      const at = batch[info.blocks.length]!
+      const number = at.loaded.number
+      if (stop.missing) {
+        resumed = { number, output: out.take(info.blocks.length), executeMs: stop.executeMs }
+        return undefined
+      }
+      if (stop.mismatch) return { number, error: new StateMismatchError(number, stop.mismatch) }
+      return { number, error: fromNative(Object.assign(new Error(stop.error!.message), stop.error)) }
+    }
+
+    /**
+     * Rounds on the carried state: run, fetch what the run missed, merge, run again. `first` is a
+     * first run already made (by a back-to-back run) that missed keys.
+     */
+    async function executeCarried(fetched: Fetched, first?: NativeExecutionOutput): Promise<{ output: NativeExecutionOutput; rounds: StateRound[] }> {
       const number = fetched.loaded.number
       await merge(carried, fetched.known, number)
       const rounds: StateRound[] = []
+      let previous = first
       for (;;) {
-        const output = await abortable(
-          budget.run(cost, async () => {
-            try {
-              return await native().executeCarried(fetched.prepared, carried, threads, mode)
-            } catch (e) {
-              throw fromNative(e)
-            }
-          }),
-          signal,
-        )
+        const output =
+          previous ??
+          (await abortable(
+            budget.run(cost, async () => {
+              try {
+                return await native().executeCarried(fetched.prepared, carried, threads, mode, trace)
+              } catch (e) {
+                throw fromNative(e)
+              }
+            }),
+            signal,
+          ))
+        previous = undefined
         if (!output.missingJson) {
           rounds.push({ missingAccounts: 0, missingSlots: 0, missingBlockHashes: 0, fetchMs: 0 })
           return { output, rounds }
@@ -302,10 +485,10 @@ export function replayBlocks(params: ReplayBlocksParameters): ReplayBlocksReturn
       }
     }
 
-    /** A custom adapter: its own rounds, no carried state. */
+    /** A custom adapter or a witness per block: its own rounds, no carried state. */
     async function executeAdapter(fetched: Fetched): Promise<{ output: NativeExecutionOutput; rounds: StateRound[] }> {
       const source = fetched.adapterSource!
-      const run = await executeNativeRun({ block: fetched.prepared, state: { kind: (state as StateAdapter).kind, load: async () => source }, threads, mode })
+      const run = await executeNativeRun({ block: fetched.prepared, state: { kind: stateKind, load: async () => source }, threads, mode, trace: params.trace })
       return { output: run.output, rounds: run.stateStats?.rounds ?? [{ missingAccounts: 0, missingSlots: 0, missingBlockHashes: 0, fetchMs: 0 }] }
     }
   }

@@ -12,6 +12,11 @@ export type RpcOptions = {
   timeout?: number
   /** Requests per JSON-RPC batch over HTTP (default 50; 1 disables batching). */
   batchSize?: number
+  /**
+   * Largest HTTP response body in bytes (default 256 MiB). viem's own default (10 MiB) is less
+   * than one mainnet execution witness with the block batched beside it.
+   */
+  maxResponseBytes?: number
 }
 
 /** Where to read from: a viem PublicClient, or an RPC URL (HTTP). */
@@ -42,6 +47,7 @@ export class Rpc {
           retryDelay: options.retryDelay ?? 150,
           timeout: options.timeout ?? 30_000,
           batch: batchSize > 1 ? { batchSize, wait: 0 } : false,
+          maxResponseBodySize: options.maxResponseBytes ?? 256 * 1024 * 1024,
         }),
       })
     } else {

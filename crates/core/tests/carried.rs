@@ -149,3 +149,95 @@ fn over_budget_the_first_blocks_keys_leave_and_are_fetched_again() {
     let token = *a.block.txs[0].env.kind.to().unwrap();
     assert!(!carried.has_account(&token));
 }
+
+/// `block`'s transactions again as the next block (senders' next nonces).
+fn next_block(block: &BlockInput) -> BlockInput {
+    let mut next = block.clone();
+    next.number += 1;
+    next.parent_hash = block.hash.unwrap_or_default();
+    next.hash = Some(B256::with_last_byte(next.number as u8));
+    let mut sent: HashMap<Address, u64> = HashMap::new();
+    for tx in &block.txs {
+        *sent.entry(tx.env.caller).or_default() += 1;
+    }
+    for tx in &mut next.txs {
+        tx.env.nonce += sent[&tx.env.caller];
+    }
+    next
+}
+
+/// The full state after `diff`.
+fn advanced(state: &InMemoryStorage, diff: &parallel_evm_core::StateDiff) -> InMemoryStorage {
+    let mut post = state.clone();
+    for (address, d) in diff.iter() {
+        let acc = post.accounts.entry(*address).or_default();
+        acc.basic.balance = d.balance;
+        acc.basic.nonce = d.nonce;
+        for (slot, value) in &d.storage {
+            acc.storage.insert(U256::from_be_bytes(slot.0), U256::from_be_bytes(value.0));
+        }
+    }
+    post
+}
+
+#[test]
+fn a_run_executes_consecutive_blocks_back_to_back_and_stops_at_the_first_that_does_not_complete() {
+    use parallel_evm_core::engine::carried::{execute_carried_run, FetchedJson, RunStep, RunStop};
+    use std::sync::RwLock;
+    let g = token_transfers(5, 40, 4);
+    let options = options(&g);
+    let mut first = g.block.clone();
+    first.hash = Some(B256::with_last_byte(first.number as u8));
+    let second = next_block(&first);
+    let third = next_block(&second);
+    // References: each block on the full state after the one before.
+    let r1 = execute_block(&first, &g.state, &options).unwrap();
+    let s2 = advanced(&g.state, &r1.state_diff);
+    let r2 = execute_block(&second, &s2, &options).unwrap();
+    let r3 = execute_block(&third, &advanced(&s2, &r2.state_diff), &options).unwrap();
+
+    // The state learns what the first block reads (rounds, not applied), then all three run in one call.
+    let mut carried = CarriedState::default();
+    run(&mut carried, &first, &g.state, &options);
+    let state = RwLock::new(carried);
+    let steps: Vec<RunStep> = [&first, &second, &third].into_iter().map(|block| RunStep { block, fetched: None }).collect();
+    let out = execute_carried_run(&steps, &state, |i, s| execute_block(steps[i].block, s, &options).map(|r| (r, ())));
+    assert!(out.stop.is_none(), "every key the later blocks read was carried");
+    assert_eq!(out.completed.len(), 3);
+    for (done, expected) in out.completed.iter().zip([&r1, &r2, &r3]) {
+        assert!(done.result.same_outcome(expected));
+    }
+    assert_eq!(out.completed.iter().map(|c| c.stats.blocks).collect::<Vec<_>>(), vec![1, 2, 3]);
+    assert_eq!(out.completed[2].stats.fetched_keys, 0);
+
+    // On an empty state: the first block misses keys, nothing completes, nothing advances.
+    let empty = RwLock::new(CarriedState::default());
+    let out = execute_carried_run(&steps, &empty, |i, s| execute_block(steps[i].block, s, &options).map(|r| (r, ())));
+    assert!(out.completed.is_empty());
+    assert!(matches!(out.stop, Some((RunStop::Missing(ref keys), _)) if !keys.is_empty()));
+    assert_eq!(empty.read().unwrap().stats().blocks, 0);
+
+    // A block out of order fails where it stands; the blocks before it stand.
+    let mut carried = CarriedState::default();
+    run(&mut carried, &first, &g.state, &options);
+    let state = RwLock::new(carried);
+    let steps: Vec<RunStep> = [&first, &third].into_iter().map(|block| RunStep { block, fetched: None }).collect();
+    let out = execute_carried_run(&steps, &state, |i, s| execute_block(steps[i].block, s, &options).map(|r| (r, ())));
+    assert_eq!(out.completed.len(), 1);
+    assert!(matches!(out.stop, Some((RunStop::Failed(EngineError::InvalidInput(ref m)), _)) if m.contains("cannot run")));
+    assert_eq!(state.read().unwrap().stats().blocks, 1);
+
+    // Keys fetched for the next block that contradict the carried state: a mismatch, not merged.
+    let sender = second.txs[0].env.caller;
+    let prestate = format!(r#"{{"{sender}":{{"balance":"0x1","nonce":"0x0"}}}}"#);
+    let knowledge = br#"{"absent":[],"completeStorage":[]}"#;
+    let steps = [RunStep { block: &second, fetched: Some(FetchedJson { prestate: prestate.as_bytes(), block_hashes: None, knowledge }) }];
+    let out = execute_carried_run(&steps, &state, |_, s| execute_block(&second, s, &options).map(|r| (r, ())));
+    assert!(out.completed.is_empty());
+    assert!(matches!(out.stop, Some((RunStop::Mismatch(ref m), _)) if m.address == sender && m.field == "balance"));
+
+    // A panic in a block stops the run there as an internal error.
+    let steps = [RunStep { block: &second, fetched: None }];
+    let out = execute_carried_run(&steps, &state, |_, _| -> Result<(BlockResult, ()), EngineError> { panic!("boom") });
+    assert!(matches!(out.stop, Some((RunStop::Failed(EngineError::Internal(ref m)), _)) if m.contains("boom")));
+}

@@ -13,7 +13,7 @@ use napi_derive::napi;
 use parallel_evm_core::{
     block::chain::ChainSpec,
     block::BlockInput,
-    engine::carried::execute_carried as core_execute_carried,
+    engine::carried::{execute_carried_run as core_execute_carried_run, run_carried as core_run_carried, FetchedJson, RunStep, RunStop},
     engine::hybrid::{execute_block, ExecuteOptions},
     engine::partial::{execute_partial, run_partial, PartialOutcome},
     engine::runner,
@@ -442,6 +442,22 @@ impl ExecutionOutput {
 /// and the traces' JSON.
 type Executed = (String, Option<BlockResult>, Option<String>, i64, Option<String>);
 
+/// A complete result as the JS thread takes it: its summary, and its traces as JSON.
+fn executed(result: BlockResult, traces: Option<Vec<parallel_evm_core::trace::TxTrace>>) -> Result<Executed, EngineError> {
+    let traces = traces.map(|t| serde_json::to_string(&t).map_err(|e| internal("the traces", e))).transpose()?;
+    let summary = serde_json::to_string(&Summary {
+        number: result.number,
+        hash: &result.hash,
+        gas_used: result.gas_used,
+        logs_bloom: &result.logs_bloom,
+        warnings: &result.warnings,
+        stats: &result.stats,
+    })
+    .map_err(|e| internal("the result summary", e))?;
+    let held = (result.heap_bytes() + traces.as_ref().map_or(0, String::len)) as i64;
+    Ok((summary, Some(result), None, held, traces))
+}
+
 impl ExecuteTask {
     fn run(&self) -> Outcome<Executed> {
         guarded(|| {
@@ -479,40 +495,27 @@ impl ExecuteTask {
                         Err(keys) => return missing(keys),
                     }
                 }
-                (StateHandle::Carried(carried), None) => {
+                (StateHandle::Carried(carried), config) => {
                     // The read guard must end before the write below: bound first, not matched on.
-                    let outcome = core_execute_carried(&self.block, &carried.read().unwrap_or_else(|e| e.into_inner()), &options)?;
+                    let outcome = core_run_carried(&self.block, &carried.read().unwrap_or_else(|e| e.into_inner()), |s| match config {
+                        None => execute_block(&self.block, s, &options).map(|r| (r, None)),
+                        Some(config) => execute_block_traced(&self.block, s, &options, config).map(|(r, t)| (r, Some(t))),
+                    })?;
                     match outcome {
-                        PartialOutcome::Complete(result) => {
+                        Ok((result, traces)) => {
                             // Advanced here, on the runner thread: the next block finds it ready.
                             carried.write().unwrap_or_else(|e| e.into_inner()).apply(
                                 self.block.number,
                                 self.block.hash,
                                 &result.state_diff,
                             );
-                            (result, None)
+                            (result, traces)
                         }
-                        PartialOutcome::Missing(keys) => return missing(keys),
+                        Err(keys) => return missing(keys),
                     }
                 }
-                (StateHandle::Carried(_), Some(_)) => {
-                    return Err(EngineError::InvalidInput(
-                        "tracing a block on a carried state is not supported yet: trace it with executeBlock".into(),
-                    ))
-                }
             };
-            let traces = traces.map(|t| serde_json::to_string(&t).map_err(|e| internal("the traces", e))).transpose()?;
-            let summary = serde_json::to_string(&Summary {
-                number: result.number,
-                hash: &result.hash,
-                gas_used: result.gas_used,
-                logs_bloom: &result.logs_bloom,
-                warnings: &result.warnings,
-                stats: &result.stats,
-            })
-            .map_err(|e| internal("the result summary", e))?;
-            let held = (result.heap_bytes() + traces.as_ref().map_or(0, String::len)) as i64;
-            Ok((summary, Some(result), None, held, traces))
+            executed(result, traces)
         })
     }
 
@@ -729,11 +732,8 @@ impl Task for MergeTask {
 
     fn compute(&mut self) -> napi::Result<Self::Output> {
         Ok(guarded(|| {
-            let mut fetched = InMemoryStorage::from_prestate_json(&self.prestate)?;
-            if let Some(h) = &self.block_hashes {
-                fetched = fetched.with_block_hashes(InMemoryStorage::block_hashes_from_json(h)?);
-            }
-            let knowledge = PartialStorage::knowledge_from_json(&self.knowledge)?;
+            let json = FetchedJson { prestate: &self.prestate, block_hashes: self.block_hashes.as_deref(), knowledge: &self.knowledge };
+            let (fetched, knowledge) = json.parse()?;
             let merged = self.state.write().unwrap_or_else(|e| e.into_inner()).merge(&fetched, &knowledge)?;
             Ok(match merged {
                 Ok(new) => format!("{{\"new\":{new}}}"),
@@ -748,7 +748,8 @@ impl Task for MergeTask {
 }
 
 /// Executes a prepared block on a carried state; a complete run advances the state past the
-/// block before the promise settles. Missing keys come back as with a partial state.
+/// block before the promise settles. Missing keys come back as with a partial state. With
+/// `trace` (a geth tracer config as JSON), every transaction is traced too.
 #[napi(ts_return_type = "Promise<ExecutionOutput>")]
 pub fn execute_carried<'env>(
     env: &'env Env,
@@ -756,6 +757,7 @@ pub fn execute_carried<'env>(
     state: &CarriedState,
     threads: u32,
     mode: String,
+    trace: Option<String>,
 ) -> napi::Result<Object<'env>> {
     let task = ExecuteTask {
         block: block.block.clone(),
@@ -763,7 +765,7 @@ pub fn execute_carried<'env>(
         state: StateHandle::Carried(state.inner.clone()),
         threads: threads as usize,
         mode,
-        trace: None,
+        trace,
     };
     spawn_settled(
         env,
@@ -772,6 +774,199 @@ pub fn execute_carried<'env>(
             (task, outcome)
         },
         |env, (task, outcome)| task.settle(env, outcome),
+    )
+}
+
+/// One block queued for a run, with the keys fetched for it (JSON, as `CarriedState.merge` takes).
+struct QueuedBlock {
+    block: Arc<BlockInput>,
+    chain: Arc<ChainSpec>,
+    fetched: Option<(Buffer, Option<Buffer>, Buffer)>,
+}
+
+/// Consecutive blocks to run back to back on a carried state (`executeCarriedRun`), each with
+/// the keys fetched for it. Filled by `add`, emptied by the run.
+#[napi]
+pub struct CarriedBlocks {
+    queued: Mutex<Vec<QueuedBlock>>,
+}
+
+#[napi]
+impl CarriedBlocks {
+    #[napi(constructor)]
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        Self { queued: Mutex::new(Vec::new()) }
+    }
+
+    /// Queues `block` after the others; `prestate` and `knowledge` (with optional `blockHashes`)
+    /// are keys to merge just before it runs, or absent when nothing was fetched for it.
+    #[napi]
+    pub fn add(
+        &self,
+        block: &PreparedBlock,
+        prestate: Option<Buffer>,
+        block_hashes: Option<Buffer>,
+        knowledge: Option<Buffer>,
+    ) -> napi::Result<()> {
+        let fetched = match (prestate, knowledge) {
+            (Some(p), Some(k)) => Some((p, block_hashes, k)),
+            (None, None) if block_hashes.is_none() => None,
+            _ => return Err(Error::new(Status::InvalidArg, "fetched keys need both prestate and knowledge".to_owned())),
+        };
+        self.queued.lock().unwrap_or_else(|e| e.into_inner()).push(QueuedBlock {
+            block: block.block.clone(),
+            chain: block.chain.clone(),
+            fetched,
+        });
+        Ok(())
+    }
+
+    #[napi(getter)]
+    pub fn length(&self) -> u32 {
+        self.queued.lock().unwrap_or_else(|e| e.into_inner()).len() as u32
+    }
+}
+
+/// Per block of a run: how long it took and the carried state's stats after it.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RunBlockInfo<'a> {
+    execute_ms: f64,
+    stats: &'a parallel_evm_core::state::carried::CarriedStats,
+}
+
+/// What a run gives back: the outputs of the blocks that completed, in order (plus, when it
+/// stopped at a block that missed keys, that block's output), and `infoJson`.
+#[napi]
+pub struct CarriedRunOutput {
+    outputs: Mutex<Vec<Option<ExecutionOutput>>>,
+    info: String,
+}
+
+#[napi]
+impl CarriedRunOutput {
+    /// `{ blocks: [{ executeMs, stats }], stop: null | { executeMs, missing: true } |
+    /// { executeMs, mismatch: { address, field, key?, carried, fetched } } |
+    /// { executeMs, error: { code, message, txIndex? } } }`.
+    #[napi(getter)]
+    pub fn info_json(&self) -> String {
+        self.info.clone()
+    }
+
+    /// How many outputs the run holds.
+    #[napi(getter)]
+    pub fn length(&self) -> u32 {
+        self.outputs.lock().unwrap_or_else(|e| e.into_inner()).len() as u32
+    }
+
+    /// The `index`-th output (taken: each is handed out once).
+    #[napi]
+    pub fn take(&self, index: u32) -> napi::Result<ExecutionOutput> {
+        self.outputs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(index as usize)
+            .and_then(Option::take)
+            .ok_or_else(|| Error::new(Status::InvalidArg, format!("no output {index} (or already taken)")))
+    }
+}
+
+/// A run's results on the runner thread: per output its executed tuple and block, then the info.
+type RunDone = (Vec<(Executed, Arc<BlockInput>, Arc<ChainSpec>)>, String);
+
+/// Runs the queued blocks back to back on a carried state in one call (see
+/// `parallel_evm_core::engine::carried::execute_carried_run`): each merges its fetched keys, runs
+/// and advances the state, until one does not complete. Empties `blocks`.
+#[napi(ts_return_type = "Promise<CarriedRunOutput>")]
+pub fn execute_carried_run<'env>(
+    env: &'env Env,
+    blocks: &CarriedBlocks,
+    state: &CarriedState,
+    threads: u32,
+    mode: String,
+    trace: Option<String>,
+) -> napi::Result<Object<'env>> {
+    let queued = std::mem::take(&mut *blocks.queued.lock().unwrap_or_else(|e| e.into_inner()));
+    let state = state.inner.clone();
+    spawn_settled(
+        env,
+        move || {
+            guarded(|| -> Result<RunDone, EngineError> {
+                let mode: ModeRequest = mode.parse().map_err(EngineError::InvalidInput)?;
+                let config = trace.as_deref().map(|t| TraceConfig::from_json(t.as_bytes())).transpose()?;
+                let options: Vec<ExecuteOptions> = queued
+                    .iter()
+                    .map(|q| ExecuteOptions { chain: (*q.chain).clone(), mode, threads: threads as usize, receipts_root: false })
+                    .collect();
+                let steps: Vec<RunStep> = queued
+                    .iter()
+                    .map(|q| RunStep {
+                        block: &q.block,
+                        fetched: q.fetched.as_ref().map(|(p, h, k)| FetchedJson { prestate: p, block_hashes: h.as_deref(), knowledge: k }),
+                    })
+                    .collect();
+                let run = core_execute_carried_run(&steps, &state, |i, s| match &config {
+                    None => execute_block(&queued[i].block, s, &options[i]).map(|r| (r, None)),
+                    Some(c) => execute_block_traced(&queued[i].block, s, &options[i], c).map(|(r, t)| (r, Some(t))),
+                });
+                let mut outputs = Vec::with_capacity(run.completed.len() + 1);
+                let mut infos = Vec::with_capacity(run.completed.len());
+                for (i, done) in run.completed.into_iter().enumerate() {
+                    infos.push(
+                        serde_json::to_value(RunBlockInfo { execute_ms: done.elapsed.as_secs_f64() * 1e3, stats: &done.stats })
+                            .map_err(|e| internal("the run", e))?,
+                    );
+                    outputs.push((executed(done.result, done.extra)?, queued[i].block.clone(), queued[i].chain.clone()));
+                }
+                let stop = match run.stop {
+                    None => serde_json::Value::Null,
+                    Some((stop, elapsed)) => {
+                        let execute_ms = elapsed.as_secs_f64() * 1e3;
+                        let at = &queued[outputs.len()];
+                        match stop {
+                            RunStop::Missing(keys) => {
+                                let json = serde_json::to_string(&keys).map_err(|e| internal("the missing keys", e))?;
+                                outputs.push((("null".to_owned(), None, Some(json), 0, None), at.block.clone(), at.chain.clone()));
+                                serde_json::json!({ "executeMs": execute_ms, "missing": true })
+                            }
+                            RunStop::Mismatch(m) => serde_json::json!({ "executeMs": execute_ms, "mismatch": m }),
+                            RunStop::Failed(e) => {
+                                serde_json::json!({ "executeMs": execute_ms, "error": { "code": e.code(), "message": e.to_string(), "txIndex": e.tx_index() } })
+                            }
+                        }
+                    }
+                };
+                let info = serde_json::json!({ "blocks": infos, "stop": stop }).to_string();
+                Ok((outputs, info))
+            })
+        },
+        |env, outcome| {
+            settle!(env, outcome, |(outputs, info): RunDone| {
+                let outputs = outputs
+                    .into_iter()
+                    .map(|((summary, result, missing, held, traces), block, chain)| {
+                        // Only what V8 accepted is given back on finalize.
+                        let external = match held {
+                            0 => 0,
+                            n => env.adjust_external_memory(n).map_or(0, |_| n),
+                        };
+                        Some(ExecutionOutput {
+                            summary,
+                            result: result.map(Arc::new),
+                            missing,
+                            traces,
+                            witness: None,
+                            block,
+                            chain,
+                            checks: std::sync::OnceLock::new(),
+                            external,
+                        })
+                    })
+                    .collect();
+                CarriedRunOutput { outputs: Mutex::new(outputs), info }
+            })
+        },
     )
 }
 
