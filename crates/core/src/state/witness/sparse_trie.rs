@@ -234,9 +234,9 @@ fn reference(after: &After<'_>, buf: &mut Vec<u8>) -> RlpNode {
 }
 
 /// The branch node of `stack` (two children or more), hashed.
-fn hash_branch(stack: &[RlpNode], mask: TrieMask) -> After<'static> {
-    let mut buf = Vec::with_capacity(544);
-    After::Branch(BranchNodeRef::new(stack, mask).rlp(&mut buf))
+fn hash_branch(stack: &[RlpNode], mask: TrieMask, buf: &mut Vec<u8>) -> After<'static> {
+    buf.clear();
+    After::Branch(BranchNodeRef::new(stack, mask).rlp(buf))
 }
 
 /// The sub-ranges of sorted `keys` (which share their first `depth` nibbles) by their next nibble.
@@ -438,7 +438,7 @@ impl<'a> SparseTrie<'a> {
                     new_mask.set_bit(nibble);
                 }
             }
-            return Ok(hash_branch(&new_stack, new_mask));
+            return Ok(hash_branch(&new_stack, new_mask, &mut buf));
         }
         if live == 0 {
             return Ok(After::Empty);
@@ -488,7 +488,7 @@ fn from_leaves<'c>(depth: usize, leaves: &[(Nibbles, Cow<'c, [u8]>)]) -> After<'
                     mask.set_bit(nibble);
                 }
             }
-            extend(&first.slice(depth..at), hash_branch(&stack, mask))
+            extend(&first.slice(depth..at), hash_branch(&stack, mask, &mut buf))
         }
     }
 }
