@@ -2,7 +2,8 @@
 //! `cargo run --release -p parallel-evm-core --example witness_root -- [--threads N] [--rounds N] DIR...`
 //! (fixture folders holding a `witness.json`). One JSON line per block: medians in ms. With
 //! `CPU_TIME=1`: CPU time (all threads) of the root on one thread and of sequential and parallel
-//! execution instead.
+//! execution instead. With `ROOT_ONLY=1`: the root alone (for a profiler, or to compare
+//! builds), on one thread and on the engine's pool, medians and bests.
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
