@@ -2,7 +2,8 @@
 //! `cargo run --release -p parallel-evm-core --example witness_root -- [--threads N] [--rounds N] DIR...`
 //! (fixture folders holding a `witness.json`). One JSON line per block: medians in ms. With
 //! `CPU_TIME=1`: CPU time (all threads) of the root on one thread and of sequential and parallel
-//! execution instead.
+//! execution instead. With `ROOT_ONLY=1`: the root alone (for a profiler, or to compare
+//! builds), on one thread and on the engine's pool, medians and bests.
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -45,11 +46,23 @@ fn main() -> ExitCode {
         let seq_opts = ExecuteOptions { chain: fx.chain.clone(), mode: ModeRequest::Sequential, threads: 1, ..Default::default() };
         let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("a thread pool");
         if std::env::var_os("ROOT_ONLY").is_some() {
-            // For a profiler: the root alone, on one thread.
+            // For a profiler, or to compare builds: the root alone, on one thread, then on all.
             let r = execute_block(&fx.block, witness, &seq_opts).expect("execution");
+            let (mut one_ms, mut all_ms) = (Vec::new(), Vec::new());
             for _ in 0..rounds {
+                let t = Instant::now();
                 one.install(|| post_state_root(witness, &r.state_diff)).expect("root");
+                one_ms.push(t.elapsed().as_secs_f64() * 1e3);
+                let t = Instant::now();
+                post_state_root(witness, &r.state_diff).expect("root");
+                all_ms.push(t.elapsed().as_secs_f64() * 1e3);
             }
+            let best = |v: &[f64]| (v.iter().copied().fold(f64::MAX, f64::min) * 1000.0).round() / 1000.0;
+            println!(
+                "{}",
+                serde_json::json!({ "number": fx.block.number, "rootOneThreadBestMs": best(&one_ms), "rootOneThreadMs": median(one_ms),
+                    "rootBestMs": best(&all_ms), "rootMs": median(all_ms) })
+            );
             continue;
         }
         if std::env::var_os("CPU_TIME").is_some() {

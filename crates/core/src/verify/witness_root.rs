@@ -3,7 +3,8 @@
 
 use crate::{
     result::{AccountDiff, StateDiff},
-    state::witness::{SparseTrie, WitnessError, WitnessState},
+    state::witness::{SparseTrie, Update, WitnessError, WitnessState},
+    threads::{available_threads, pool},
 };
 use alloy_primitives::{Address, B256, U256};
 use alloy_trie::{TrieAccount, EMPTY_ROOT_HASH};
@@ -23,16 +24,14 @@ fn account_after(state: &WitnessState, address: &Address, hashed: B256, diff: &A
     let storage_root = if diff.storage.is_empty() {
         base
     } else {
-        let trie_error = |source| WitnessError::Trie { what: format!("storage trie of {address}"), source };
-        let mut trie = SparseTrie::new(&state.nodes, base);
-        // Writes first, then deletions: a deletion then collapses onto what the block left.
-        for (slot, value) in diff.storage.iter().filter(|(_, v)| !v.is_zero()) {
-            trie.insert(&state.hashed_slot(slot), alloy_rlp::encode(U256::from_be_bytes(value.0))).map_err(trie_error)?;
-        }
-        for (slot, _) in diff.storage.iter().filter(|(_, v)| v.is_zero()) {
-            trie.remove(&state.hashed_slot(slot)).map_err(trie_error)?;
-        }
-        trie.root()
+        let updates: Vec<Update> = diff
+            .storage
+            .iter()
+            .map(|(slot, value)| (state.hashed_slot(slot), (!value.is_zero()).then(|| alloy_rlp::encode(U256::from_be_bytes(value.0)))))
+            .collect();
+        SparseTrie::new(&state.nodes, base)
+            .root_after(&updates)
+            .map_err(|source| WitnessError::Trie { what: format!("storage trie of {address}"), source })?
     };
     let account = TrieAccount { nonce: diff.nonce, balance: diff.balance, storage_root, code_hash: diff.code_hash };
     Ok(Some(alloy_rlp::encode(account)))
@@ -40,8 +39,20 @@ fn account_after(state: &WitnessState, address: &Address, hashed: B256, diff: &A
 
 /// The state root after the block: `diff` (the block's result) applied to the witness's tries.
 /// Fails, naming the node, when a path or a sibling a deletion collapses onto is not in the
-/// witness.
+/// witness. Runs on the calling rayon pool, or else on the engine's (whose threads a block's
+/// execution just used): storage tries on all cores, then the account trie, whose large
+/// subtries are updated on all cores too.
 pub fn post_state_root(state: &WitnessState, diff: &StateDiff) -> Result<B256, WitnessError> {
+    if rayon::current_thread_index().is_some() {
+        return root_on_current_pool(state, diff);
+    }
+    match pool(available_threads()) {
+        Ok(pool) => pool.install(|| root_on_current_pool(state, diff)),
+        Err(_) => root_on_current_pool(state, diff),
+    }
+}
+
+fn root_on_current_pool(state: &WitnessState, diff: &StateDiff) -> Result<B256, WitnessError> {
     let accounts: Vec<(&Address, &AccountDiff)> = diff.iter().collect();
     // Storage tries are independent: hash them on all cores.
     let leaves = accounts
@@ -51,6 +62,7 @@ pub fn post_state_root(state: &WitnessState, diff: &StateDiff) -> Result<B256, W
             Ok((hashed, account_after(state, address, hashed, d)?))
         })
         .collect::<Result<Vec<_>, WitnessError>>()?;
-    let mut trie = SparseTrie::new(&state.nodes, state.state_root);
-    trie.apply_parallel(&leaves).map_err(|source| WitnessError::Trie { what: "account trie".into(), source })
+    SparseTrie::new(&state.nodes, state.state_root)
+        .root_after(&leaves)
+        .map_err(|source| WitnessError::Trie { what: "account trie".into(), source })
 }

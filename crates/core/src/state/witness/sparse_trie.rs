@@ -72,16 +72,17 @@ impl NodeMap {
 
     /// The node a reference points to: looked up by hash, or decoded in place when embedded
     /// (nodes under 32 bytes are inlined in their parent).
-    fn resolve(&self, child: &RlpNode, path: &Nibbles) -> Result<Cow<'_, TrieNode>, TrieError> {
+    /// `path` (the node's place in the trie) is only worked out for an error.
+    fn resolve(&self, child: &RlpNode, path: impl FnOnce() -> Nibbles) -> Result<Cow<'_, TrieNode>, TrieError> {
         match child.as_hash() {
             Some(hash) => match self.nodes.get(&hash) {
                 Some(Ok(node)) => Ok(Cow::Borrowed(node)),
-                Some(Err(reason)) => Err(TrieError::InvalidNode { hash, path: path_hex(path), reason: reason.clone() }),
-                None => Err(TrieError::MissingNode { hash, path: path_hex(path) }),
+                Some(Err(reason)) => Err(TrieError::InvalidNode { hash, path: path_hex(&path()), reason: reason.clone() }),
+                None => Err(TrieError::MissingNode { hash, path: path_hex(&path()) }),
             },
             None => TrieNode::decode(&mut child.as_slice()).map(Cow::Owned).map_err(|e| TrieError::InvalidNode {
                 hash: keccak256(child.as_slice()),
-                path: path_hex(path),
+                path: path_hex(&path()),
                 reason: e.to_string(),
             }),
         }
@@ -97,7 +98,7 @@ impl NodeMap {
         let mut child = RlpNode::word_rlp(&root);
         let mut depth = 0;
         loop {
-            let node = self.resolve(&child, &key.slice(..depth))?;
+            let node = self.resolve(&child, || key.slice(..depth))?;
             match node.as_ref() {
                 TrieNode::EmptyRoot => return Ok(None),
                 TrieNode::Leaf(leaf) => return Ok((key.slice(depth..) == leaf.key).then(|| leaf.value.clone())),
@@ -127,7 +128,7 @@ impl NodeMap {
         }
         let mut stack = vec![(RlpNode::word_rlp(&root), Nibbles::new())];
         while let Some((child, path)) = stack.pop() {
-            let Ok(node) = self.resolve(&child, &path) else {
+            let Ok(node) = self.resolve(&child, || path) else {
                 continue;
             };
             match node.as_ref() {
@@ -155,295 +156,339 @@ impl NodeMap {
     }
 }
 
-/// A node of the sparse trie: revealed, or held by its reference (hash or embedded RLP).
-#[derive(Clone, Debug)]
-enum Node {
-    Empty,
-    Blinded(RlpNode),
-    Leaf(Nibbles, Vec<u8>),
-    Extension(Nibbles, Box<Node>),
-    Branch(Box<[Node; 16]>),
-}
-
-fn no_children() -> Box<[Node; 16]> {
-    Box::new(std::array::from_fn(|_| Node::Empty))
-}
-
-/// `node` under `prefix` (an extension), or `node` itself when the prefix is empty.
-fn under(prefix: Nibbles, node: Node) -> Node {
-    if prefix.is_empty() {
-        node
-    } else {
-        Node::Extension(prefix, Box::new(node))
-    }
-}
-
 /// A key and its new value (`None`: the key is removed).
 pub type Update = (B256, Option<Vec<u8>>);
 
-/// A trie with 32-byte keys (hashed addresses or slots) revealed on demand from a `NodeMap`.
-/// After an error the trie is left in an unspecified state: drop it.
+/// Changes below a subtrie: full 64-nibble keys, sorted, one per key.
+type Changes<'a> = [(Nibbles, Option<&'a [u8]>)];
+
+/// At least this many changes under a branch update its children on all cores: below it, a
+/// task would cost more than the few nodes it hashes.
+const PARALLEL_CHANGES: usize = 24;
+
+/// A revealed node, borrowed from the witness (or owned when it was embedded in its parent).
+enum Revealed<'a> {
+    Empty,
+    Leaf(Nibbles, Cow<'a, [u8]>),
+    Extension(Nibbles, RlpNode),
+    Branch(TrieMask, Cow<'a, [RlpNode]>),
+}
+
+/// A subtrie before the changes below it.
+#[derive(Default)]
+enum Before<'a> {
+    #[default]
+    Empty,
+    /// Held by reference (hash or embedded RLP), not revealed.
+    Ref(RlpNode),
+    Leaf(Nibbles, Cow<'a, [u8]>),
+    /// The rest of an extension a change split (its child is a branch).
+    Extension(Nibbles, RlpNode),
+}
+
+/// The children of a branch before the changes.
+enum Children<'a> {
+    /// A revealed branch's: a mask and the references of the children it names.
+    Revealed(TrieMask, Cow<'a, [RlpNode]>),
+    /// The one a change that leaves an extension splits off, at its nibble.
+    Split(u8, Before<'a>),
+}
+
+/// A subtrie after its changes, still open to its parent: a leaf's or an extension's key grows
+/// when a branch above collapses onto it, so only branches are hashed on the way up.
+#[derive(Default)]
+enum After<'a> {
+    #[default]
+    Empty,
+    /// Unchanged: its old reference (the known hash), its node not necessarily revealed.
+    Same(RlpNode),
+    /// A changed branch, hashed.
+    Branch(RlpNode),
+    Leaf(Nibbles, Cow<'a, [u8]>),
+    Extension(Nibbles, RlpNode),
+}
+
+/// `after` under `prefix` (the key of an extension, or the nibble of a collapsed branch).
+fn extend<'a>(prefix: &Nibbles, after: After<'a>) -> After<'a> {
+    if prefix.is_empty() {
+        return after;
+    }
+    match after {
+        After::Empty => After::Empty,
+        After::Same(child) | After::Branch(child) => After::Extension(*prefix, child),
+        After::Leaf(key, value) => After::Leaf(prefix.join(&key), value),
+        After::Extension(key, child) => After::Extension(prefix.join(&key), child),
+    }
+}
+
+/// How a parent refers to a subtrie that is not empty: its RLP when under 32 bytes, else its
+/// hash.
+fn reference(after: &After<'_>, buf: &mut Vec<u8>) -> RlpNode {
+    buf.clear();
+    match after {
+        After::Empty => RlpNode::from_rlp(&[EMPTY_STRING_CODE]),
+        After::Same(r) | After::Branch(r) => r.clone(),
+        After::Leaf(key, value) => LeafNodeRef::new(key, value).rlp(buf),
+        After::Extension(key, child) => ExtensionNodeRef::new(key, child).rlp(buf),
+    }
+}
+
+/// The branch node of `stack` (two children or more), hashed.
+fn hash_branch(stack: &[RlpNode], mask: TrieMask, buf: &mut Vec<u8>) -> After<'static> {
+    buf.clear();
+    After::Branch(BranchNodeRef::new(stack, mask).rlp(buf))
+}
+
+/// The sub-ranges of sorted `keys` (which share their first `depth` nibbles) by their next nibble.
+fn by_nibble<T>(keys: &[T], depth: usize, key: impl Fn(&T) -> &Nibbles) -> [&[T]; 16] {
+    let mut groups: [&[T]; 16] = [&[]; 16];
+    let mut rest = keys;
+    while let Some(first) = rest.first() {
+        let nibble = key(first).get_unchecked(depth);
+        let end = rest.partition_point(|k| key(k).get_unchecked(depth) <= nibble);
+        groups[nibble as usize] = &rest[..end];
+        rest = &rest[end..];
+    }
+    groups
+}
+
+/// A trie with 32-byte keys (hashed addresses or slots) of which a `NodeMap` reveals the
+/// nodes that the changes pass through.
 pub struct SparseTrie<'a> {
     nodes: &'a NodeMap,
-    root: Node,
+    root: B256,
+    /// Branches with at least this many changes below update their children as rayon tasks.
+    parallel_changes: usize,
 }
 
 impl<'a> SparseTrie<'a> {
     /// The trie of `root`, nothing revealed yet.
     pub fn new(nodes: &'a NodeMap, root: B256) -> Self {
-        let root = if root == EMPTY_ROOT_HASH { Node::Empty } else { Node::Blinded(RlpNode::word_rlp(&root)) };
-        Self { nodes, root }
+        Self { nodes, root, parallel_changes: PARALLEL_CHANGES }
     }
 
-    /// The node behind a reference, its children held by reference. Built from the decoded node
-    /// in place (no copy of the decoded node first: revealing is a third of a root's cost).
-    fn reveal(&self, reference: &RlpNode, path: &Nibbles) -> Result<Node, TrieError> {
-        let node = self.nodes.resolve(reference, path)?;
-        Ok(match node.as_ref() {
-            TrieNode::EmptyRoot => Node::Empty,
-            TrieNode::Leaf(leaf) => Node::Leaf(leaf.key, leaf.value.clone()),
-            TrieNode::Extension(ext) => Node::Extension(ext.key, Box::new(Node::Blinded(ext.child.clone()))),
-            TrieNode::Branch(branch) => {
-                let mut children = no_children();
-                let mut stack = branch.stack.iter();
-                for nibble in 0..16u8 {
-                    if branch.state_mask.is_bit_set(nibble) {
-                        let child = stack.next().ok_or_else(|| TrieError::InvalidNode {
-                            hash: reference.as_hash().unwrap_or_default(),
-                            path: path_hex(path),
-                            reason: "fewer children than its mask".into(),
-                        })?;
-                        children[nibble as usize] = Node::Blinded(child.clone());
-                    }
-                }
-                Node::Branch(children)
+    /// Updates every subtrie on the calling thread (no rayon tasks).
+    pub fn sequential(mut self) -> Self {
+        self.parallel_changes = usize::MAX;
+        self
+    }
+
+    /// The root after `updates` (a value, or `None` to remove the key; the last update of a key
+    /// wins). Only nodes on the changed paths are revealed and rehashed; an untouched subtrie
+    /// keeps the hash its parent holds. Fails, naming the node, when a changed path or the
+    /// sibling that a deletion collapses a branch onto is not in the witness. Large subtries
+    /// are updated on all cores of the current rayon pool.
+    pub fn root_after(&self, updates: &[Update]) -> Result<B256, TrieError> {
+        let mut order: Vec<usize> = (0..updates.len()).collect();
+        // Stable: equal keys stay in order, and the last of each run is kept.
+        order.sort_by_key(|&i| updates[i].0);
+        let mut changes: Vec<(Nibbles, Option<&[u8]>)> = Vec::with_capacity(updates.len());
+        for (n, &i) in order.iter().enumerate() {
+            if order.get(n + 1).is_some_and(|&next| updates[next].0 == updates[i].0) {
+                continue;
             }
-        })
-    }
-
-    /// Applies `updates` (a value, or `None` to remove the key; writes before removals) and
-    /// returns the root. Under a root branch the sixteen subtries are updated and hashed on all
-    /// cores: for the account trie, which every changed account passes through.
-    pub fn apply_parallel(&mut self, updates: &[Update]) -> Result<B256, TrieError> {
-        use rayon::prelude::*;
-        if let Node::Blinded(reference) = &self.root {
-            self.root = self.reveal(reference, &Nibbles::new())?;
+            changes.push((Nibbles::unpack(updates[i].0), updates[i].1.as_deref()));
         }
-        if !matches!(self.root, Node::Branch(_)) {
-            for (key, value) in updates.iter().filter(|(_, v)| v.is_some()) {
-                self.insert(key, value.clone().unwrap_or_default())?;
-            }
-            for (key, _) in updates.iter().filter(|(_, v)| v.is_none()) {
-                self.remove(key)?;
-            }
-            return Ok(self.root());
-        }
-        let Node::Branch(children) = std::mem::replace(&mut self.root, Node::Empty) else { unreachable!("a branch") };
-        let mut groups: [Vec<&Update>; 16] = Default::default();
-        for update in updates {
-            groups[(update.0[0] >> 4) as usize].push(update);
-        }
-        let this = &*self;
-        let subtries = children
-            .into_iter()
-            .zip(groups)
-            .enumerate()
-            .collect::<Vec<_>>()
-            .into_par_iter()
-            .map(|(nibble, (mut child, group))| {
-                let prefix = Nibbles::from_nibbles_unchecked([nibble as u8]);
-                for (key, value) in group.iter().filter(|(_, v)| v.is_some()) {
-                    let rest = Nibbles::unpack(key).slice(1..);
-                    child = this.insert_at(child, prefix, rest, value.clone().unwrap_or_default())?;
-                }
-                for (key, _) in group.iter().filter(|(_, v)| v.is_none()) {
-                    child = this.remove_at(child, prefix, Nibbles::unpack(key).slice(1..))?;
-                }
-                let hashed = (!matches!(child, Node::Empty)).then(|| reference(&child));
-                Ok((child, hashed))
-            })
-            .collect::<Result<Vec<_>, TrieError>>()?;
-        let mut children = no_children();
-        let (mut stack, mut mask) = (Vec::with_capacity(16), TrieMask::default());
-        for (nibble, (child, hashed)) in subtries.into_iter().enumerate() {
-            if let Some(hashed) = hashed {
-                stack.push(hashed);
-                mask.set_bit(nibble as u8);
-            }
-            children[nibble] = child;
-        }
-        if stack.len() >= 2 {
-            self.root = Node::Branch(children);
-            let mut buf = Vec::with_capacity(544);
-            BranchNodeRef::new(&stack, mask).encode(&mut buf);
-            return Ok(keccak256(&buf));
-        }
-        // Deletions left the root branch with one child or none: it collapses as in `remove`.
-        self.root = self.collapse(children, Nibbles::new())?;
-        Ok(self.root())
-    }
-
-    /// Sets the value at `key` (a non-empty leaf value).
-    pub fn insert(&mut self, key: &B256, value: Vec<u8>) -> Result<(), TrieError> {
-        let root = std::mem::replace(&mut self.root, Node::Empty);
-        self.root = self.insert_at(root, Nibbles::new(), Nibbles::unpack(key), value)?;
-        Ok(())
-    }
-
-    /// `key` is the rest of the path below `prefix`.
-    fn insert_at(&self, node: Node, prefix: Nibbles, key: Nibbles, value: Vec<u8>) -> Result<Node, TrieError> {
-        Ok(match node {
-            Node::Empty => Node::Leaf(key, value),
-            Node::Blinded(reference) => {
-                let revealed = self.reveal(&reference, &prefix)?;
-                return self.insert_at(revealed, prefix, key, value);
-            }
-            Node::Leaf(k, v) if k == key => {
-                let _ = v;
-                Node::Leaf(k, value)
-            }
-            Node::Leaf(k, v) => {
-                // Keys all have 64 nibbles: two different ones part before either ends.
-                let common = k.common_prefix_length(&key);
-                let mut children = no_children();
-                children[k.get_unchecked(common) as usize] = Node::Leaf(k.slice(common + 1..), v);
-                children[key.get_unchecked(common) as usize] = Node::Leaf(key.slice(common + 1..), value);
-                under(k.slice(..common), Node::Branch(children))
-            }
-            Node::Extension(k, child) => {
-                let common = k.common_prefix_length(&key);
-                if common == k.len() {
-                    let child = self.insert_at(*child, prefix.join(&k), key.slice(common..), value)?;
-                    return Ok(Node::Extension(k, Box::new(child)));
-                }
-                let mut children = no_children();
-                let rest = k.slice(common + 1..);
-                children[k.get_unchecked(common) as usize] = under(rest, *child);
-                children[key.get_unchecked(common) as usize] = Node::Leaf(key.slice(common + 1..), value);
-                under(k.slice(..common), Node::Branch(children))
-            }
-            Node::Branch(mut children) => {
-                let nibble = key.get_unchecked(0);
-                let mut path = prefix;
-                path.push(nibble);
-                let child = std::mem::replace(&mut children[nibble as usize], Node::Empty);
-                children[nibble as usize] = self.insert_at(child, path, key.slice(1..), value)?;
-                Node::Branch(children)
-            }
-        })
-    }
-
-    /// Removes `key` (nothing happens when it is absent). A branch left with one child merges
-    /// with it: that child must be revealed, so the witness must hold it.
-    pub fn remove(&mut self, key: &B256) -> Result<(), TrieError> {
-        let root = std::mem::replace(&mut self.root, Node::Empty);
-        self.root = self.remove_at(root, Nibbles::new(), Nibbles::unpack(key))?;
-        Ok(())
-    }
-
-    fn remove_at(&self, node: Node, prefix: Nibbles, key: Nibbles) -> Result<Node, TrieError> {
-        Ok(match node {
-            Node::Empty => Node::Empty,
-            Node::Blinded(reference) => {
-                let revealed = self.reveal(&reference, &prefix)?;
-                return self.remove_at(revealed, prefix, key);
-            }
-            Node::Leaf(k, v) => {
-                if k == key {
-                    Node::Empty
-                } else {
-                    Node::Leaf(k, v)
-                }
-            }
-            Node::Extension(k, child) => {
-                if !key.starts_with(&k) {
-                    return Ok(Node::Extension(k, child));
-                }
-                match self.remove_at(*child, prefix.join(&k), key.slice(k.len()..))? {
-                    Node::Empty => Node::Empty,
-                    Node::Leaf(rest, v) => Node::Leaf(k.join(&rest), v),
-                    Node::Extension(rest, c) => Node::Extension(k.join(&rest), c),
-                    other => Node::Extension(k, Box::new(other)),
-                }
-            }
-            Node::Branch(mut children) => {
-                let nibble = key.get_unchecked(0);
-                let mut path = prefix;
-                path.push(nibble);
-                let child = std::mem::replace(&mut children[nibble as usize], Node::Empty);
-                children[nibble as usize] = self.remove_at(child, path, key.slice(1..))?;
-                let mut live = children.iter().enumerate().filter(|(_, c)| !matches!(c, Node::Empty)).map(|(i, _)| i);
-                match (live.next(), live.next()) {
-                    (Some(_), Some(_)) => Node::Branch(children),
-                    _ => self.collapse(children, prefix)?,
-                }
-            }
-        })
-    }
-
-    /// A branch at `prefix` left with at most one child merges with it; that child must be
-    /// revealed (the sibling node a witness carries for this).
-    fn collapse(&self, mut children: Box<[Node; 16]>, prefix: Nibbles) -> Result<Node, TrieError> {
-        let Some(only) = children.iter().position(|c| !matches!(c, Node::Empty)) else { return Ok(Node::Empty) };
-        let mut path = prefix;
-        path.push(only as u8);
-        let mut child = std::mem::replace(&mut children[only], Node::Empty);
-        if let Node::Blinded(reference) = &child {
-            child = self.reveal(reference, &path)?;
-        }
-        let nibble = Nibbles::from_nibbles_unchecked([only as u8]);
-        Ok(match child {
-            Node::Leaf(rest, v) => Node::Leaf(nibble.join(&rest), v),
-            Node::Extension(rest, c) => Node::Extension(nibble.join(&rest), c),
-            other => Node::Extension(nibble, Box::new(other)),
-        })
-    }
-
-    /// The root hash. Subtries never revealed are not rehashed.
-    pub fn root(&self) -> B256 {
-        match &self.root {
-            Node::Empty => EMPTY_ROOT_HASH,
-            Node::Blinded(reference) => reference.as_hash().unwrap_or_else(|| keccak256(reference.as_slice())),
-            node => {
-                let mut buf = Vec::with_capacity(544);
-                encode(node, &mut buf);
+        let before = if self.root == EMPTY_ROOT_HASH { Before::Empty } else { Before::Ref(RlpNode::word_rlp(&self.root)) };
+        let mut buf = Vec::with_capacity(544);
+        // The root node is hashed whatever its size.
+        Ok(match self.update(before, 0, &changes)? {
+            After::Empty => EMPTY_ROOT_HASH,
+            After::Same(r) | After::Branch(r) => r.as_hash().unwrap_or_else(|| keccak256(r.as_slice())),
+            After::Leaf(key, value) => {
+                LeafNodeRef::new(&key, &value).encode(&mut buf);
                 keccak256(&buf)
             }
+            After::Extension(key, child) => {
+                ExtensionNodeRef::new(&key, &child).encode(&mut buf);
+                keccak256(&buf)
+            }
+        })
+    }
+
+    /// The node behind `reference` at `path` (worked out for an error only), its children held
+    /// by reference.
+    fn reveal(&self, reference: &RlpNode, path: impl Fn() -> Nibbles) -> Result<Revealed<'a>, TrieError> {
+        let revealed = match self.nodes.resolve(reference, &path)? {
+            Cow::Borrowed(node) => match node {
+                TrieNode::EmptyRoot => Revealed::Empty,
+                TrieNode::Leaf(leaf) => Revealed::Leaf(leaf.key, Cow::Borrowed(&leaf.value)),
+                TrieNode::Extension(ext) => Revealed::Extension(ext.key, ext.child.clone()),
+                TrieNode::Branch(branch) => Revealed::Branch(branch.state_mask, Cow::Borrowed(&branch.stack)),
+            },
+            Cow::Owned(node) => match node {
+                TrieNode::EmptyRoot => Revealed::Empty,
+                TrieNode::Leaf(leaf) => Revealed::Leaf(leaf.key, Cow::Owned(leaf.value)),
+                TrieNode::Extension(ext) => Revealed::Extension(ext.key, ext.child),
+                TrieNode::Branch(branch) => Revealed::Branch(branch.state_mask, Cow::Owned(branch.stack)),
+            },
+        };
+        let invalid = |reason: &str| TrieError::InvalidNode {
+            hash: reference.as_hash().unwrap_or_else(|| keccak256(reference.as_slice())),
+            path: path_hex(&path()),
+            reason: reason.into(),
+        };
+        match &revealed {
+            Revealed::Branch(mask, stack) if mask.len() != stack.len() || stack.len() < 2 => {
+                Err(invalid("a branch whose children do not match its mask"))
+            }
+            Revealed::Extension(key, _) if key.is_empty() => Err(invalid("an extension with an empty key")),
+            _ => Ok(revealed),
         }
     }
-}
 
-/// How a parent refers to `node`: its RLP when under 32 bytes, else the hash of it.
-fn reference(node: &Node) -> RlpNode {
-    match node {
-        Node::Blinded(reference) => reference.clone(),
-        node => {
-            let mut buf = Vec::with_capacity(544);
-            encode(node, &mut buf);
-            RlpNode::from_rlp(&buf)
+    /// `before` (at `depth` nibbles) with `changes` applied.
+    fn update<'c>(&self, before: Before<'a>, depth: usize, changes: &Changes<'c>) -> Result<After<'c>, TrieError>
+    where
+        'a: 'c,
+    {
+        let Some((first, _)) = changes.first() else {
+            return Ok(match before {
+                Before::Empty => After::Empty,
+                Before::Ref(r) => After::Same(r),
+                Before::Leaf(key, value) => After::Leaf(key, value),
+                Before::Extension(key, child) => After::Extension(key, child),
+            });
+        };
+        match before {
+            Before::Empty => {
+                let leaves: Vec<_> = changes.iter().filter_map(|(k, v)| v.map(|v| (*k, Cow::Borrowed(v)))).collect();
+                Ok(from_leaves(depth, &leaves))
+            }
+            Before::Ref(reference) => match self.reveal(&reference, || first.slice(..depth))? {
+                Revealed::Empty => self.update(Before::Empty, depth, changes),
+                Revealed::Leaf(key, value) => self.update(Before::Leaf(key, value), depth, changes),
+                Revealed::Extension(key, child) => self.update(Before::Extension(key, child), depth, changes),
+                Revealed::Branch(mask, stack) => self.branch(Children::Revealed(mask, stack), depth, changes),
+            },
+            Before::Leaf(key, value) => {
+                // The old leaf stays unless a change names its key.
+                let old = first.slice(..depth).join(&key);
+                let mut leaves: Vec<_> = changes.iter().filter_map(|(k, v)| v.map(|v| (*k, Cow::Borrowed(v)))).collect();
+                if changes.binary_search_by(|(k, _)| k.cmp(&old)).is_err() {
+                    let at = leaves.partition_point(|(k, _)| *k < old);
+                    leaves.insert(at, (old, value));
+                }
+                Ok(from_leaves(depth, &leaves))
+            }
+            Before::Extension(key, child) => {
+                let full = first.slice(..depth).join(&key);
+                let common = changes.iter().map(|(k, _)| k.common_prefix_length(&full)).min().unwrap_or(depth) - depth;
+                if common == key.len() {
+                    let after = self.update(Before::Ref(child), depth + key.len(), changes)?;
+                    return Ok(extend(&key, after));
+                }
+                // A change leaves the extension: a branch where they part.
+                let rest = key.slice(common + 1..);
+                let split = if rest.is_empty() { Before::Ref(child) } else { Before::Extension(rest, child) };
+                let after = self.branch(Children::Split(key.get_unchecked(common), split), depth + common, changes)?;
+                Ok(extend(&key.slice(..common), after))
+            }
         }
     }
-}
 
-fn encode(node: &Node, buf: &mut Vec<u8>) {
-    match node {
-        Node::Empty => buf.push(EMPTY_STRING_CODE),
-        Node::Blinded(reference) => buf.extend_from_slice(reference.as_slice()),
-        Node::Leaf(key, value) => LeafNodeRef::new(key, value).encode(buf),
-        Node::Extension(key, child) => {
-            let child = reference(child);
-            ExtensionNodeRef::new(key, &child).encode(buf)
+    /// A branch at `depth` with `changes` applied below it: hashed when two children or more
+    /// are left, merged into its one child otherwise (which must then be revealed: the sibling
+    /// a witness carries for a deletion). Children without changes keep their reference.
+    fn branch<'c>(&self, children: Children<'a>, depth: usize, changes: &Changes<'c>) -> Result<After<'c>, TrieError>
+    where
+        'a: 'c,
+    {
+        let groups = by_nibble(changes, depth, |(k, _)| k);
+        let (mask, stack, mut split) = match children {
+            Children::Revealed(mask, stack) => (mask, stack, None),
+            Children::Split(nibble, before) => (TrieMask::default(), Cow::Borrowed(&[][..]), Some((nibble, before))),
+        };
+        let old = |nibble: u8| mask.is_bit_set(nibble).then(|| &stack[(mask.get() & ((1u16 << nibble) - 1)).count_ones() as usize]);
+        let mut todo: Vec<(u8, Before<'a>, &Changes<'c>)> = Vec::with_capacity(4);
+        let mut touched = TrieMask::default();
+        for (nibble, group) in (0..16u8).zip(groups) {
+            let before = match &split {
+                Some((n, _)) if *n == nibble => split.take().map(|(_, b)| b).unwrap_or_default(),
+                _ if group.is_empty() => continue,
+                _ => old(nibble).map(|r| Before::Ref(r.clone())).unwrap_or_default(),
+            };
+            touched.set_bit(nibble);
+            todo.push((nibble, before, group));
         }
-        Node::Branch(children) => {
-            let mut stack = Vec::with_capacity(16);
-            let mut mask = TrieMask::default();
-            for (i, child) in children.iter().enumerate() {
-                if !matches!(child, Node::Empty) {
-                    stack.push(reference(child));
-                    mask.set_bit(i as u8);
+        let run = |(nibble, before, group): (u8, Before<'a>, &Changes<'c>)| self.update(before, depth + 1, group).map(|a| (nibble, a));
+        let after: Vec<(u8, After<'c>)> = if todo.len() > 1 && changes.len() >= self.parallel_changes {
+            use rayon::prelude::*;
+            // Collected whole, then the first error in nibble order: the same error on any pool.
+            let results: Vec<_> = todo.into_par_iter().map(run).collect();
+            results.into_iter().collect::<Result<_, _>>()?
+        } else {
+            todo.into_iter().map(run).collect::<Result<_, _>>()?
+        };
+        let kept = TrieMask::new(mask.get() & !touched.get());
+        let live = kept.len() + after.iter().filter(|(_, a)| !matches!(a, After::Empty)).count();
+        if live >= 2 {
+            let (mut new_stack, mut new_mask, mut buf) = (Vec::with_capacity(16), TrieMask::default(), Vec::with_capacity(544));
+            let mut after = after.iter().peekable();
+            for nibble in 0..16u8 {
+                let reference = match after.peek() {
+                    Some((n, a)) if *n == nibble => {
+                        after.next();
+                        (!matches!(a, After::Empty)).then(|| reference(a, &mut buf))
+                    }
+                    _ => old(nibble).cloned(),
+                };
+                if let Some(reference) = reference {
+                    new_stack.push(reference);
+                    new_mask.set_bit(nibble);
                 }
             }
-            BranchNodeRef::new(&stack, mask).encode(buf)
+            return Ok(hash_branch(&new_stack, new_mask, &mut buf));
+        }
+        if live == 0 {
+            return Ok(After::Empty);
+        }
+        let (only, child) = match after.into_iter().find(|(_, a)| !matches!(a, After::Empty)) {
+            Some(changed) => changed,
+            None => {
+                let nibble = kept.first_set_bit_index().unwrap_or_default();
+                (nibble, After::Same(old(nibble).cloned().unwrap_or_default()))
+            }
+        };
+        let nibble = Nibbles::from_nibbles_unchecked([only]);
+        let child = match child {
+            After::Same(reference) => {
+                let path = || changes[0].0.slice(..depth).join(&nibble);
+                match self.reveal(&reference, path)? {
+                    Revealed::Leaf(key, value) => After::Leaf(key, value),
+                    Revealed::Extension(key, child) => After::Extension(key, child),
+                    Revealed::Branch(..) => After::Branch(reference),
+                    Revealed::Empty => {
+                        return Err(TrieError::InvalidNode {
+                            hash: reference.as_hash().unwrap_or_default(),
+                            path: path_hex(&path()),
+                            reason: "an empty node as a branch child".into(),
+                        })
+                    }
+                }
+            }
+            other => other,
+        };
+        Ok(extend(&nibble, child))
+    }
+}
+
+/// The subtrie at `depth` holding just `leaves` (sorted full keys, sharing `depth` nibbles).
+fn from_leaves<'c>(depth: usize, leaves: &[(Nibbles, Cow<'c, [u8]>)]) -> After<'c> {
+    match leaves {
+        [] => After::Empty,
+        [(key, value)] => After::Leaf(key.slice(depth..), value.clone()),
+        [(first, _), .., (last, _)] => {
+            // Keys all have 64 nibbles: two different ones part before either ends.
+            let at = first.common_prefix_length(last);
+            let (mut stack, mut mask, mut buf) = (Vec::with_capacity(16), TrieMask::default(), Vec::with_capacity(544));
+            for (nibble, group) in (0..16u8).zip(by_nibble(leaves, at, |(k, _)| k)) {
+                if !group.is_empty() {
+                    stack.push(reference(&from_leaves(at + 1, group), &mut buf));
+                    mask.set_bit(nibble);
+                }
+            }
+            extend(&first.slice(depth..at), hash_branch(&stack, mask, &mut buf))
         }
     }
 }
@@ -526,20 +571,12 @@ mod tests {
             }
             let expected = root_of(&after);
             let touched: Vec<B256> = changes.iter().map(|(k, _)| *k).collect();
-            let apply = |nodes: &NodeMap, root: B256| -> Result<B256, TrieError> {
-                let mut trie = SparseTrie::new(nodes, root);
-                for (k, v) in &changes {
-                    match v {
-                        Some(v) => trie.insert(k, v.clone())?,
-                        None => trie.remove(k)?,
-                    }
-                }
-                Ok(trie.root())
-            };
+            // Applied in one batch (the last change of a key wins), on the calling thread.
+            let apply = |nodes: &NodeMap, root: B256| SparseTrie::new(nodes, root).sequential().root_after(&changes);
             // Only the touched paths revealed: the right root, or an error naming the sibling a
             // collapse needed; never a wrong root.
             let (root, nodes) = build(&leaves, &touched);
-            assert_eq!(SparseTrie::new(&nodes, root).root(), root, "round {round}: untouched trie keeps its root");
+            assert_eq!(SparseTrie::new(&nodes, root).root_after(&[]).unwrap(), root, "round {round}: untouched trie keeps its root");
             match apply(&nodes, root) {
                 Ok(got) => assert_eq!(got, expected, "round {round}"),
                 Err(TrieError::MissingNode { .. }) => {}
@@ -549,10 +586,12 @@ mod tests {
             let all: Vec<B256> = leaves.keys().copied().chain(touched.iter().copied()).collect();
             let (root, nodes) = build(&leaves, &all);
             assert_eq!(apply(&nodes, root).unwrap(), expected, "round {round}: fully revealed");
-            // The last change of each key, applied on all cores.
-            let last: BTreeMap<B256, Option<Vec<u8>>> = changes.iter().cloned().collect();
-            let updates: Vec<_> = last.into_iter().collect();
-            assert_eq!(SparseTrie::new(&nodes, root).apply_parallel(&updates).unwrap(), expected, "round {round}: parallel");
+            // On all cores (every branch above a few changes splits into tasks), and with the
+            // changes deduplicated beforehand.
+            let parallel = SparseTrie { nodes: &nodes, root, parallel_changes: 2 };
+            let split = |changes: &[Update]| changes.iter().cloned().collect::<BTreeMap<_, _>>().into_iter().collect::<Vec<_>>();
+            assert_eq!(parallel.root_after(&changes).unwrap(), expected, "round {round}: parallel");
+            assert_eq!(parallel.root_after(&split(&changes)).unwrap(), expected, "round {round}: last change of each key");
             // Reads along revealed paths: present keys give their value, absent ones nothing.
             for k in &touched {
                 assert_eq!(nodes.get(root, k).unwrap(), leaves.get(k).cloned(), "round {round}: read");
@@ -579,8 +618,7 @@ mod tests {
         // A deletion that collapses onto an unrevealed sibling names it.
         let two: BTreeMap<B256, Vec<u8>> = [(B256::repeat_byte(0x11), vec![0xaa; 40]), (B256::repeat_byte(0x22), vec![0xbb; 40])].into();
         let (root, nodes) = build(&two, &[B256::repeat_byte(0x11)]);
-        let mut trie = SparseTrie::new(&nodes, root);
-        let err = trie.remove(&B256::repeat_byte(0x11)).unwrap_err();
+        let err = SparseTrie::new(&nodes, root).root_after(&[(B256::repeat_byte(0x11), None)]).unwrap_err();
         assert!(matches!(&err, TrieError::MissingNode { path, .. } if path == "2"), "{err}");
     }
 }
