@@ -281,7 +281,7 @@ type WitnessMedians = { seqMedianMs?: number; parMedianMs?: number; validationAb
 
 /** A line of the `plain-loop` suite (the `plain_loop` example): one block, both sides' medians. */
 export type PlainLoopRow =
-  | { number: number; txs: number; gasUsed: number; witness: boolean; rounds: number; plainMs: number; sequentialMs: number; ratioOfMedians: number; ratio: number }
+  | { number: number; txs: number; gasUsed: number; witness: boolean; mode?: string; rounds: number; plainMs: number; sequentialMs: number; ratioOfMedians: number; ratio: number }
   | { path: string; error: string }
 
 const plainOk = (r: PlainLoopRow): r is Extract<PlainLoopRow, { ratio: number }> => !('error' in r)

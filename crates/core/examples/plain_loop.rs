@@ -1,5 +1,5 @@
 //! Our sequential engine against a plain revm loop over the same blocks, in one process:
-//! `cargo run --release -p parallel-evm-core --example plain_loop -- [--rounds N] [--min-ms MS] [--json] DIR...`
+//! `cargo run --release -p parallel-evm-core --example plain_loop -- [--rounds N] [--min-ms MS] [--mode sequential|auto] [--threads N] DIR...`
 //!
 //! Each DIR is a fixture block folder, or a folder of them (`../shared/fixtures/mainnet`). Per
 //! block, after one untimed run of each, the two sides alternate for at least `--rounds` rounds
@@ -217,14 +217,19 @@ fn main() -> ExitCode {
     let mut dirs = Vec::new();
     // `--only plain|ours`: run that side `--rounds` times, untimed (for a profiler).
     let mut only: Option<String> = None;
+    // `--mode auto --threads 2`: time our auto mode instead (what a block auto mode runs
+    // sequentially pays for the choice).
+    let (mut mode, mut threads) = (ModeRequest::Sequential, 1usize);
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
             "--rounds" => rounds = it.next().and_then(|v| v.parse().ok()).filter(|n| *n > 0).expect("--rounds N"),
             "--only" => only = it.next(),
+            "--mode" => mode = it.next().and_then(|v| v.parse().ok()).expect("--mode auto|sequential|parallel"),
+            "--threads" => threads = it.next().and_then(|v| v.parse().ok()).expect("--threads N"),
             "--min-ms" => min_ms = it.next().and_then(|v| v.parse().ok()).expect("--min-ms MS"),
             _ if a.starts_with("--") => {
-                eprintln!("usage: plain_loop [--rounds N] [--min-ms MS] [--only plain|ours] DIR...");
+                eprintln!("usage: plain_loop [--rounds N] [--min-ms MS] [--mode sequential|auto] [--threads N] [--only plain|ours] DIR...");
                 return ExitCode::from(2);
             }
             _ => dirs.extend(block_dirs(a.into())),
@@ -245,7 +250,7 @@ fn main() -> ExitCode {
             Some(w) => w,
             None => &fx.state,
         };
-        let opts = ExecuteOptions { chain: fx.chain.clone(), mode: ModeRequest::Sequential, threads: 1, ..Default::default() };
+        let opts = ExecuteOptions { chain: fx.chain.clone(), mode, threads, ..Default::default() };
         let ours = || execute_block(&fx.block, state, &opts);
         let plain = || plain_loop(&fx.block, &fx.chain, state);
         let checked = match (ours(), plain()) {
@@ -300,12 +305,13 @@ fn main() -> ExitCode {
         // shared machine than the ratio of the two medians, which is printed beside it.
         let ratio = median(&paired);
         println!(
-            "{{\"path\":{:?},\"number\":{},\"txs\":{},\"gasUsed\":{},\"witness\":{},\"rounds\":{},\"plainMs\":{:.4},\"sequentialMs\":{:.4},\"ratioOfMedians\":{:.4},\"ratio\":{:.4}}}",
+            "{{\"path\":{:?},\"number\":{},\"txs\":{},\"gasUsed\":{},\"witness\":{},\"mode\":\"{}\",\"rounds\":{},\"plainMs\":{:.4},\"sequentialMs\":{:.4},\"ratioOfMedians\":{:.4},\"ratio\":{:.4}}}",
             dir.display().to_string(),
             fx.block.number,
             fx.block.txs.len(),
             fx.block.gas_used,
             fx.witness.is_some(),
+            serde_json::to_value(mode).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
             plain_ms.len(),
             p,
             o,
