@@ -1,6 +1,6 @@
 // Benchmark suites over the built package (`npm run build` first), outside `npm test`:
-//   npm run bench:suite -- [generated] [fixtures] [peer] [napi] [mainnet] [replay] [--txs 1000] [--threads 1,2,4,8]
-//     [--time 500] [--fixtures dir] [--runs 3] [--results dir | --no-results]
+//   npm run bench:suite -- [generated] [fixtures] [peer] [napi] [mainnet] [replay] [witness] [plain-loop] [--txs 1000]
+//     [--threads 1,2,4,8] [--time 500] [--fixtures dir] [--witness-fixtures dir] [--runs 3] [--results dir | --no-results]
 // generated: every generated workload, sequential vs parallel at each thread count (tinybench).
 // fixtures:  the largest mainnet fixture blocks (../shared/fixtures/mainnet), sequential, auto, parallel (tinybench).
 // peer:      each generated workload through parallel-evm (auto mode) and @ethereumjs/vm (tinybench).
@@ -9,6 +9,11 @@
 //            as `parallel-evm run` times them, `--runs` passes over the folder (at each thread count of
 //            --threads from 2 up to the cores).
 // replay:    the same with the Rust replay example (`cargo build --release -p parallel-evm-core --example replay`).
+// witness:   the blocks of ../shared/fixtures/mainnet-witness (--witness-fixtures) on their witness state, as
+//            replay times them but over 9 rounds: per block the engine auto mode chose, why, re-executions
+//            and the medians of sequential, auto and forced parallel.
+// plain-loop: our sequential engine against a plain revm loop over the same blocks (mainnet and
+//            mainnet-witness), in one process (`cargo build --release -p parallel-evm-core --example plain_loop`).
 // With no suite named, runs generated, fixtures and peer. Each suite prints a table and writes its raw
 // results as JSON under bench/results/ (`npm run bench:report` turns them into the docs' tables).
 const { execFileSync } = require('node:child_process')
@@ -34,6 +39,7 @@ const { values, positionals } = parseArgs({
     threads: { type: 'string', default: availableParallelism() >= 16 ? '1,2,4,8,16' : '1,2,4,8' },
     time: { type: 'string', default: '500' },
     fixtures: { type: 'string' },
+    'witness-fixtures': { type: 'string' },
     'max-fixtures': { type: 'string', default: '4' },
     runs: { type: 'string', default: '3' },
     results: { type: 'string', default: join(__dirname, 'results') },
@@ -98,8 +104,7 @@ const foldThreads = () => {
  * `runs` passes over every fixture block: for each block, auto mode then forced parallel, each
  * against sequential in alternating rounds (`measure`). Rows are the per-pass lines.
  */
-async function folderPasses(measure) {
-  const dir = values.fixtures ?? defaultFixtures()
+async function folderPasses(measure, dir = values.fixtures ?? defaultFixtures()) {
   if (!dir) {
     console.log('\n## skipped: no ../shared/fixtures/mainnet (pass --fixtures)')
     return null
@@ -121,6 +126,30 @@ async function folderPasses(measure) {
   }
   return { dir, rows, list }
 }
+
+/** The mainnet-witness fixture folder: --witness-fixtures, else beside the mainnet one. */
+function witnessFixtures() {
+  if (values['witness-fixtures']) return values['witness-fixtures']
+  const mainnet = values.fixtures ?? defaultFixtures()
+  const dir = mainnet && join(mainnet, '..', 'mainnet-witness')
+  return dir && existsSync(dir) ? dir : undefined
+}
+
+const plainLoopBinary = join(__dirname, '..', 'target', 'release', 'examples', 'plain_loop')
+
+/** JSON lines of a Rust example (exit code 1 when a block fails: its line says which). */
+function exampleLines(binary, args) {
+  let stdout
+  try {
+    stdout = execFileSync(binary, args, { encoding: 'utf8', maxBuffer: 64 << 20, stdio: ['ignore', 'pipe', 'inherit'] })
+  } catch (e) {
+    stdout = e.stdout ?? ''
+  }
+  return stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l))
+}
+
+/** The replay example over `dir` (`rounds` alternating rounds, 25 ms of sequential time at least). */
+const replayFolder = (rounds) => (dir, t, mode) => exampleLines(replayBinary, ['--threads', String(t), '--mode', mode, '--rounds', String(rounds), '--min-ms', '25', ...blockPaths(dir)])
 
 const SUITES = {
   async generated() {
@@ -198,18 +227,27 @@ const SUITES = {
   },
   async replay() {
     if (!existsSync(replayBinary)) throw new Error(`${replayBinary} is missing: cargo build --release -p parallel-evm-core --example replay`)
-    const out = await folderPasses(async (dir, t, mode) => {
-      const args = ['--threads', String(t), '--mode', mode, '--rounds', '3', '--min-ms', '25', ...blockPaths(dir)]
-      let stdout
-      try {
-        stdout = execFileSync(replayBinary, args, { encoding: 'utf8', maxBuffer: 64 << 20 })
-      } catch (e) {
-        // Exit code 1 when a block fails: its line says which.
-        stdout = e.stdout ?? ''
-      }
-      return stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l))
-    })
+    const out = await folderPasses(replayFolder(3))
     if (out) save('replay', { fixtures: out.dir, runs, rounds: 3, minMs: 25, via: 'Rust replay example' }, out.rows, out.list)
+  },
+  async witness() {
+    if (!existsSync(replayBinary)) throw new Error(`${replayBinary} is missing: cargo build --release -p parallel-evm-core --example replay`)
+    const dir = witnessFixtures()
+    if (!dir) return console.log('\n## witness: skipped (no ../shared/fixtures/mainnet-witness; pass --witness-fixtures)')
+    const out = await folderPasses(replayFolder(9), dir)
+    if (out) save('witness', { fixtures: out.dir, runs, rounds: 9, minMs: 25, via: 'Rust replay example, witness state' }, out.rows, out.list)
+  },
+  async 'plain-loop'() {
+    if (!existsSync(plainLoopBinary)) throw new Error(`${plainLoopBinary} is missing: cargo build --release -p parallel-evm-core --example plain_loop`)
+    const dirs = [values.fixtures ?? defaultFixtures(), witnessFixtures()].filter(Boolean)
+    if (dirs.length === 0) return console.log('\n## plain-loop: skipped (no ../shared/fixtures/mainnet; pass --fixtures)')
+    const rows = exampleLines(plainLoopBinary, ['--rounds', '9', '--min-ms', '50', ...dirs])
+    const failed = rows.filter((r) => r.error)
+    if (failed.length > 0) process.exitCode = 1
+    const big = rows.filter((r) => !r.error && !r.witness && r.txs >= 100)
+    const gm = Math.exp(big.reduce((s, r) => s + Math.log(r.ratio), 0) / big.length)
+    console.log(`\n## plain-loop: ${rows.length} blocks, ${failed.length} failed; sequential engine / plain revm loop, geometric mean over the ${big.length} mainnet blocks of >= 100 txs: ${gm.toFixed(3)}x`)
+    save('plain-loop', { fixtures: dirs, rounds: 9, minMs: 50, via: 'Rust plain_loop example' }, rows, [1])
   },
 }
 

@@ -95,6 +95,32 @@ describe('bench report', () => {
     expect(readFileSync(join(root, 'docs', 'performance.md'), 'utf8')).toBe(perf)
   })
 
+  it('tables the mainnet-witness blocks per block and the sequential engine against the plain revm loop', () => {
+    const files = ['witness-2026-01-02T03-00-00-000Z', 'plain-loop-2026-01-02T04-00-00-000Z']
+    const root = sandbox(files.map((f) => join(fixtureResults, `${f}.json`)))
+    roots.push(root)
+    updateDocs({ root })
+    const perf = readFileSync(join(root, 'docs', 'performance.md'), 'utf8')
+    // Medians over the two passes of each block's round medians: 5000 auto 6/4 and 6/3 ms (1.5x,
+    // 2x), forced 6/5 and 6/4; 6000 run sequentially by auto mode (its reason kept), forced 0.5x
+    // and 0.8x with 100 and 120 re-executions. The plain-loop column is the witness rows' ratio.
+    const witness = section(perf, 'witness')
+    expect(witness).toContain('2 passes, each block timed against sequential over ≥ 9 alternating rounds and ≥ 25 ms')
+    expect(witness).toContain('| 5000 | 150 | 12.0M | 6.00 | Block-STM |  | 15 | 3.50 | 1.75x | 4.50 | 1.35x | 4 | 1.10x |')
+    expect(witness).toContain('| 6000 | 60 | 7.0M | 2.00 | sequential | 40 of 60 transactions call one contract entry point | 0 | 2.10 | 0.95x | 3.25 | 0.65x | 110 |  |')
+    // sqrt(1.75 * 2 / 2.1) and sqrt(1.35 * 0.65).
+    expect(witness).toContain('Geometric mean over the 2 blocks: auto mode **1.29x**, forced parallel 0.94x; 8 of 8 runs verified')
+    // Plain loop: sqrt(1.01 * 1.04) over the mainnet blocks of >= 100 transactions (3000 has 10),
+    // the witness block apart, the failed block counted and left out.
+    const plain = section(perf, 'plain-loop')
+    expect(plain).toContain('| the 2 mainnet blocks of ≥ 100 transactions | **1.02x** |')
+    expect(plain).toContain('| the 1 mainnet-witness blocks (witness state) | 1.10x |')
+    expect(plain).toContain('| all 4 blocks | 1.23x |')
+    expect(plain).toContain('1 block(s) failed')
+    expect(plain).toContain('| 2000 | 150 | 8.0M | prestate | 1.00 | 1.04 | 1.04x |')
+    expect(plain).not.toContain('| 3000 |')
+  })
+
   it('says which suite is missing instead of leaving a stale figure', () => {
     const root = sandbox()
     roots.push(root)
@@ -102,6 +128,8 @@ describe('bench report', () => {
     expect(section(readFileSync(join(root, 'README.md'), 'utf8'), 'headline')).toMatch(/No benchmark results yet/)
     const perf = readFileSync(join(root, 'docs', 'performance.md'), 'utf8')
     expect(section(perf, 'napi')).toMatch(/No `napi` results: run `npm run bench:suite -- napi`/)
+    expect(section(perf, 'witness')).toMatch(/No `witness` results/)
+    expect(section(perf, 'plain-loop')).toMatch(/No `plain-loop` results/)
     expect(perf).not.toMatch(/\d\.\d\dx/)
   })
 

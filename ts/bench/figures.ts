@@ -275,6 +275,141 @@ export function mainnetBlocks(latest: Latest): string {
   ].join('\n')
 }
 
+/** A line of the `witness` suite: the replay example's line, with the medians of its rounds. */
+export type WitnessRow = FolderRow & WitnessMedians
+type WitnessMedians = { seqMedianMs?: number; parMedianMs?: number; validationAborts?: number }
+
+/** A line of the `plain-loop` suite (the `plain_loop` example): one block, both sides' medians. */
+export type PlainLoopRow =
+  | { number: number; txs: number; gasUsed: number; witness: boolean; mode?: string; rounds: number; plainMs: number; sequentialMs: number; ratioOfMedians: number; ratio: number }
+  | { path: string; error: string }
+
+const plainOk = (r: PlainLoopRow): r is Extract<PlainLoopRow, { ratio: number }> => !('error' in r)
+
+/** What auto mode ran: `sequential`, or the parallel engine. */
+const ranLabel = (mode: string, engine: string) => (mode === 'sequential' ? 'sequential' : (ENGINE[engine] ?? engine))
+
+/** The most frequent value (ties: the first seen). */
+function mostCommon<T>(xs: T[]): T | undefined {
+  return xs.reduce<{ v?: T; n: number }>(
+    (best, x) => {
+      const n = xs.filter((y) => y === x).length
+      return n > best.n ? { v: x, n } : best
+    },
+    { n: 0 },
+  ).v
+}
+
+/** The mainnet-witness blocks (their witness state): per block, auto mode's choice and the medians over the passes. */
+export function witnessBlocks(latest: Latest): string {
+  const f = latest.get('witness')
+  if (!f) return '_No `witness` results: run `npm run bench:suite -- witness --threads 2 --runs 3`._'
+  const t = headlineThreads(f)
+  const lines = (f.rows as WitnessRow[]).filter((l) => l.requestedThreads === t)
+  const good = lines.filter(ok) as (GoodRow & WitnessMedians)[]
+  const numbers = [...new Set(good.map((l) => l.number))].sort((a, b) => a - b)
+  const plain = latest.get('plain-loop')
+  const plainRows = plain ? (plain.rows as PlainLoopRow[]).filter(plainOk).filter((r) => r.witness) : []
+  const speedup = (l: GoodRow & WitnessMedians) => (l.seqMedianMs && l.parMedianMs ? l.seqMedianMs / l.parMedianMs : l.speedup)
+  const autos: number[] = []
+  const forceds: number[] = []
+  const rows = numbers.map((n) => {
+    const auto = good.filter((l) => l.number === n && l.requestedMode === 'auto')
+    const forced = good.filter((l) => l.number === n && l.requestedMode === 'parallel')
+    const first = (auto[0] ?? forced[0])!
+    const a = auto.length ? median(auto.map(speedup)) : null
+    const p = forced.length ? median(forced.map(speedup)) : null
+    if (a !== null) autos.push(a)
+    if (p !== null) forceds.push(p)
+    const pl = plainRows.find((r) => r.number === n)
+    return [
+      String(n),
+      int(first.txs),
+      gasM(first.gasUsed),
+      ms2(median([...auto, ...forced].map((l) => l.seqMedianMs ?? l.seqMs))),
+      auto.length ? ranLabel(mostCommon(auto.map((l) => l.mode))!, mostCommon(auto.map((l) => l.engine))!) : '',
+      auto.length ? (mostCommon(auto.map((l) => l.reason ?? '')) ?? '') : '',
+      auto.length ? String(median(auto.map((l) => l.reexecutions))) : '',
+      auto.length ? ms2(median(auto.map((l) => l.parMedianMs ?? l.parMs))) : '',
+      a === null ? '' : x2(a),
+      forced.length ? ms2(median(forced.map((l) => l.parMedianMs ?? l.parMs))) : '',
+      p === null ? '' : x2(p),
+      forced.length ? String(median(forced.map((l) => l.reexecutions))) : '',
+      ...(plain ? [pl ? x2(pl.ratio) : ''] : []),
+    ]
+  })
+  const st = f.settings as { runs?: number; rounds?: number; minMs?: number }
+  const passes = new Set(good.map((l) => l.run)).size
+  const summary =
+    autos.length > 0
+      ? `Geometric mean over the ${autos.length} blocks: auto mode **${x2(geomean(autos))}**` +
+        `${forceds.length ? `, forced parallel ${x2(geomean(forceds))}` : ''}; ${good.filter(verified).length} of ${lines.length} runs verified (gas used, receipts root, logs bloom and post-state root against the header, parallel against sequential).`
+      : `${good.filter(verified).length} of ${lines.length} runs verified.`
+  return [
+    `The Rust \`replay\` example on each block's witness state, ${t} threads: ${passes} passes, each block timed against sequential over ≥ ${st.rounds} alternating rounds and ≥ ${st.minMs} ms of sequential time; ` +
+      `speedups are ratios of the medians of the rounds, then the median over the passes (re-executions too).`,
+    summary,
+    '',
+    mdTable(
+      [
+        'block',
+        'txs',
+        'gas',
+        'sequential ms',
+        'auto mode ran',
+        'why sequential',
+        'auto re-executions',
+        'auto ms',
+        'auto speedup',
+        'forced parallel ms',
+        'forced parallel speedup',
+        'forced re-executions',
+        ...(plain ? ['sequential / plain revm loop'] : []),
+      ],
+      ['r', 'r', 'r', 'r', 'l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', ...(plain ? (['r'] as const) : [])],
+      rows,
+    ),
+  ].join('\n')
+}
+
+/** Our sequential engine against a plain revm loop (the `plain_loop` example), same process, same build. */
+export function plainLoopTable(latest: Latest): string {
+  const f = latest.get('plain-loop')
+  if (!f) return '_No `plain-loop` results: run `npm run bench:suite -- plain-loop`._'
+  const rows = (f.rows as PlainLoopRow[]).filter(plainOk)
+  const failed = f.rows.length - rows.length
+  const big = rows.filter((r) => !r.witness && r.txs >= MIN_TXS)
+  const witness = rows.filter((r) => r.witness)
+  const st = f.settings as { rounds?: number; minMs?: number }
+  const gm = (xs: typeof rows) => (xs.length ? x2(geomean(xs.map((r) => r.ratio))) : 'none')
+  const table = mdTable(
+    ['block', 'txs', 'gas', 'state', 'plain loop ms', 'sequential engine ms', 'ratio'],
+    ['r', 'r', 'r', 'l', 'r', 'r', 'r'],
+    [...big, ...witness].map((r) => [String(r.number), int(r.txs), gasM(r.gasUsed), r.witness ? 'witness' : 'prestate', ms2(r.plainMs), ms2(r.sequentialMs), x2(r.ratio)]),
+  )
+  return [
+    `Time of our sequential engine (\`execute_block\`, mode sequential) over the time of a plain revm loop on the same block, same pre-state, same build and allocator, alternating in one process; ` +
+      `per block the median of ≥ ${st.rounds} rounds' ratios (≥ ${st.minMs} ms of plain-loop time).`,
+    '',
+    mdTable(
+      ['blocks', 'geometric mean of the ratio'],
+      ['l', 'r'],
+      [
+        [`the ${big.length} mainnet blocks of ≥ ${MIN_TXS} transactions`, `**${gm(big)}**`],
+        [`the ${witness.length} mainnet-witness blocks (witness state)`, gm(witness)],
+        [`all ${rows.length} blocks`, gm(rows)],
+      ],
+    ),
+    ...(failed > 0 ? ['', `${failed} block(s) failed (see the results file).`] : []),
+    '',
+    `<details><summary>Per block</summary>`,
+    '',
+    table,
+    '',
+    '</details>',
+  ].join('\n')
+}
+
 /** The CLI bench's table: generated blocks and the largest mainnet blocks. */
 export function generatedTable(latest: Latest): string {
   const f = latest.get('bench')
@@ -440,6 +575,8 @@ export function updateDocs(params: UpdateDocsParameters): string[] {
     'mainnet-blocks': mainnetBlocks(latest),
     generated: generatedTable(latest),
     napi: napiTable(latest),
+    witness: witnessBlocks(latest),
+    'plain-loop': plainLoopTable(latest),
     charts: chart.markdown,
   })
   mkdirSync(figuresDir, { recursive: true })

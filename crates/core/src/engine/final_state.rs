@@ -17,21 +17,23 @@ pub fn state_diff(base: &dyn Storage, overlay: Overlay) -> Result<StateDiff, Eng
 }
 
 /// The diff of `overlay`'s accounts sorted by address, except those `keep_open` selects,
-/// which come back as an overlay. Sorts the addresses, not the diffs (which are large).
+/// which come back as an overlay. Sorts the addresses with their place in a list of the
+/// accounts, not the accounts or the diffs (which are large), and hashes no address again.
 pub fn sorted_diff(
     base: &dyn Storage,
-    mut overlay: Overlay,
+    overlay: Overlay,
     keep_open: impl Fn(&Address) -> bool,
 ) -> Result<(Overlay, Vec<(Address, AccountDiff)>), EngineError> {
-    let mut addresses: Vec<Address> = overlay.accounts.keys().copied().collect();
-    addresses.sort_unstable();
+    let mut accounts: Vec<(Address, OverlayAccount)> = overlay.accounts.into_iter().collect();
+    let mut order: Vec<(Address, u32)> = accounts.iter().enumerate().map(|(i, (a, _))| (*a, i as u32)).collect();
+    order.sort_unstable_by_key(|(a, _)| *a);
     let mut open = Overlay::default();
-    let mut diff = Vec::with_capacity(addresses.len());
-    for address in addresses {
-        let acc = overlay.accounts.remove(&address).expect("listed address");
+    let mut diff = Vec::with_capacity(order.len());
+    for (address, i) in order {
+        let acc = &mut accounts[i as usize].1;
         if keep_open(&address) {
-            open.accounts.insert(address, acc);
-        } else if let Some(d) = account_diff(base, &address, &acc)? {
+            open.accounts.insert(address, std::mem::take(acc));
+        } else if let Some(d) = account_diff(base, &address, acc)? {
             diff.push((address, d));
         }
     }

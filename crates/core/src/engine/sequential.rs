@@ -4,6 +4,7 @@
 use crate::{
     block::chain::ChainSpec,
     block::BlockInput,
+    block::TxIdx,
     engine::costs::{self, Measured},
     engine::transitions::OverlayReader,
     engine::vm::{BlockVm, ExecError, TxResult},
@@ -31,21 +32,33 @@ pub fn execute_keeping(
     let mut kept = keep.then(|| Vec::with_capacity(block.txs.len()));
     // Each transaction touches two or three accounts: size the map once.
     pre.accounts.reserve(block.txs.len() * 2);
-    let mut vm = BlockVm::new(block, chain, OverlayReader { base, overlay: pre });
+    let mut vm = BlockVm::new(block, chain, OverlayReader { base, overlay: pre }).sharing_code();
     let mut results = Vec::with_capacity(block.txs.len());
     let mut cumulative = 0u64;
     // Expensive transactions, for the parallel scheduler's next runs (`costs`).
     let mut measured = Vec::new();
     let block_started = Instant::now();
+    // When the last timed transaction ended: the next one, if it comes right after, started
+    // then. One clock read per timed transaction instead of two (on a block of 1,400 token
+    // calls, the second read was ~2% of the sequential run).
+    let mut last_end: Option<(TxIdx, Instant)> = None;
     for (index, tx) in block.txs.iter().enumerate() {
         block.check_gas_available(index, cumulative)?;
-        let tx_started = costs::timed(tx).then(Instant::now);
+        let tx_started = costs::timed(tx).then(|| match last_end {
+            Some((end, at)) if end + 1 == index => at,
+            _ => Instant::now(),
+        });
         let outcome = vm.execute(tx, false).map_err(|e| match e {
             ExecError::Fatal(e) => e,
             ExecError::Blocked(_) => EngineError::Internal("sequential read blocked".into()),
         })?;
-        if let Some(us) = tx_started.map(costs::micros_since).filter(|us| *us >= costs::EXPENSIVE_US) {
-            measured.push(Measured { tx: index, us, early_aborted: false });
+        if let Some(started) = tx_started {
+            let now = Instant::now();
+            last_end = Some((index, now));
+            let us = now.saturating_duration_since(started).as_micros().min(u32::MAX as u128) as u32;
+            if us >= costs::EXPENSIVE_US {
+                measured.push(Measured { tx: index, us, early_aborted: false });
+            }
         }
         let result = match outcome.result {
             Some(Ok(r)) => r,

@@ -9,6 +9,8 @@ use crate::{
     error::EngineError,
     state::overlay::Overlay,
     state::storage::Storage,
+    state::value::BasicValue,
+    state::value::CodeValue,
     state::value::Loc,
     state::value::Value,
 };
@@ -31,6 +33,9 @@ pub struct OverlayReader<'a> {
 impl StateReader for OverlayReader<'_> {
     fn read(&mut self, loc: Loc) -> Result<Value, ReadError> {
         Ok(self.overlay.read(self.base, &loc)?)
+    }
+    fn read_account(&mut self, address: Address) -> Result<(Option<CodeValue>, Option<BasicValue>), ReadError> {
+        Ok(self.overlay.account(self.base, address)?)
     }
     fn block_hash(&mut self, number: u64) -> Result<B256, ReadError> {
         self.base.block_hash(number).ok_or(ReadError::MissingBlockHash(number))
@@ -77,7 +82,7 @@ fn system_call(
     if code.is_none() {
         return Ok(SystemCall::NotDeployed);
     }
-    let mut vm = BlockVm::new(block, chain, OverlayReader { base, overlay: std::mem::take(overlay) });
+    let mut vm = BlockVm::new(block, chain, OverlayReader { base, overlay: std::mem::take(overlay) }).sharing_code();
     let (out, output) = vm.system_call(contract, data).map_err(|e| match e {
         ExecError::Fatal(e) => e,
         ExecError::Blocked(_) => EngineError::Internal("system call blocked".into()),

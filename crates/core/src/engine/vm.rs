@@ -55,6 +55,13 @@ impl DBErrorMarker for ReadError {}
 /// Source of values for one transaction's execution.
 pub trait StateReader {
     fn read(&mut self, loc: Loc) -> Result<Value, ReadError>;
+    /// An account's code and then its balance and nonce: `read` of `Loc::Code` and of
+    /// `Loc::Basic`, in that order, which a reader may serve with one lookup of the account.
+    fn read_account(&mut self, address: Address) -> Result<(Option<CodeValue>, Option<BasicValue>), ReadError> {
+        let Value::Code(code) = self.read(Loc::Code(address))? else { unreachable!("code location yields a code value") };
+        let Value::Basic(basic) = self.read(Loc::Basic(address))? else { unreachable!("basic location yields a basic value") };
+        Ok((code, basic))
+    }
     fn block_hash(&mut self, number: u64) -> Result<B256, ReadError>;
     /// For an account worth handling lazily (`lazy_balance`), its value before the block's
     /// transactions (not recorded as a read); `None` otherwise or where the reader cannot say.
@@ -97,8 +104,10 @@ pub struct VmDb<R> {
     /// This worker's own empty code. revm's `Bytecode::default()` clones one process-wide
     /// `Arc`, whose reference count then bounces between cores on every account load.
     empty_code: Bytecode,
-    /// This worker's copies of the code it ran, by hash.
-    code_copies: FxHashMap<B256, Bytecode>,
+    /// This worker's copies of the code it ran, by hash; `None` on a single thread, where the
+    /// pre-state's own code is handed to revm (copying it cost the sequential engine a copy of
+    /// every contract the block called, each block).
+    code_copies: Option<FxHashMap<B256, Bytecode>>,
     /// The parent block's hash is always known from the header.
     parent: Option<(u64, B256)>,
     /// First read failure of this execution. revm does not surface every database error
@@ -120,8 +129,11 @@ impl<R: StateReader> VmDb<R> {
     fn account_info(&mut self, basic: BasicValue, code: Option<CodeValue>) -> AccountInfo {
         match code {
             Some(c) => {
-                let local = self.code_copies.entry(c.hash).or_insert_with(|| worker_copy(&c.code)).clone();
-                AccountInfo::new(basic.balance, basic.nonce, c.hash, local)
+                let code = match self.code_copies.as_mut() {
+                    Some(copies) => copies.entry(c.hash).or_insert_with(|| worker_copy(&c.code)).clone(),
+                    None => c.code,
+                };
+                AccountInfo::new(basic.balance, basic.nonce, c.hash, code)
             }
             None => AccountInfo::new(basic.balance, basic.nonce, KECCAK256_EMPTY, self.empty_code.clone()),
         }
@@ -239,6 +251,15 @@ impl<R: StateReader> Database for VmDb<R> {
     type Error = ReadError;
 
     fn basic(&mut self, address: Address) -> Result<Option<AccountInfo>, ReadError> {
+        if self.lazy_receiver.is_none() && !self.lazy.enabled {
+            // Neither lazy path applies: code and balance in one lookup of the account.
+            let (code, basic) = self.reader.read_account(address).map_err(|e| self.fail(e))?;
+            self.basic_reads.insert(address, basic);
+            if basic.is_none() && code.is_none() {
+                return Ok(None);
+            }
+            return Ok(Some(self.account_info(basic.unwrap_or_default(), code)));
+        }
         let Value::Code(code) = self.read(Loc::Code(address))? else { unreachable!() };
         if self.lazy_receiver == Some(address) && code.is_none() {
             // Balance and nonce are neither read nor needed: only the credit is recorded.
@@ -441,7 +462,7 @@ impl<R: StateReader> BlockVm<R> {
             basic_reads: FxHashMap::default(),
             parent: block.number.checked_sub(1).map(|n| (n, block.parent_hash)),
             empty_code: own_empty_code(),
-            code_copies: FxHashMap::default(),
+            code_copies: Some(FxHashMap::default()),
             failure: None,
             lazy: LazyState::default(),
             not_lazy: [Address::ZERO, block.beneficiary],
@@ -459,6 +480,13 @@ impl<R: StateReader> BlockVm<R> {
             other_instructions: None,
             tracked: false,
         }
+    }
+
+    /// For a run on one thread: revm gets the pre-state's code itself, not this worker's copy
+    /// (see `VmDb::code_copies`).
+    pub fn sharing_code(mut self) -> Self {
+        self.evm.ctx.journaled_state.database.code_copies = None;
+        self
     }
 
     /// Lazy executions read contended slots lazily (see `lazy_storage`), once a slot has

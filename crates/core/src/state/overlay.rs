@@ -59,6 +59,20 @@ impl Overlay {
         base.read(loc)
     }
 
+    /// An account's code and its balance and nonce (as two `read`s), with one lookup of the
+    /// account here and at most one in the pre-state.
+    pub fn account(&self, base: &dyn Storage, address: Address) -> Result<(Option<CodeValue>, Option<BasicValue>), StorageError> {
+        match self.accounts.get(&address) {
+            Some(OverlayAccount { basic: Some(basic), code: Some(code), .. }) => Ok((code.clone(), *basic)),
+            Some(OverlayAccount { basic: Some(basic), code: None, .. }) => {
+                let Value::Code(code) = base.read(&Loc::Code(address))? else { unreachable!("code location yields a code value") };
+                Ok((code, *basic))
+            }
+            Some(OverlayAccount { basic: None, code: Some(code), .. }) => Ok((code.clone(), base.basic(address)?)),
+            _ => base.account(address),
+        }
+    }
+
     pub fn basic(&self, base: &dyn Storage, address: Address) -> Result<Option<BasicValue>, StorageError> {
         match self.read(base, &Loc::Basic(address))? {
             Value::Basic(b) => Ok(b),

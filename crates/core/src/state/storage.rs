@@ -37,6 +37,12 @@ pub trait Storage: Send + Sync {
             _ => unreachable!("basic location yields a basic value"),
         }
     }
+    /// An account's code and its balance and nonce before the block: `read` of `Loc::Code` and
+    /// `Loc::Basic`, which a source may serve with one lookup.
+    fn account(&self, address: Address) -> Result<(Option<CodeValue>, Option<BasicValue>), StorageError> {
+        let Value::Code(code) = self.read(&Loc::Code(address))? else { unreachable!("code location yields a code value") };
+        Ok((code, self.basic(address)?))
+    }
     /// The hash of an account's code before the block (`None`: no code). The state diff needs
     /// only this; a witness knows it for accounts whose code it does not carry.
     fn code_hash(&self, address: Address) -> Result<Option<B256>, StorageError> {
@@ -177,5 +183,19 @@ impl Storage for InMemoryStorage {
 
     fn block_hash(&self, number: u64) -> Option<B256> {
         self.block_hashes.get(&number).copied()
+    }
+
+    // The state diff asks for these of every account the block changed: without cloning the
+    // code (an atomic count up and down each).
+    fn basic(&self, address: Address) -> Result<Option<BasicValue>, StorageError> {
+        Ok(self.accounts.get(&address).map(|acc| acc.basic))
+    }
+
+    fn code_hash(&self, address: Address) -> Result<Option<B256>, StorageError> {
+        Ok(self.accounts.get(&address).and_then(|acc| acc.code.as_ref().map(|c| c.hash)))
+    }
+
+    fn account(&self, address: Address) -> Result<(Option<CodeValue>, Option<BasicValue>), StorageError> {
+        Ok(self.accounts.get(&address).map_or((None, None), |acc| (acc.code.clone(), Some(acc.basic))))
     }
 }
