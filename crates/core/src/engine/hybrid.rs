@@ -9,6 +9,7 @@ use crate::{
     engine::fast_paths::guessed_groups::{self, PER_HOLDER_SELECTORS},
     engine::fast_paths::transfer_groups,
     engine::final_state::{sorted_diff, state_diff},
+    engine::inspected::{traceable_in_run, InRunTrace},
     engine::sequential,
     engine::transitions::{self, post_block, pre_block},
     engine::vm::TxResult,
@@ -24,6 +25,7 @@ use crate::{
     verify::{block_bloom, receipts_root},
 };
 use alloy_primitives::Address;
+use alloy_rpc_types_trace::geth::GethDebugTracingOptions;
 use revm::primitives::TxKind;
 use rustc_hash::FxHashMap;
 use std::time::Instant;
@@ -181,7 +183,7 @@ fn chain_sequential_reason(block: &BlockInput, hints: &[Option<TxIdx>]) -> Optio
 
 /// Executes one block on top of `storage` (its pre-state).
 pub fn execute_block(block: &BlockInput, storage: &dyn Storage, options: &ExecuteOptions) -> Result<BlockResult, EngineError> {
-    run(block, storage, options, false).map(|(result, _)| result)
+    run(block, storage, options, false, None).map(|(result, _, _)| result)
 }
 
 /// `execute_block`, also returning what each transaction wrote as the engine committed it
@@ -192,19 +194,51 @@ pub fn execute_block_with_writes(
     storage: &dyn Storage,
     options: &ExecuteOptions,
 ) -> Result<(BlockResult, Vec<TxWrites>), EngineError> {
-    let (result, writes) = run(block, storage, options, true)?;
+    let (result, writes, _) = run(block, storage, options, true, None)?;
     let writes = writes.ok_or_else(|| EngineError::Internal("the engine kept no writes".into()))?;
     Ok((result, writes))
 }
 
+/// What a run traced for `execute_block_for_tracing`.
+pub enum Traced {
+    /// Every transaction's trace, built in the run (`engine::inspected`), in block order.
+    InRun(Vec<InRunTrace>),
+    /// Every transaction's writes, in block order, to trace it after the run (`trace::replay`).
+    Writes(Vec<TxWrites>),
+}
+
+/// `execute_block` (same engines, same result) for tracing with `trace`: where the engine
+/// that ran the block executes each transaction once on its final pre-state (sequential
+/// execution, transfer and guessed groups) and the tracer reads nothing but the execution, the
+/// traces come from that run; otherwise (Block-STM's speculative runs, `prestateTracer`) the
+/// writes to trace each transaction after the block committed.
+pub fn execute_block_for_tracing(
+    block: &BlockInput,
+    storage: &dyn Storage,
+    options: &ExecuteOptions,
+    trace: &GethDebugTracingOptions,
+) -> Result<(BlockResult, Traced), EngineError> {
+    match run(block, storage, options, true, Some(trace))? {
+        (result, _, Some(traces)) => Ok((result, Traced::InRun(traces))),
+        (result, Some(writes), None) => Ok((result, Traced::Writes(writes))),
+        (_, None, None) => Err(EngineError::Internal("the engine kept neither traces nor writes".into())),
+    }
+}
+
 /// Runs the block; with `keep`, the engine keeps each transaction's writes (untraced runs
-/// do not pay for them).
+/// do not pay for them); with `trace`, engines that can trace in their run do so (and keep no
+/// writes then).
+#[allow(clippy::type_complexity)]
 fn run(
     block: &BlockInput,
     storage: &dyn Storage,
     options: &ExecuteOptions,
     keep: bool,
-) -> Result<(BlockResult, Option<Vec<TxWrites>>), EngineError> {
+    trace: Option<&GethDebugTracingOptions>,
+) -> Result<(BlockResult, Option<Vec<TxWrites>>, Option<Vec<InRunTrace>>), EngineError> {
+    let in_run = trace.is_some_and(traceable_in_run);
+    // Writes are for tracing after the run, which in-run tracing makes needless.
+    let keep_unless_traced = keep && !in_run;
     let started = Instant::now();
     let chain = &options.chain;
     let threads = if options.threads == 0 { available_threads() } else { options.threads };
@@ -271,7 +305,8 @@ fn run(
     let transfer_run = match groups.filter(|_| run_parallel) {
         Some((groups, grouping)) => {
             let open = transitions::post_block_accounts(block, chain);
-            match transfer_groups::execute(block, chain, storage, pre.clone(), groups, grouping, threads, &open, keep) {
+            match transfer_groups::execute(block, chain, storage, pre.clone(), groups, grouping, threads, &open, keep_unless_traced, trace)
+            {
                 Ok(run) => Some((run, grouping)),
                 Err(ParallelError::Fatal(e)) => return Err(e),
                 Err(ParallelError::Fallback(why)) => {
@@ -289,6 +324,7 @@ fn run(
         None => None,
     };
     let kept;
+    let mut traces = None;
     let (results, overlay) = if let Some((run, grouping)) = transfer_run {
         stats.mode = ExecutionMode::Parallel;
         stats.engine = match grouping {
@@ -298,6 +334,7 @@ fn run(
         stats.threads = threads;
         diff_parts = Some(run.diff);
         kept = run.writes;
+        traces = run.traces;
         (run.results, run.overlay)
     } else if run_block_stm {
         match block_stm::execute(block, chain, storage, pre.clone(), threads, hints(), keep) {
@@ -316,20 +353,20 @@ fn run(
             Err(ParallelError::Fatal(e)) => return Err(e),
             Err(ParallelError::Fallback(why)) => {
                 reason = Some(format!("fell back to sequential: {why}"));
-                let (results, overlay, writes) = sequential::execute_keeping(block, chain, storage, pre, keep)?;
-                kept = writes;
-                (results, overlay)
+                let run = sequential::execute_keeping(block, chain, storage, pre, keep_unless_traced, trace)?;
+                (kept, traces) = (run.writes, run.traces);
+                (run.results, run.overlay)
             }
         }
     } else {
-        let (results, overlay, writes) = sequential::execute_keeping(block, chain, storage, pre, keep)?;
-        kept = writes;
-        (results, overlay)
+        let run = sequential::execute_keeping(block, chain, storage, pre, keep_unless_traced, trace)?;
+        (kept, traces) = (run.writes, run.traces);
+        (run.results, run.overlay)
     };
     stats.execution_us = exec_started.elapsed().as_micros() as u64;
     stats.reason = reason;
     let result = finish(block, chain, storage, results, overlay, diff_parts, stats, options.receipts_root, started)?;
-    Ok((result, kept))
+    Ok((result, kept, traces))
 }
 
 /// Statistics of a run that executed every transaction once, on one thread.
@@ -417,6 +454,7 @@ pub fn execute_guessed_groups(
         threads,
         &open,
         false,
+        None,
     ) {
         Ok(run) => run,
         Err(ParallelError::Fallback(_)) => return Ok(None),

@@ -14,6 +14,7 @@ pub mod costs;
 pub mod fast_paths;
 pub mod final_state;
 pub mod hybrid;
+pub mod inspected;
 pub mod partial;
 pub mod runner;
 pub mod sequential;

@@ -28,7 +28,7 @@ pub use state_at::{BlockWrites, CodeCopies, StateAt};
 pub use crate::state::value::TxWrites;
 use crate::{
     block::BlockInput,
-    engine::hybrid::{execute_block_with_writes, ExecuteOptions},
+    engine::hybrid::{execute_block_for_tracing, ExecuteOptions, Traced},
     error::EngineError,
     result::BlockResult,
     state::storage::Storage,
@@ -92,15 +92,32 @@ pub struct TxTrace {
 }
 
 /// Executes `block` (as `execute_block` does, same engines and result) and traces every
-/// transaction against its committed pre-state, on `options.threads` threads (one in
-/// sequential mode).
+/// transaction: in the run itself where the engine executes each transaction once on its
+/// final pre-state and the tracer needs nothing but the execution (`engine::inspected`),
+/// otherwise against its committed pre-state after the run, on `options.threads` threads (one
+/// in sequential mode).
 pub fn execute_block_traced(
     block: &BlockInput,
     storage: &dyn Storage,
     options: &ExecuteOptions,
     config: &TraceConfig,
 ) -> Result<(BlockResult, Vec<TxTrace>), EngineError> {
-    let (result, writes) = execute_block_with_writes(block, storage, options)?;
+    let (result, traced) = execute_block_for_tracing(block, storage, options, &config.options)?;
+    let writes = match traced {
+        Traced::InRun(traces) => {
+            if traces.len() != block.txs.len() {
+                return Err(EngineError::Internal(format!("{} traces for a block of {} transactions", traces.len(), block.txs.len())));
+            }
+            let traces = block
+                .txs
+                .iter()
+                .zip(traces)
+                .map(|(tx, t)| t.map(|result| TxTrace { tx_hash: tx.hash, result }).map_err(EngineError::Internal))
+                .collect::<Result<Vec<_>, _>>()?;
+            return Ok((result, traces));
+        }
+        Traced::Writes(writes) => writes,
+    };
     // Sequential execution traces on one thread too: the reference the parallel runs match.
     let threads = match (options.mode, options.threads) {
         (crate::ModeRequest::Sequential, _) => 1,
