@@ -134,7 +134,12 @@ fn traces_come_from_the_run_where_the_engine_executes_once() {
         (&tokens, ModeRequest::Sequential, CONFIGS[4], Engine::Sequential, false),
         (&transfers, ModeRequest::Parallel, CONFIGS[0], Engine::TransferGroups, true),
         (&mixed, ModeRequest::Parallel, CONFIGS[0], Engine::BlockStm, false),
+        // Auto mode on 2 threads traces a Block-STM block in one sequential pass instead.
+        (&mixed, ModeRequest::Auto, CONFIGS[0], Engine::Sequential, true),
+        (&mixed, ModeRequest::Auto, CONFIGS[3], Engine::BlockStm, false),
     ];
+    let untraced = execute_block(&mixed.block, &mixed.state, &options(&mixed.chain, ModeRequest::Auto, 2)).unwrap();
+    assert_eq!(untraced.stats.engine, Engine::BlockStm, "auto mode runs {} on Block-STM untraced", mixed.name);
     for (g, mode, json, engine, in_run) in cases {
         let (result, traced) = execute_block_for_tracing(&g.block, &g.state, &options(&g.chain, mode, 2), config(json).options()).unwrap();
         assert_eq!(result.stats.engine, engine, "{} {json}", g.name);

@@ -88,6 +88,9 @@ pub const MIN_PARALLEL_GAS: u64 = 3_000_000;
 /// token calls, 4-8M gas) ran at 0.63-0.93x in `replay`, 1.0-1.1 ms blocks (11814555, 4330482)
 /// at 0.63-1.39x depending on the run; from ~1.2 ms up blocks gain.
 pub const MIN_PARALLEL_WORK_US: u64 = 1_200;
+/// Up to this many threads, auto mode traces a block that Block-STM would take in one
+/// sequential pass instead (see `run`).
+pub const MAX_THREADS_TRACED_SEQUENTIALLY: usize = 2;
 /// Largest share of the block (in percent) one known dependency chain may hold.
 pub const MAX_CHAIN_PERCENT: usize = 50;
 /// Largest share of the block's gas limits (in percent) one known dependency chain, or one
@@ -262,7 +265,7 @@ fn run(
     }
     // Wakes the workers while the block is prepared; released once a parallel run queues its
     // work, or when this guard drops (sequential execution, an early error).
-    let warm = (options.mode != ModeRequest::Sequential && !block.txs.is_empty() && reason.is_none())
+    let mut warm = (options.mode != ModeRequest::Sequential && !block.txs.is_empty() && reason.is_none())
         .then(|| block_stm::warm_up(threads))
         .flatten();
     let pre = pre_block(block, chain, storage)?;
@@ -287,7 +290,7 @@ fn run(
         }
     };
     if !run_parallel {
-        drop(warm);
+        drop(warm.take());
     }
     let exec_started = Instant::now();
     let mut stats = sequential_stats(block);
@@ -323,6 +326,16 @@ fn run(
         }
         None => None,
     };
+    // Block-STM's blocks are traced after the run (`engine::inspected`): on few threads that
+    // second pass costs more than Block-STM saves over one traced sequential pass. Wall time is
+    // about untraced/speedup + traced/threads against traced, so with Block-STM's usual 1.2-1.5x
+    // at 2 threads and tracing adding 10-30%, sequential wins (19426587, callTracer: 3.5 ms of
+    // CPU sequentially, 6.6 ms on Block-STM at 2 threads).
+    if auto && in_run && run_block_stm && transfer_run.is_none() && threads <= MAX_THREADS_TRACED_SEQUENTIALLY {
+        run_block_stm = false;
+        drop(warm.take());
+        reason = Some(format!("traced on {threads} threads: Block-STM's blocks are traced in a second pass"));
+    }
     let kept;
     let mut traces = None;
     let (results, overlay) = if let Some((run, grouping)) = transfer_run {
