@@ -1,13 +1,17 @@
 // Issue 28's bar in one run: traced execution on 2 threads against sequential tracing (and
 // against a node's in-order tracing), and untraced execution before and after a change, on the
 // generated blocks (1,000 ERC-20 transfers, 300 Uniswap V2 swaps, seed 1), with the Rust example
-// crates/core/examples/trace.rs built twice: from the commit before the change and from this one.
-// The two binaries alternate, `--repeat` times each; every figure is the median of their medians.
+// crates/core/examples/trace.rs built twice: this one, and the commit before the change with
+// this example copied in (the older example did not time untraced parallel execution). The two
+// binaries alternate, `--repeat` processes each; every figure is the median of their medians.
 //
-//   git worktree add /tmp/pevm-before <commit> && (cd /tmp/pevm-before && cargo build --release -p parallel-evm-core --example trace)
+//   mkdir /tmp/pevm-before && git archive <base commit> | tar -x -C /tmp/pevm-before
+//   cp crates/core/examples/trace.rs /tmp/pevm-before/crates/core/examples/
+//   # its own target folder: cargo names both builds' artifacts alike and would mix them
+//   (cd /tmp/pevm-before && CARGO_TARGET_DIR=/tmp/pevm-before-target cargo build --release -p parallel-evm-core --example trace)
 //   cargo build --release -p parallel-evm-core --example trace
-//   node dist/cli/main.js generate erc20,uniswap /tmp/gen --txs 1000   # then --txs 300 for uniswap
-//   node bench/trace-bar.cjs --before /tmp/pevm-before/target/release/examples/trace \
+//   node dist/cli/main.js generate erc20 /tmp/gen --txs 1000 && node dist/cli/main.js generate uniswap /tmp/gen --txs 300
+//   node bench/trace-bar.cjs --before /tmp/pevm-before-target/release/examples/trace \
 //     --after target/release/examples/trace --blocks /tmp/gen/erc20-1000-1,/tmp/gen/uniswap-300-1
 //
 // Options: --tracer callTracer (default), --runs 9 (rounds per process), --repeat 3, --out FILE.
