@@ -1,5 +1,5 @@
-//! Times tracing on fixture folders or generated blocks: untraced (sequential and parallel),
-//! thread), traced in parallel, and a node's in-order tracing (`trace_block_in_order`: traces
+//! Times tracing on fixture folders or generated blocks: untraced (sequential and parallel), traced
+//! sequentially (one thread), traced in parallel, and a node's in-order tracing (`trace_block_in_order`: traces
 //! only), per tracer, medians (and bests) of alternating runs, with the process CPU time each
 //! took (on a shared machine wall time mostly measures the others' load), one JSON line per
 //! block and tracer: `trace [--threads N] [--runs N] [--tracer NAME] <fixture dir>... | --generated NAME`.
