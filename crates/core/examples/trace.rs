@@ -1,5 +1,5 @@
-//! Times tracing on fixture folders or generated blocks: untraced, traced sequentially (one
-//! thread), traced in parallel, and a node's in-order tracing (`trace_block_in_order`: traces
+//! Times tracing on fixture folders or generated blocks: untraced (sequential and parallel), traced
+//! sequentially (one thread), traced in parallel, and a node's in-order tracing (`trace_block_in_order`: traces
 //! only), per tracer, medians (and bests) of alternating runs, with the process CPU time each
 //! took (on a shared machine wall time mostly measures the others' load), one JSON line per
 //! block and tracer: `trace [--threads N] [--runs N] [--tracer NAME] <fixture dir>... | --generated NAME`.
@@ -83,37 +83,44 @@ fn main() -> Result<(), String> {
                 }
                 continue;
             }
-            let mut times: [Vec<f64>; 4] = Default::default();
-            let mut cpu: [Vec<f64>; 4] = Default::default();
+            let mut times: [Vec<f64>; 5] = Default::default();
+            let mut cpu: [Vec<f64>; 5] = Default::default();
+            let mut engine = None;
             for round in 0..=runs {
                 let (t, c) = (Instant::now(), cpu_ms());
                 execute_block(block, state, &opts(ModeRequest::Sequential, 1)).map_err(|e| e.to_string())?;
                 let (untraced, untraced_cpu) = (t.elapsed().as_secs_f64() * 1e3, cpu_ms() - c);
                 let (t, c) = (Instant::now(), cpu_ms());
+                execute_block(block, state, &opts(ModeRequest::Parallel, threads)).map_err(|e| e.to_string())?;
+                let (untraced_par, untraced_par_cpu) = (t.elapsed().as_secs_f64() * 1e3, cpu_ms() - c);
+                let (t, c) = (Instant::now(), cpu_ms());
                 execute_block_traced(block, state, &opts(ModeRequest::Sequential, 1), &config).map_err(|e| e.to_string())?;
                 let (seq, seq_cpu) = (t.elapsed().as_secs_f64() * 1e3, cpu_ms() - c);
                 let (t, c) = (Instant::now(), cpu_ms());
-                execute_block_traced(block, state, &opts(ModeRequest::Parallel, threads), &config).map_err(|e| e.to_string())?;
+                let (result, _) =
+                    execute_block_traced(block, state, &opts(ModeRequest::Parallel, threads), &config).map_err(|e| e.to_string())?;
                 let (par, par_cpu) = (t.elapsed().as_secs_f64() * 1e3, cpu_ms() - c);
+                engine = Some(result.stats.engine);
 
                 let (t, c) = (Instant::now(), cpu_ms());
                 trace_block_in_order(block, state, chain, &config).map_err(|e| e.to_string())?;
                 let (node, node_cpu) = (t.elapsed().as_secs_f64() * 1e3, cpu_ms() - c);
                 if round > 0 {
-                    for (v, x) in cpu.iter_mut().zip([untraced_cpu, seq_cpu, par_cpu, node_cpu]) {
+                    for (v, x) in cpu.iter_mut().zip([untraced_cpu, seq_cpu, par_cpu, node_cpu, untraced_par_cpu]) {
                         v.push(x);
                     }
-                    for (v, x) in times.iter_mut().zip([untraced, seq, par, node]) {
+                    for (v, x) in times.iter_mut().zip([untraced, seq, par, node, untraced_par]) {
                         v.push(x);
                     }
                 }
             }
             let [bu, bs, bp, bn] = [best(&times[0]), best(&times[1]), best(&times[2]), best(&times[3])];
-            let [untraced, seq, par, node] = times.map(median);
-            let [untraced_cpu, seq_cpu, par_cpu, node_cpu] = cpu.map(median);
+            let bup = best(&times[4]);
+            let [untraced, seq, par, node, untraced_par] = times.map(median);
+            let [untraced_cpu, seq_cpu, par_cpu, node_cpu, untraced_par_cpu] = cpu.map(median);
             println!(
                 "{}",
-                serde_json::json!({ "block": name, "txs": block.txs.len(), "tracer": tracer, "untracedMs": untraced, "tracedSeqMs": seq, "tracedParMs": par, "threads": threads, "inOrderMs": node, "speedup": seq / par, "speedupOverInOrder": node / par, "tracedOverUntraced": seq / untraced, "cpu": { "untracedMs": untraced_cpu, "tracedSeqMs": seq_cpu, "tracedParMs": par_cpu, "inOrderMs": node_cpu, "parOverSeq": par_cpu / seq_cpu }, "best": { "untracedMs": bu, "tracedSeqMs": bs, "tracedParMs": bp, "inOrderMs": bn, "speedup": bs / bp, "speedupOverInOrder": bn / bp } })
+                serde_json::json!({ "block": name, "txs": block.txs.len(), "tracer": tracer, "engine": format!("{engine:?}"), "untracedMs": untraced, "untracedParMs": untraced_par, "tracedSeqMs": seq, "tracedParMs": par, "threads": threads, "inOrderMs": node, "speedup": seq / par, "speedupOverInOrder": node / par, "tracedOverUntraced": seq / untraced, "cpu": { "untracedMs": untraced_cpu, "untracedParMs": untraced_par_cpu, "tracedSeqMs": seq_cpu, "tracedParMs": par_cpu, "inOrderMs": node_cpu, "parOverSeq": par_cpu / seq_cpu }, "best": { "untracedMs": bu, "untracedParMs": bup, "tracedSeqMs": bs, "tracedParMs": bp, "inOrderMs": bn, "speedup": bs / bp, "speedupOverInOrder": bn / bp } })
             );
         }
     }

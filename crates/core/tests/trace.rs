@@ -113,6 +113,49 @@ fn generated_blocks_trace_alike_on_every_engine() {
     }
 }
 
+/// Where the engine runs each transaction once on its final pre-state (sequential execution,
+/// transfer and guessed groups), call, flat-call and 4-byte traces come from that run; Block-STM
+/// blocks and the prestate tracer are traced after the run (the traces themselves are checked
+/// above, on the same engines).
+#[test]
+fn traces_come_from_the_run_where_the_engine_executes_once() {
+    use parallel_evm_core::engine::hybrid::{execute_block_for_tracing, Traced};
+    use revm::primitives::hardfork::SpecId;
+    let tokens = generate::token_transfers(4, 300, 0);
+    let transfers = generate::independent_transfers(3, 300);
+    let mixed = generate::mixed(7, 200, SpecId::CANCUN);
+    let config = |json: &str| TraceConfig::from_json(json.as_bytes()).unwrap();
+    let cases = [
+        (&tokens, ModeRequest::Parallel, CONFIGS[0], Engine::GuessedGroups, true),
+        (&tokens, ModeRequest::Parallel, CONFIGS[5], Engine::GuessedGroups, true),
+        (&tokens, ModeRequest::Parallel, CONFIGS[6], Engine::GuessedGroups, true),
+        (&tokens, ModeRequest::Parallel, CONFIGS[3], Engine::GuessedGroups, false),
+        (&tokens, ModeRequest::Sequential, CONFIGS[1], Engine::Sequential, true),
+        (&tokens, ModeRequest::Sequential, CONFIGS[4], Engine::Sequential, false),
+        (&transfers, ModeRequest::Parallel, CONFIGS[0], Engine::TransferGroups, true),
+        (&mixed, ModeRequest::Parallel, CONFIGS[0], Engine::BlockStm, false),
+        // Auto mode on 2 threads traces a Block-STM block in one sequential pass instead.
+        (&mixed, ModeRequest::Auto, CONFIGS[0], Engine::Sequential, true),
+        (&mixed, ModeRequest::Auto, CONFIGS[3], Engine::BlockStm, false),
+    ];
+    let untraced = execute_block(&mixed.block, &mixed.state, &options(&mixed.chain, ModeRequest::Auto, 2)).unwrap();
+    assert_eq!(untraced.stats.engine, Engine::BlockStm, "auto mode runs {} on Block-STM untraced", mixed.name);
+    for (g, mode, json, engine, in_run) in cases {
+        let (result, traced) = execute_block_for_tracing(&g.block, &g.state, &options(&g.chain, mode, 2), config(json).options()).unwrap();
+        assert_eq!(result.stats.engine, engine, "{} {json}", g.name);
+        match traced {
+            Traced::InRun(traces) => {
+                assert!(in_run, "{} {json}: traced in the run", g.name);
+                assert_eq!(traces.len(), g.block.txs.len());
+            }
+            Traced::Writes(writes) => {
+                assert!(!in_run, "{} {json}: not traced in the run", g.name);
+                assert_eq!(writes.len(), g.block.txs.len());
+            }
+        }
+    }
+}
+
 #[test]
 fn bad_configs_are_typed_input_errors() {
     for (json, why) in [

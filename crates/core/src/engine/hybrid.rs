@@ -9,6 +9,7 @@ use crate::{
     engine::fast_paths::guessed_groups::{self, PER_HOLDER_SELECTORS},
     engine::fast_paths::transfer_groups,
     engine::final_state::{sorted_diff, state_diff},
+    engine::inspected::{traceable_in_run, InRunTrace},
     engine::sequential,
     engine::transitions::{self, post_block, pre_block},
     engine::vm::TxResult,
@@ -24,6 +25,7 @@ use crate::{
     verify::{block_bloom, receipts_root},
 };
 use alloy_primitives::Address;
+use alloy_rpc_types_trace::geth::GethDebugTracingOptions;
 use revm::primitives::TxKind;
 use rustc_hash::FxHashMap;
 use std::time::Instant;
@@ -86,6 +88,9 @@ pub const MIN_PARALLEL_GAS: u64 = 3_000_000;
 /// token calls, 4-8M gas) ran at 0.63-0.93x in `replay`, 1.0-1.1 ms blocks (11814555, 4330482)
 /// at 0.63-1.39x depending on the run; from ~1.2 ms up blocks gain.
 pub const MIN_PARALLEL_WORK_US: u64 = 1_200;
+/// Up to this many threads, auto mode traces a block that Block-STM would take in one
+/// sequential pass instead (see `run`).
+pub const MAX_THREADS_TRACED_SEQUENTIALLY: usize = 2;
 /// Largest share of the block (in percent) one known dependency chain may hold.
 pub const MAX_CHAIN_PERCENT: usize = 50;
 /// Largest share of the block's gas limits (in percent) one known dependency chain, or one
@@ -181,7 +186,7 @@ fn chain_sequential_reason(block: &BlockInput, hints: &[Option<TxIdx>]) -> Optio
 
 /// Executes one block on top of `storage` (its pre-state).
 pub fn execute_block(block: &BlockInput, storage: &dyn Storage, options: &ExecuteOptions) -> Result<BlockResult, EngineError> {
-    run(block, storage, options, false).map(|(result, _)| result)
+    run(block, storage, options, false, None).map(|(result, _, _)| result)
 }
 
 /// `execute_block`, also returning what each transaction wrote as the engine committed it
@@ -192,19 +197,51 @@ pub fn execute_block_with_writes(
     storage: &dyn Storage,
     options: &ExecuteOptions,
 ) -> Result<(BlockResult, Vec<TxWrites>), EngineError> {
-    let (result, writes) = run(block, storage, options, true)?;
+    let (result, writes, _) = run(block, storage, options, true, None)?;
     let writes = writes.ok_or_else(|| EngineError::Internal("the engine kept no writes".into()))?;
     Ok((result, writes))
 }
 
+/// What a run traced for `execute_block_for_tracing`.
+pub enum Traced {
+    /// Every transaction's trace, built in the run (`engine::inspected`), in block order.
+    InRun(Vec<InRunTrace>),
+    /// Every transaction's writes, in block order, to trace it after the run (`trace::replay`).
+    Writes(Vec<TxWrites>),
+}
+
+/// `execute_block` (same engines, same result) for tracing with `trace`: where the engine
+/// that ran the block executes each transaction once on its final pre-state (sequential
+/// execution, transfer and guessed groups) and the tracer reads nothing but the execution, the
+/// traces come from that run; otherwise (Block-STM's speculative runs, `prestateTracer`) the
+/// writes to trace each transaction after the block committed.
+pub fn execute_block_for_tracing(
+    block: &BlockInput,
+    storage: &dyn Storage,
+    options: &ExecuteOptions,
+    trace: &GethDebugTracingOptions,
+) -> Result<(BlockResult, Traced), EngineError> {
+    match run(block, storage, options, true, Some(trace))? {
+        (result, _, Some(traces)) => Ok((result, Traced::InRun(traces))),
+        (result, Some(writes), None) => Ok((result, Traced::Writes(writes))),
+        (_, None, None) => Err(EngineError::Internal("the engine kept neither traces nor writes".into())),
+    }
+}
+
 /// Runs the block; with `keep`, the engine keeps each transaction's writes (untraced runs
-/// do not pay for them).
+/// do not pay for them); with `trace`, engines that can trace in their run do so (and keep no
+/// writes then).
+#[allow(clippy::type_complexity)]
 fn run(
     block: &BlockInput,
     storage: &dyn Storage,
     options: &ExecuteOptions,
     keep: bool,
-) -> Result<(BlockResult, Option<Vec<TxWrites>>), EngineError> {
+    trace: Option<&GethDebugTracingOptions>,
+) -> Result<(BlockResult, Option<Vec<TxWrites>>, Option<Vec<InRunTrace>>), EngineError> {
+    let in_run = trace.is_some_and(traceable_in_run);
+    // Writes are for tracing after the run, which in-run tracing makes needless.
+    let keep_unless_traced = keep && !in_run;
     let started = Instant::now();
     let chain = &options.chain;
     let threads = if options.threads == 0 { available_threads() } else { options.threads };
@@ -228,7 +265,7 @@ fn run(
     }
     // Wakes the workers while the block is prepared; released once a parallel run queues its
     // work, or when this guard drops (sequential execution, an early error).
-    let warm = (options.mode != ModeRequest::Sequential && !block.txs.is_empty() && reason.is_none())
+    let mut warm = (options.mode != ModeRequest::Sequential && !block.txs.is_empty() && reason.is_none())
         .then(|| block_stm::warm_up(threads))
         .flatten();
     let pre = pre_block(block, chain, storage)?;
@@ -253,7 +290,7 @@ fn run(
         }
     };
     if !run_parallel {
-        drop(warm);
+        drop(warm.take());
     }
     let exec_started = Instant::now();
     let mut stats = sequential_stats(block);
@@ -271,7 +308,8 @@ fn run(
     let transfer_run = match groups.filter(|_| run_parallel) {
         Some((groups, grouping)) => {
             let open = transitions::post_block_accounts(block, chain);
-            match transfer_groups::execute(block, chain, storage, pre.clone(), groups, grouping, threads, &open, keep) {
+            match transfer_groups::execute(block, chain, storage, pre.clone(), groups, grouping, threads, &open, keep_unless_traced, trace)
+            {
                 Ok(run) => Some((run, grouping)),
                 Err(ParallelError::Fatal(e)) => return Err(e),
                 Err(ParallelError::Fallback(why)) => {
@@ -288,7 +326,18 @@ fn run(
         }
         None => None,
     };
+    // Block-STM's blocks are traced after the run (`engine::inspected`): on few threads that
+    // second pass costs more than Block-STM saves over one traced sequential pass. Wall time is
+    // about untraced/speedup + traced/threads against traced, so with Block-STM's usual 1.2-1.5x
+    // at 2 threads and tracing adding 10-30%, sequential wins (19426587, callTracer: 3.5 ms of
+    // CPU sequentially, 6.6 ms on Block-STM at 2 threads).
+    if auto && in_run && run_block_stm && transfer_run.is_none() && threads <= MAX_THREADS_TRACED_SEQUENTIALLY {
+        run_block_stm = false;
+        drop(warm.take());
+        reason = Some(format!("traced on {threads} threads: Block-STM's blocks are traced in a second pass"));
+    }
     let kept;
+    let mut traces = None;
     let (results, overlay) = if let Some((run, grouping)) = transfer_run {
         stats.mode = ExecutionMode::Parallel;
         stats.engine = match grouping {
@@ -298,6 +347,7 @@ fn run(
         stats.threads = threads;
         diff_parts = Some(run.diff);
         kept = run.writes;
+        traces = run.traces;
         (run.results, run.overlay)
     } else if run_block_stm {
         match block_stm::execute(block, chain, storage, pre.clone(), threads, hints(), keep) {
@@ -316,20 +366,20 @@ fn run(
             Err(ParallelError::Fatal(e)) => return Err(e),
             Err(ParallelError::Fallback(why)) => {
                 reason = Some(format!("fell back to sequential: {why}"));
-                let (results, overlay, writes) = sequential::execute_keeping(block, chain, storage, pre, keep)?;
-                kept = writes;
-                (results, overlay)
+                let run = sequential::execute_keeping(block, chain, storage, pre, keep_unless_traced, trace)?;
+                (kept, traces) = (run.writes, run.traces);
+                (run.results, run.overlay)
             }
         }
     } else {
-        let (results, overlay, writes) = sequential::execute_keeping(block, chain, storage, pre, keep)?;
-        kept = writes;
-        (results, overlay)
+        let run = sequential::execute_keeping(block, chain, storage, pre, keep_unless_traced, trace)?;
+        (kept, traces) = (run.writes, run.traces);
+        (run.results, run.overlay)
     };
     stats.execution_us = exec_started.elapsed().as_micros() as u64;
     stats.reason = reason;
     let result = finish(block, chain, storage, results, overlay, diff_parts, stats, options.receipts_root, started)?;
-    Ok((result, kept))
+    Ok((result, kept, traces))
 }
 
 /// Statistics of a run that executed every transaction once, on one thread.
@@ -417,6 +467,7 @@ pub fn execute_guessed_groups(
         threads,
         &open,
         false,
+        None,
     ) {
         Ok(run) => run,
         Err(ParallelError::Fallback(_)) => return Ok(None),

@@ -6,6 +6,7 @@
 //! - `fast_paths`: plain transfers and guessed groups that need no speculation, and the lazy
 //!   balances and storage updates that keep hot accounts from serialising Block-STM.
 //! - `vm`, `transitions`, `final_state`: the revm bridge, system calls, and the post-state diff.
+//! - `inspected`: tracing inside the engines that run each transaction once (`trace` uses it).
 
 pub mod block_stm;
 pub mod carried;
@@ -14,6 +15,7 @@ pub mod costs;
 pub mod fast_paths;
 pub mod final_state;
 pub mod hybrid;
+pub mod inspected;
 pub mod partial;
 pub mod runner;
 pub mod sequential;

@@ -6,33 +6,52 @@ use crate::{
     block::BlockInput,
     block::TxIdx,
     engine::costs::{self, Measured},
+    engine::inspected::{InRunTrace, InRunTracer},
     engine::transitions::OverlayReader,
     engine::vm::{BlockVm, ExecError, TxResult},
     error::EngineError,
     state::overlay::Overlay,
     state::storage::Storage,
+    state::value::TxWrites,
 };
+use alloy_rpc_types_trace::geth::GethDebugTracingOptions;
 use std::time::Instant;
 
 /// Executes every transaction in order on top of `pre` (the pre-block writes). Returns the
 /// per-transaction results and the block's writes.
 pub fn execute(block: &BlockInput, chain: &ChainSpec, base: &dyn Storage, pre: Overlay) -> Result<(Vec<TxResult>, Overlay), EngineError> {
-    execute_keeping(block, chain, base, pre, false).map(|(results, overlay, _)| (results, overlay))
+    execute_keeping(block, chain, base, pre, false, None).map(|run| (run.results, run.overlay))
 }
 
-/// `execute`, also returning each transaction's writes with `keep` (for tracing).
-#[allow(clippy::type_complexity)]
+/// A sequential run, with what tracing asked of it.
+pub struct SequentialRun {
+    pub results: Vec<TxResult>,
+    pub overlay: Overlay,
+    /// Each transaction's writes, with `keep`.
+    pub writes: Option<Vec<TxWrites>>,
+    /// Each transaction's trace, in block order, when traced in the run (`engine::inspected`).
+    pub traces: Option<Vec<InRunTrace>>,
+}
+
+/// `execute`, also returning each transaction's writes with `keep`, and tracing each execution
+/// with `trace` when its tracer can be built in the run (`inspected::traceable_in_run`).
 pub fn execute_keeping(
     block: &BlockInput,
     chain: &ChainSpec,
     base: &dyn Storage,
     mut pre: Overlay,
     keep: bool,
-) -> Result<(Vec<TxResult>, Overlay, Option<Vec<crate::state::value::TxWrites>>), EngineError> {
+    trace: Option<&GethDebugTracingOptions>,
+) -> Result<SequentialRun, EngineError> {
     let mut kept = keep.then(|| Vec::with_capacity(block.txs.len()));
     // Each transaction touches two or three accounts: size the map once.
     pre.accounts.reserve(block.txs.len() * 2);
     let mut vm = BlockVm::new(block, chain, OverlayReader { base, overlay: pre }).sharing_code();
+    let tracer = trace.and_then(|o| InRunTracer::new(o, block, block.block_env(chain)));
+    let mut traces = tracer.is_some().then(|| Vec::with_capacity(block.txs.len()));
+    if let Some(tracer) = tracer {
+        vm = vm.with_tracing(tracer);
+    }
     let mut results = Vec::with_capacity(block.txs.len());
     let mut cumulative = 0u64;
     // Expensive transactions, for the parallel scheduler's next runs (`costs`).
@@ -48,7 +67,7 @@ pub fn execute_keeping(
             Some((end, at)) if end + 1 == index => at,
             _ => Instant::now(),
         });
-        let outcome = vm.execute(tx, false).map_err(|e| match e {
+        let outcome = vm.execute(index, tx, false).map_err(|e| match e {
             ExecError::Fatal(e) => e,
             ExecError::Blocked(_) => EngineError::Internal("sequential read blocked".into()),
         })?;
@@ -68,6 +87,9 @@ pub fn execute_keeping(
         if let Some(kept) = kept.as_mut() {
             kept.push(outcome.writes.clone());
         }
+        if let Some(traces) = traces.as_mut() {
+            traces.push(vm.take_trace().unwrap_or_else(|| Err(format!("transaction {index} was not traced"))));
+        }
         let reader = vm.reader_mut();
         // A self-destruct arrives as a `Destruction` write, which clears the account's storage.
         for (loc, value) in outcome.writes {
@@ -79,5 +101,5 @@ pub fn execute_keeping(
     costs::learn(block, &measured, &[]);
     costs::learn_rate(cumulative, costs::micros_since(block_started) as u64);
     let overlay = std::mem::take(&mut vm.reader_mut().overlay);
-    Ok((results, overlay, kept))
+    Ok(SequentialRun { results, overlay, writes: kept, traces })
 }

@@ -14,6 +14,7 @@ use crate::{
     block::{BlockInput, TxInput},
     engine::fast_paths::lazy_balance::{self, LazyState, LazyUse},
     engine::fast_paths::lazy_storage::{self, SlotUse, TaintState},
+    engine::inspected::{self, InRunTrace, InRunTracer},
     error::EngineError,
     state::storage::StorageError,
     state::value::BasicValue,
@@ -31,6 +32,7 @@ use revm::{
     },
     database_interface::DBErrorMarker,
     handler::{evm::FrameTr, EthFrame, EvmTr, FrameResult, Handler, MainnetHandler},
+    inspector::InspectorHandler,
     interpreter::interpreter::EthInterpreter,
     primitives::hardfork::SpecId,
     state::{AccountInfo, EvmState},
@@ -306,7 +308,9 @@ impl<R: StateReader> Database for VmDb<R> {
 }
 
 type Ctx<R> = revm::handler::MainnetContext<VmDb<R>>;
-type Evm<R> = revm::handler::MainnetEvm<Ctx<R>>;
+/// The inspector is revm-inspectors' own: its no-op variant unless the VM traces
+/// (`engine::inspected`); untraced runs never call it.
+type Evm<R> = revm::handler::MainnetEvm<Ctx<R>, revm_inspectors::tracing::DebugInspector>;
 type Error = EVMError<ReadError>;
 
 /// Mainnet handler that leaves the beneficiary alone; the fee is applied as a lazy update.
@@ -325,6 +329,10 @@ impl<R: StateReader> Handler for LazyRewardHandler<R> {
         let _: Option<&FrameResult> = None;
         Ok(())
     }
+}
+
+impl<R: StateReader> InspectorHandler for LazyRewardHandler<R> {
+    type IT = EthInterpreter;
 }
 
 /// Receipt-level result of one transaction.
@@ -451,6 +459,8 @@ pub struct BlockVm<R: StateReader> {
     /// the reverse; `None` without lazy slots.
     other_instructions: Option<revm::handler::instructions::EthInstructions<EthInterpreter, Ctx<R>>>,
     tracked: bool,
+    /// Set when this VM's executions are traced as they run (`with_tracing`).
+    tracer: Option<Box<InRunTracer>>,
 }
 
 impl<R: StateReader> BlockVm<R> {
@@ -468,7 +478,11 @@ impl<R: StateReader> BlockVm<R> {
             not_lazy: [Address::ZERO, block.beneficiary],
             taint: TaintState::default(),
         };
-        let evm = Context::mainnet().with_db(db).with_cfg(block.cfg_env(chain)).with_block(block.block_env(chain)).build_mainnet();
+        let evm = Context::mainnet()
+            .with_db(db)
+            .with_cfg(block.cfg_env(chain))
+            .with_block(block.block_env(chain))
+            .build_mainnet_with_inspector(inspected::idle());
         Self {
             evm,
             spec: block.spec(chain),
@@ -479,6 +493,7 @@ impl<R: StateReader> BlockVm<R> {
             lazy_balances: false,
             other_instructions: None,
             tracked: false,
+            tracer: None,
         }
     }
 
@@ -487,6 +502,19 @@ impl<R: StateReader> BlockVm<R> {
     pub fn sharing_code(mut self) -> Self {
         self.evm.ctx.journaled_state.database.code_copies = None;
         self
+    }
+
+    /// Traces every execution this VM runs (`engine::inspected`): for engines that run each
+    /// transaction once, on its final pre-state. Simple transfers then go through revm too, so
+    /// that the inspector sees them.
+    pub fn with_tracing(mut self, tracer: InRunTracer) -> Self {
+        self.tracer = Some(Box::new(tracer));
+        self
+    }
+
+    /// The trace of the last transaction executed, when this VM traces.
+    pub fn take_trace(&mut self) -> Option<InRunTrace> {
+        self.tracer.as_mut().and_then(|t| t.take())
     }
 
     /// Lazy executions read contended slots lazily (see `lazy_storage`), once a slot has
@@ -536,10 +564,10 @@ impl<R: StateReader> BlockVm<R> {
         self.evm.ctx.journaled_state.database.failure.take().map(read_failure)
     }
 
-    /// Runs one transaction. With `lazy`, beneficiary fees and plain-transfer credits become
-    /// balance deltas.
-    pub fn execute(&mut self, tx: &TxInput, lazy: bool) -> Result<TxOutcome, ExecError> {
-        if lazy && self.simple_transfers != SimpleTransfers::Interpreted {
+    /// Runs transaction `index`, `tx`. With `lazy`, beneficiary fees and plain-transfer credits
+    /// become balance deltas.
+    pub fn execute(&mut self, index: TxIdx, tx: &TxInput, lazy: bool) -> Result<TxOutcome, ExecError> {
+        if lazy && self.tracer.is_none() && self.simple_transfers != SimpleTransfers::Interpreted {
             if let Some(outcome) = self.simple_transfer(tx)? {
                 return Ok(outcome);
             }
@@ -552,10 +580,17 @@ impl<R: StateReader> BlockVm<R> {
         let (result, state) = loop {
             self.evm.ctx.journaled_state.database.begin(lazy_receiver, lazy_balances, lazy_slots, tx.env.caller);
             self.evm.ctx.set_tx(tx.env.clone());
-            let result = if lazy {
-                LazyRewardHandler(MainnetHandler::default()).run(&mut self.evm)
-            } else {
-                MainnetHandler::default().run(&mut self.evm)
+            let result = match &self.tracer {
+                None if lazy => LazyRewardHandler(MainnetHandler::default()).run(&mut self.evm),
+                None => MainnetHandler::default().run(&mut self.evm),
+                Some(tracer) => {
+                    self.evm.inspector = tracer.fresh().map_err(|e| ExecError::Fatal(EngineError::Internal(e)))?;
+                    if lazy {
+                        LazyRewardHandler(MainnetHandler::default()).inspect_run(&mut self.evm)
+                    } else {
+                        MainnetHandler::default().inspect_run(&mut self.evm)
+                    }
+                }
             };
             let state = self.evm.finalize();
             if let Some(failure) = self.take_failure() {
@@ -596,6 +631,10 @@ impl<R: StateReader> BlockVm<R> {
         }
         match result {
             Ok(exec) => {
+                let exec = match self.tracer.as_mut() {
+                    Some(tracer) => tracer.finish(&mut self.evm.inspector, index, tx, exec),
+                    None => exec,
+                };
                 let mut out = self.outcome(tx, exec, state, lazy);
                 // What the transaction did to a lazy slot is added to whatever it holds.
                 for (loc, write) in out.writes.iter_mut() {

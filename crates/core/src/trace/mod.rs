@@ -1,12 +1,23 @@
 //! Tracing a committed block: geth's `callTracer`, `prestateTracer`, `flatCallTracer` and
 //! `4byteTracer`, as `debug_traceBlockByNumber` returns them, computed on every core.
 //!
-//! Speculative executions are never traced. Once the block has committed, the state before
-//! transaction `i` is the block's pre-state (after the pre-block system calls) plus the writes
-//! of transactions `0..i` (`StateAt`), so every transaction is re-executed, with
-//! revm-inspectors' `DebugInspector` (what reth serves), independently of the others, all at
-//! once (`replay`). An untraced execution pays nothing: the engines only keep their
-//! per-transaction writes when asked (`execute_block_with_writes`).
+//! Speculative executions are never traced. Traces come from each transaction's one final
+//! execution, in one of two ways, both with revm-inspectors' `DebugInspector` (what reth serves):
+//!
+//! - In the run (`engine::inspected`): sequential execution and the transfer and guessed
+//!   groups run every transaction exactly once, on its final pre-state, so they inspect that
+//!   execution and build its trace where it ran, on every worker. One pass: a two-pass design
+//!   (execute, then re-trace) costs at least the untraced parallel run plus half the traced
+//!   work, which on 2 threads leaves traced blocks barely faster than tracing in order. For
+//!   `callTracer`, `flatCallTracer` and `4byteTracer`, which read nothing but the execution.
+//! - After the run (`replay`): Block-STM executes speculatively, and `prestateTracer` reads
+//!   each touched account's value before the transaction, which the engines' lazy updates do
+//!   not hold. Once the block has committed, the state before transaction `i` is the block's
+//!   pre-state (after the pre-block system calls) plus the writes of transactions `0..i`
+//!   (`StateAt`), so every transaction is re-executed independently of the others, all at once.
+//!
+//! An untraced execution pays nothing: its VMs hold the no-op inspector and never run the
+//! inspecting loop, and the engines keep per-transaction writes only when asked.
 //!
 //! ```no_run
 //! use parallel_evm_core::{BlockInput, ExecuteOptions, InMemoryStorage};
@@ -28,7 +39,7 @@ pub use state_at::{BlockWrites, CodeCopies, StateAt};
 pub use crate::state::value::TxWrites;
 use crate::{
     block::BlockInput,
-    engine::hybrid::{execute_block_with_writes, ExecuteOptions},
+    engine::hybrid::{execute_block_for_tracing, ExecuteOptions, Traced},
     error::EngineError,
     result::BlockResult,
     state::storage::Storage,
@@ -92,15 +103,32 @@ pub struct TxTrace {
 }
 
 /// Executes `block` (as `execute_block` does, same engines and result) and traces every
-/// transaction against its committed pre-state, on `options.threads` threads (one in
-/// sequential mode).
+/// transaction: in the run itself where the engine executes each transaction once on its
+/// final pre-state and the tracer needs nothing but the execution (`engine::inspected`),
+/// otherwise against its committed pre-state after the run, on `options.threads` threads (one
+/// in sequential mode).
 pub fn execute_block_traced(
     block: &BlockInput,
     storage: &dyn Storage,
     options: &ExecuteOptions,
     config: &TraceConfig,
 ) -> Result<(BlockResult, Vec<TxTrace>), EngineError> {
-    let (result, writes) = execute_block_with_writes(block, storage, options)?;
+    let (result, traced) = execute_block_for_tracing(block, storage, options, &config.options)?;
+    let writes = match traced {
+        Traced::InRun(traces) => {
+            if traces.len() != block.txs.len() {
+                return Err(EngineError::Internal(format!("{} traces for a block of {} transactions", traces.len(), block.txs.len())));
+            }
+            let traces = block
+                .txs
+                .iter()
+                .zip(traces)
+                .map(|(tx, t)| t.map(|result| TxTrace { tx_hash: tx.hash, result }).map_err(EngineError::Internal))
+                .collect::<Result<Vec<_>, _>>()?;
+            return Ok((result, traces));
+        }
+        Traced::Writes(writes) => writes,
+    };
     // Sequential execution traces on one thread too: the reference the parallel runs match.
     let threads = match (options.mode, options.threads) {
         (crate::ModeRequest::Sequential, _) => 1,

@@ -340,7 +340,7 @@ impl<'a> Shared<'a> {
             stats.executions += 1;
             pause();
             let started = timed.then(Instant::now);
-            let run = catch_unwind(AssertUnwindSafe(|| vm.execute(&self.block.txs[tx], true)));
+            let run = catch_unwind(AssertUnwindSafe(|| vm.execute(tx, &self.block.txs[tx], true)));
             pause();
             let outcome = match run {
                 Ok(Ok(outcome)) => {

@@ -14,6 +14,7 @@ use crate::{
     engine::fast_paths::groups::{union_groups, Groups},
     engine::fast_paths::guessed_groups::Footprint,
     engine::final_state::sorted_diff,
+    engine::inspected::{traceable_in_run, InRunTrace, InRunTracer},
     engine::transitions::OverlayReader,
     engine::vm::{BlockVm, ExecError, ReadError, SimpleTransfers, StateReader, TxResult},
     error::EngineError,
@@ -25,6 +26,7 @@ use crate::{
     state::value::WriteValue,
 };
 use alloy_primitives::{Address, B256, U256};
+use alloy_rpc_types_trace::geth::GethDebugTracingOptions;
 use parking_lot::Mutex;
 use revm::primitives::TxKind;
 use rustc_hash::FxHashSet;
@@ -144,6 +146,8 @@ struct Share {
     footprint: Option<Footprint>,
     /// Each transaction's writes, when kept (tracing).
     kept: Option<Vec<(TxIdx, crate::state::value::TxWrites)>>,
+    /// Each transaction's trace, when traced in the run (`engine::inspected`).
+    traces: Vec<(TxIdx, InRunTrace)>,
 }
 
 /// A finished run: results in block order, the overlay of the accounts still open to the
@@ -156,6 +160,8 @@ pub struct TransferRun {
     pub diff: Vec<Vec<(Address, AccountDiff)>>,
     /// Each transaction's writes, in block order, when asked for (tracing).
     pub writes: Option<Vec<crate::state::value::TxWrites>>,
+    /// Each transaction's trace, in block order, when traced in the run.
+    pub traces: Option<Vec<InRunTrace>>,
 }
 
 /// How the groups were found.
@@ -183,6 +189,7 @@ pub fn execute(
     threads: usize,
     open: &FxHashSet<Address>,
     keep: bool,
+    trace: Option<&GethDebugTracingOptions>,
 ) -> Result<TransferRun, ParallelError> {
     let workers = threads.max(1).min(groups.len().max(1));
     let queue = Queue::new(groups, workers);
@@ -193,7 +200,7 @@ pub fn execute(
     // Set by a worker that falls back, so the others stop early.
     let abort = AtomicBool::new(false);
     run_on_caller_and_pool(workers, |w| {
-        let share = run_worker(block, chain, reads_from, base, &queue, grouping, &is_open, &abort, keep);
+        let share = run_worker(block, chain, reads_from, base, &queue, grouping, &is_open, &abort, keep, trace);
         if matches!(share, Err(ParallelError::Fallback(_))) {
             abort.store(true, Relaxed);
         }
@@ -229,6 +236,8 @@ pub fn execute(
         }
     };
     let mut writes = keep.then(|| vec![Vec::new(); block.txs.len()]);
+    let traced = trace.is_some_and(traceable_in_run);
+    let mut traces: Vec<Option<InRunTrace>> = if traced { (0..block.txs.len()).map(|_| None).collect() } else { Vec::new() };
     // Each worker's results are sorted into block order: merge them, moving each result once.
     let mut streams = Vec::with_capacity(out.len());
     for mut share in out {
@@ -236,6 +245,9 @@ pub fn execute(
             for (i, w) in kept {
                 writes[i] = w;
             }
+        }
+        for (i, t) in std::mem::take(&mut share.traces) {
+            traces[i] = Some(t);
         }
         if let Some((i, reason)) = share.invalid {
             if invalid.as_ref().is_none_or(|(j, _)| i < *j) {
@@ -270,7 +282,10 @@ pub fn execute(
     if !fees.is_zero() {
         overlay.add_balance(base, block.beneficiary, fees).map_err(|e| ParallelError::Fatal(e.into()))?;
     }
-    Ok(TransferRun { results, overlay, diff, writes })
+    let traces = traced.then(|| {
+        traces.into_iter().enumerate().map(|(i, t)| t.unwrap_or_else(|| Err(format!("transaction {i} was not traced")))).collect()
+    });
+    Ok(TransferRun { results, overlay, diff, writes, traces })
 }
 
 /// Falls back unless no worker read or wrote a location that another worker wrote; the
@@ -381,6 +396,7 @@ fn run_worker(
     is_open: &dyn Fn(&Address) -> bool,
     abort: &AtomicBool,
     keep: bool,
+    trace: Option<&GethDebugTracingOptions>,
 ) -> Result<Share, ParallelError> {
     let fatal = |e: EngineError| ParallelError::Fatal(e);
     let guessed = grouping == Grouping::Guessed;
@@ -389,6 +405,9 @@ fn run_worker(
     let footprint = guessed.then(|| Footprint::new(block.beneficiary, block.txs.len() * 6 / queue.workers()));
     let reader = ShareReader { inner: OverlayReader { base: reads_from, overlay: Overlay::default() }, footprint };
     let mut vm = BlockVm::new(block, chain, reader).with_simple_transfers(SimpleTransfers::Direct);
+    if let Some(tracer) = trace.and_then(|o| InRunTracer::new(o, block, block.block_env(chain))) {
+        vm = vm.with_tracing(tracer);
+    }
     while let Some(batch) = queue.claim() {
         let txs: usize = batch.iter().map(|g| queue.group(*g).len()).sum();
         share.results.reserve(txs);
@@ -440,7 +459,7 @@ fn run_group(
         if abort.load(Relaxed) {
             return Err(ParallelError::Fallback(STOPPED.into()));
         }
-        let outcome = vm.execute(&block.txs[i], true).map_err(|e| match e {
+        let outcome = vm.execute(i, &block.txs[i], true).map_err(|e| match e {
             // What a guessed group read may be wrong: only Block-STM can tell.
             ExecError::Fatal(e) if guessed => ParallelError::Fallback(format!("transaction {i}: {e}")),
             ExecError::Fatal(e) => fatal(e),
@@ -468,6 +487,9 @@ fn run_group(
         }
         if let Some(kept) = share.kept.as_mut() {
             kept.push((i, outcome.writes.clone()));
+        }
+        if let Some(trace) = vm.take_trace() {
+            share.traces.push((i, trace));
         }
         let reader = vm.reader_mut();
         for (loc, value) in outcome.writes {
