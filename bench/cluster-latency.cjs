@@ -9,14 +9,13 @@
 // alternated). Each run writes into a fresh database on its own queue. Per run it also records
 // where each worker's time went (its chunks' wait/execute/write timings, idle time), the node's
 // time per request behind the proxy, and how busy the whole machine was. Writes the raw rows as JSON.
-const { execFileSync, spawn } = require('node:child_process')
+const { spawn } = require('node:child_process')
 const { mkdirSync, readFileSync, writeFileSync } = require('node:fs')
-const { cpus, loadavg } = require('node:os')
 const { dirname, join } = require('node:path')
 const { parseArgs } = require('node:util')
 
 const repo = join(__dirname, '..')
-const { latencyProxy, median, startAnvil } = require('./support.cjs')
+const { latencyProxy, median, runInfo, startAnvil } = require('./support.cjs')
 const { mineChain } = require('../dist/bench/anvil-chain.js')
 const { startPostgres, startRedis, stopRedisForGood } = require('../dist/bench/servers.js')
 const { clusterStatus, enqueueRange } = require('../dist/index.js')
@@ -157,20 +156,7 @@ async function main() {
     anvil.stop()
     await Promise.all([stopRedisForGood(redis), postgres.stop()])
   }
-  let commit = 'unknown'
-  try {
-    commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: repo, encoding: 'utf8' }).trim()
-  } catch {}
-  const result = {
-    machine: `${process.platform}-${process.arch}, ${cpus().length} cores, node ${process.version}`,
-    cpu: cpus()[0]?.model ?? 'unknown',
-    threads: Number(values.threads),
-    commit,
-    date: new Date().toISOString(),
-    note: 'shared machine (other agents compiling): compare ratios within one run',
-    loadAverageAtEnd: loadavg().map((x) => +x.toFixed(2)),
-    rows,
-  }
+  const result = { ...runInfo(), threads: Number(values.threads), rows }
   mkdirSync(dirname(values.out), { recursive: true })
   writeFileSync(values.out, `${JSON.stringify(result, null, 2)}\n`)
   console.error(`wrote ${values.out}`)

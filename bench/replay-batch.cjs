@@ -12,7 +12,7 @@ const { dirname, join } = require('node:path')
 const { parseArgs } = require('node:util')
 
 const repo = join(__dirname, '..')
-const { median, startAnvil } = require('./support.cjs')
+const { median, runInfo, startAnvil } = require('./support.cjs')
 const { mineChain } = require('../dist/bench/anvil-chain.js')
 const { replayBlocks, StateCache } = require('../dist/index.js')
 
@@ -63,11 +63,12 @@ async function main() {
         ]) {
           const r = await replay(anvil.url, from, to, batchSize, source === 'cache' ? cache : undefined)
           runs[name].push(r)
-          rows.push({ source, config: name, round, ...r })
+          rows.push({ kind: 'run', source, config: name, round, ...r })
         }
       }
       const single = median(runs['one call per block'].map((r) => r.blocksPerSecond))
       const batched = median(runs['back to back'].map((r) => r.blocksPerSecond))
+      rows.push({ kind: 'batch', source, perBlockBlocksPerSecond: +single.toFixed(1), batchedBlocksPerSecond: +batched.toFixed(1), speedup: +(batched / single).toFixed(3) })
       console.log(
         `${source}: ${runs['back to back'][0].blocks} blocks, one call per block ${single.toFixed(0)} blocks/s, back to back ${batched.toFixed(0)} blocks/s (${(batched / single).toFixed(2)}x; medians of ${values.rounds})`,
       )
@@ -78,7 +79,7 @@ async function main() {
     rmSync(dir, { recursive: true, force: true })
   }
   mkdirSync(dirname(values.out), { recursive: true })
-  writeFileSync(values.out, `${JSON.stringify({ threads: Number(values.threads), state: values.state, rows }, null, 2)}\n`)
+  writeFileSync(values.out, `${JSON.stringify({ ...runInfo(), threads: Number(values.threads), state: values.state, rows }, null, 2)}\n`)
 }
 
 main().catch((e) => {

@@ -10,12 +10,12 @@
 // chain (no proxy). Writes the raw rows as JSON.
 const { execFileSync, spawn } = require('node:child_process')
 const { mkdirSync, writeFileSync } = require('node:fs')
-const { cpus, availableParallelism } = require('node:os')
+const { availableParallelism } = require('node:os')
 const { dirname, join } = require('node:path')
 const { parseArgs } = require('node:util')
 
 const repo = join(__dirname, '..')
-const { latencyProxy, median, startAnvil } = require('./support.cjs')
+const { latencyProxy, median, runInfo, startAnvil } = require('./support.cjs')
 const { mineChain } = require('../dist/bench/anvil-chain.js')
 
 const { values } = parseArgs({
@@ -161,18 +161,7 @@ async function main() {
     await proxy.stop()
     anvil.stop()
   }
-  let commit = 'unknown'
-  try {
-    commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: repo, encoding: 'utf8' }).trim()
-  } catch {}
-  const result = {
-    machine: `${process.platform}-${process.arch}, ${cpus().length} cores, node ${process.version}`,
-    cpu: cpus()[0]?.model ?? 'unknown',
-    threads: Number(values.threads),
-    commit,
-    date: new Date().toISOString(),
-    rows,
-  }
+  const result = { ...runInfo(), threads: Number(values.threads), rows }
   mkdirSync(dirname(values.out), { recursive: true })
   writeFileSync(values.out, JSON.stringify(result, null, 2) + '\n')
   console.error(`wrote ${values.out}`)

@@ -1,7 +1,8 @@
 // Shared by the latency benchmarks: a local anvil, and a proxy that holds every JSON-RPC request
 // a fixed time before forwarding it (a remote node's round trip) and counts them.
-const { spawn } = require('node:child_process')
+const { execFileSync, spawn } = require('node:child_process')
 const { createServer } = require('node:http')
+const { cpus, loadavg } = require('node:os')
 const { dirname, join } = require('node:path')
 
 const repo = join(__dirname, '..')
@@ -64,4 +65,20 @@ async function latencyProxy(target, latency = 0) {
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 
-module.exports = { anvilBinary, latencyProxy, median, startAnvil }
+/** Where and when a result was measured, for the head of a results file (the note: PARALLEL_EVM_BENCH_NOTE). */
+function runInfo() {
+  let commit = 'unknown'
+  try {
+    commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: repo, encoding: 'utf8' }).trim()
+  } catch {}
+  return {
+    machine: `${process.platform}-${process.arch}, ${cpus().length} cores, node ${process.version}`,
+    cpu: cpus()[0]?.model ?? 'unknown',
+    commit,
+    date: new Date().toISOString(),
+    note: process.env.PARALLEL_EVM_BENCH_NOTE ?? '',
+    loadAverageAtEnd: loadavg().map((x) => +x.toFixed(2)),
+  }
+}
+
+module.exports = { anvilBinary, latencyProxy, median, runInfo, startAnvil }

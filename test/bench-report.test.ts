@@ -1,7 +1,7 @@
 // `npm run bench:report`: the docs' figures come from the raw results under bench/results/. On a
 // small results fixture the generated tables hold exactly the figures the rows give; and the
 // committed README and docs/performance.md are what the report makes of the files they cite.
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -121,6 +121,56 @@ describe('bench report', () => {
     expect(plain).not.toContain('| 3000 |')
   })
 
+  it("builds the range sections from the range benches' rows", () => {
+    const root = sandbox()
+    roots.push(root)
+    const run = (workers: number, blocksPerSecond: number, busy: number[]) => ({
+      kind: 'cluster',
+      latencyMs: 20,
+      state: 'proofs',
+      workers,
+      blocks: 300,
+      chunk: 25,
+      wallMs: 300_000 / blocksPerSecond,
+      blocksPerSecond,
+      runs: busy.map((machineBusy) => ({ machineBusy })),
+    })
+    writeFileSync(
+      join(root, 'bench', 'results', 'cluster-latency.json'),
+      JSON.stringify({
+        machine: 'linux-x64, 2 cores',
+        commit: 'abcdef0123456789',
+        date: '2026-01-02T00:00:00Z',
+        note: 'idle',
+        rows: [run(1, 20, [0.5, 0.7]), run(2, 34, [0.9]), { kind: 'ratio', workers: 2, speedup: 1.7 }],
+      }),
+    )
+    const latency = (config: string, args: string, wallMs: number, rpcCalls: number) => ({
+      kind: 'latency',
+      latencyMs: 20,
+      config,
+      args,
+      blocks: 150,
+      wallMs,
+      rpcCalls,
+      blocksPerSecond: 150_000 / wallMs,
+      mgasPerSecond: 1,
+      verified: 150,
+    })
+    const rows = [latency('replay', '', 6000, 700), latency('prefetch 0, no carry', '--prefetch 0 --no-carry', 54000, 5600), { kind: 'ratio', latencyMs: 20, speedup: 9, callsRatio: 0.125 }]
+    writeFileSync(join(root, 'bench', 'results', 'replay-latency.json'), JSON.stringify({ rows }))
+    updateDocs({ root })
+    const perf = readFileSync(join(root, 'docs', 'performance.md'), 'utf8')
+    const cluster = section(perf, 'cluster')
+    expect(cluster).toContain('| 1 | 20 ms | 300 (chunks of 25, proofs) | 15.0 | 20.0 | 1.00x | 60% |')
+    expect(cluster).toContain('| 2 | 20 ms | 300 (chunks of 25, proofs) | 8.8 | 34.0 | 1.70x | 90% |')
+    expect(cluster).toContain('commit abcdef0123, 2026-01-02 (idle)')
+    const replay = section(perf, 'range-replay')
+    expect(replay).toContain('| 20 ms | `replay --prefetch 0 --no-carry` | 150 | 54.0 | 2.8 | 1.0 | 5600 | 150 of 150 |')
+    expect(replay).toContain('range replay is **9.00x** faster with 0.125 of the RPC calls')
+    expect(replay).not.toContain('RSS')
+  })
+
   it('says which suite is missing instead of leaving a stale figure', () => {
     const root = sandbox()
     roots.push(root)
@@ -130,6 +180,8 @@ describe('bench report', () => {
     expect(section(perf, 'napi')).toMatch(/No `napi` results: run `npm run bench:suite -- napi`/)
     expect(section(perf, 'witness')).toMatch(/No `witness` results/)
     expect(section(perf, 'plain-loop')).toMatch(/No `plain-loop` results/)
+    expect(section(perf, 'cluster')).toMatch(/No `cluster-latency` results/)
+    expect(section(perf, 'range-replay')).toMatch(/No `replay-latency` results/)
     expect(perf).not.toMatch(/\d\.\d\dx/)
   })
 

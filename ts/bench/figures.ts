@@ -5,6 +5,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import type { RunLine } from '../cli/run.js'
 import type { BenchRow } from './report.js'
+import { clusterSection, rangeReplaySection } from './range-figures.js'
 import { latestResults, type ResultsFile } from './results.js'
 import { barChartSvg } from './svg-chart.js'
 import { WORKLOAD_DESCRIPTIONS, type BenchWorkload } from './workloads.js'
@@ -577,6 +578,8 @@ export function updateDocs(params: UpdateDocsParameters): string[] {
     napi: napiTable(latest),
     witness: witnessBlocks(latest),
     'plain-loop': plainLoopTable(latest),
+    'range-replay': rangeReplaySection(resultsDir, root, perfFrom),
+    cluster: clusterSection(resultsDir, root, perfFrom),
     charts: chart.markdown,
   })
   mkdirSync(figuresDir, { recursive: true })
