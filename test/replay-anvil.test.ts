@@ -165,6 +165,20 @@ describe('replayBlocks on a mined anvil chain', () => {
     proxy.reset()
   })
 
+  it('sends each block to the node in its own HTTP request, also when blocks run back to back', async () => {
+    proxy.reset()
+    let mostBlocks = 0
+    proxy.onRequest = (calls) => {
+      const blocks = calls.filter((c) => c.method === 'eth_getBlockByNumber' && c.params[1] === true).length
+      mostBlocks = Math.max(mostBlocks, blocks)
+    }
+    const blocks = await collect({ rpcUrl: proxy.url, from: FROM, to: FROM + 40n, state: 'prestate', prefetch: 8 })
+    expect(blocks.map((b) => b.number)).toEqual(Array.from({ length: 41 }, (_, i) => FROM + BigInt(i)))
+    // Several blocks in one JSON-RPC batch come back only when the node has answered them all.
+    expect(mostBlocks).toBe(1)
+    proxy.reset()
+  })
+
   it('a block that does not follow the block before is a ReorgError with both hashes', async () => {
     const wrong = `0x${'11'.repeat(32)}` as Hash
     const e = await collect({ from: FROM + 5n, to: FROM + 6n, state: 'proofs', parentHash: wrong }).catch((err: unknown) => err)

@@ -20,6 +20,8 @@ export type FaultyProxy = {
   always(fault: Fault | null): void
   /** Rewrites each JSON-RPC request before it is forwarded (e.g. to ask for another block). */
   rewrite: ((call: { method: string; params: unknown[] }) => void) | null
+  /** Sees each HTTP request's JSON-RPC calls (a batch: several). */
+  onRequest: ((calls: { method: string; params: unknown[] }[]) => void) | null
   /** Rewrites each JSON-RPC result before it is returned (e.g. to falsify a value). */
   rewriteResult: ((call: { method: string; params: unknown[] }, result: unknown) => unknown) | null
   reset(): void
@@ -42,6 +44,7 @@ export async function startFaultyProxy(target: string): Promise<FaultyProxy> {
       permanent = fault
     },
     rewrite: null,
+    onRequest: null,
     rewriteResult: null,
     reset() {
       proxy.httpRequests = 0
@@ -51,6 +54,7 @@ export async function startFaultyProxy(target: string): Promise<FaultyProxy> {
       queue = []
       permanent = null
       proxy.rewrite = null
+      proxy.onRequest = null
       proxy.rewriteResult = null
     },
     stop: () => new Promise((resolve) => server.close(() => resolve())),
@@ -70,6 +74,7 @@ export async function startFaultyProxy(target: string): Promise<FaultyProxy> {
           proxy.methods.set(c.method, (proxy.methods.get(c.method) ?? 0) + 1)
           proxy.rewrite?.(c)
         }
+        proxy.onRequest?.(calls)
         body = JSON.stringify(parsed)
       } catch {
         // Forwarded as is: the node answers malformed requests itself.

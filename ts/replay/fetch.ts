@@ -21,13 +21,23 @@ const PRE_BLOCK_SYSTEM_CONTRACTS = ['0x000f3df6d732807ef1319fb7b8bb8522d0beac02'
 
 /** An `Rpc` that counts one block's calls and sends them through the range's client. */
 export class BlockRpc extends Rpc {
-  constructor(private readonly parent: Rpc) {
+  private turned: Promise<void> | undefined
+
+  /** `turn`: awaited once, before the block's first request (see `replayBlocks`). */
+  constructor(
+    private readonly parent: Rpc,
+    private turn?: () => Promise<void>,
+  ) {
     super(OFFLINE)
   }
 
   override request<T>(method: string, params: unknown[]): Promise<T> {
     this.calls++
-    return this.parent.request<T>(method, params)
+    if (this.turn) {
+      this.turned = this.turn()
+      this.turn = undefined
+    }
+    return this.turned ? this.turned.then(() => this.parent.request<T>(method, params)) : this.parent.request<T>(method, params)
   }
 
   override chainId(): Promise<number> {
@@ -104,12 +114,13 @@ export type Fetched = {
 export type Fetching = { block: Promise<LoadedBlock>; all: Promise<Fetched> }
 
 /**
- * Starts fetching block `number`. `fresh` (a refetch after a reorg) skips the cache's copy of the
- * block, which may be the one the reorg replaced, and stores the node's in its place.
+ * Starts fetching block `number`; its first request to the node waits for `turn()`. `fresh` (a
+ * refetch after a reorg) skips the cache's copy of the block, which may be the one the reorg
+ * replaced, and stores the node's in its place.
  */
-export function fetchBlock(ctx: FetchContext, number: bigint, fresh = false): Fetching {
+export function fetchBlock(ctx: FetchContext, number: bigint, fresh = false, turn?: () => Promise<void>): Fetching {
   const started = performance.now()
-  const rpc = new BlockRpc(ctx.rpc)
+  const rpc = new BlockRpc(ctx.rpc, turn)
   const load = fresh
     ? loadBlock({ rpc, blockNumber: number, chainId: ctx.chainId }).then((b) => {
         ctx.cache?.putBlock(ctx.chainId, b.block)
