@@ -14,16 +14,18 @@
 //   node bench/trace-bar.cjs --before /tmp/pevm-before-target/release/examples/trace \
 //     --after target/release/examples/trace --blocks /tmp/gen/erc20-1000-1,/tmp/gen/uniswap-300-1
 //
-// Options: --tracer callTracer (default), --runs 9 (rounds per process), --repeat 3, --out FILE.
+// Options: --tracer callTracer (default), --runs 9 (rounds per process), --repeat 3,
+// --out FILE (default bench/results/trace-bar.json, the performance docs' tracing table).
 const { execFileSync } = require('node:child_process')
 const { writeFileSync } = require('node:fs')
+const { basename, join } = require('node:path')
+const { median, runInfo } = require('./support.cjs')
 
 const args = process.argv.slice(2)
 const opt = (name, dflt) => {
   const i = args.indexOf(`--${name}`)
   return i >= 0 ? args[i + 1] : dflt
 }
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 
 const before = opt('before')
 const after = opt('after', 'target/release/examples/trace')
@@ -84,5 +86,6 @@ for (const block of blocks) {
   rows.push(row)
   console.log(JSON.stringify(row))
 }
-const out = opt('out')
-if (out) writeFileSync(out, `${JSON.stringify({ bench: 'trace-bar', date: new Date().toISOString(), runs, repeat, rows }, null, 1)}\n`)
+const out = opt('out', join(__dirname, 'results', 'trace-bar.json'))
+writeFileSync(out, `${JSON.stringify({ bench: 'trace-bar', ...runInfo(), runs: Number(runs), repeat, rows: rows.map((r) => ({ kind: 'trace', ...r, block: basename(r.block) })) }, null, 1)}\n`)
+console.error(`wrote ${out}`)

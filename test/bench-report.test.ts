@@ -169,6 +169,10 @@ describe('bench report', () => {
     expect(replay).toContain('| 20 ms | `replay --prefetch 0 --no-carry` | 150 | 54.0 | 2.8 | 1.0 | 5600 | 150 of 150 |')
     expect(replay).toContain('range replay is **9.00x** faster with 0.125 of the RPC calls')
     expect(replay).not.toContain('RSS')
+    const beyond = section(readFileSync(join(root, 'README.md'), 'utf8'), 'beyond')
+    expect(beyond).toContain('| range replay (`replay --state proofs`) against fetching each block\'s whole state in turn, 150 blocks, 20 ms per request | 9.00x faster, 0.13 of the RPC calls |')
+    expect(beyond).toContain('2 workers against one, 300 blocks, 20 ms per request | 1.70x the blocks/s (34.0 against 20.0) |')
+    expect(beyond).not.toContain('traces')
   })
 
   it('says which suite is missing instead of leaving a stale figure', () => {
@@ -182,6 +186,7 @@ describe('bench report', () => {
     expect(section(perf, 'plain-loop')).toMatch(/No `plain-loop` results/)
     expect(section(perf, 'cluster')).toMatch(/No `cluster-latency` results/)
     expect(section(perf, 'range-replay')).toMatch(/No `replay-latency` results/)
+    expect(section(perf, 'trace')).toMatch(/No `trace-bar` results/)
     expect(perf).not.toMatch(/\d\.\d\dx/)
   })
 

@@ -5,7 +5,8 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import type { RunLine } from '../cli/run.js'
 import type { BenchRow } from './report.js'
-import { clusterSection, rangeReplaySection } from './range-figures.js'
+import { clusterSection, rangeReplaySection, read as readFixed } from './range-figures.js'
+import { traceSection } from './trace-figures.js'
 import { latestResults, type ResultsFile } from './results.js'
 import { barChartSvg } from './svg-chart.js'
 import { WORKLOAD_DESCRIPTIONS, type BenchWorkload } from './workloads.js'
@@ -141,6 +142,33 @@ const ENGINE: Record<string, string> = { sequential: 'sequential', blockStm: 'Bl
 function headlineThreads(f: ResultsFile): number {
   const fitting = f.threads.filter((t) => t <= f.machine.cpus)
   return fitting.length ? Math.max(...fitting) : Math.min(...f.threads)
+}
+
+/** The README's second table: ranges, workers and traces, from the fixed-name results files. */
+export function beyondOneBlock(resultsDir: string): string {
+  const rows: string[][] = []
+  const latency = readFixed(resultsDir, 'replay-latency')
+  const far = latency?.rows.filter((r) => r.kind === 'ratio').sort((a, b) => Number(b.latencyMs) - Number(a.latencyMs))[0]
+  if (far)
+    rows.push([
+      `range replay (\`replay --state proofs\`) against fetching each block's whole state in turn, ${latency!.rows.find((r) => r.kind === 'latency')?.blocks} blocks, ${far.latencyMs} ms per request`,
+      `${x2(Number(far.speedup))} faster, ${Number(far.callsRatio).toFixed(2)} of the RPC calls`,
+    ])
+  const cluster = readFixed(resultsDir, 'cluster-latency')
+  const runs = cluster?.rows.filter((r) => r.kind === 'cluster') ?? []
+  const one = runs.find((r) => r.workers === 1)
+  for (const r of runs.filter((r) => Number(r.workers) > 1 && one)) {
+    rows.push([
+      `backfill (\`cluster work\`), ${r.workers} workers against one, ${r.blocks} blocks, ${r.latencyMs} ms per request`,
+      `${x2(Number(r.blocksPerSecond) / Number(one!.blocksPerSecond))} the blocks/s (${Number(r.blocksPerSecond).toFixed(1)} against ${Number(one!.blocksPerSecond).toFixed(1)})`,
+    ])
+  }
+  const trace = readFixed(resultsDir, 'trace-bar')
+  for (const r of trace?.rows.filter((r) => r.kind === 'trace') ?? []) {
+    rows.push([`\`${r.tracer}\` traces of generated block ${r.block}, 2 threads against sequential tracing`, `${x2(Number(r.speedup))} faster`])
+  }
+  if (rows.length === 0) return '_No range, cluster or trace results yet: see docs/performance.md for the benches._'
+  return [mdTable(['beyond one block', 'measured'], ['l', 'l'], rows), '', 'How each is measured, and the conditions: [docs/performance.md](docs/performance.md).'].join('\n')
 }
 
 /** The README's headline table (also at the top of docs/performance.md). */
@@ -567,7 +595,7 @@ export function updateDocs(params: UpdateDocsParameters): string[] {
     writeFileSync(path, text)
     written.push(path)
   }
-  update(readme, { headline: headline(latest, readmeFrom) })
+  update(readme, { headline: headline(latest, readmeFrom), beyond: beyondOneBlock(resultsDir) })
   const chart = charts(latest, relative(join(performance, '..'), figuresDir) || '.')
   update(performance, {
     headline: headline(latest, perfFrom),
@@ -580,6 +608,7 @@ export function updateDocs(params: UpdateDocsParameters): string[] {
     'plain-loop': plainLoopTable(latest),
     'range-replay': rangeReplaySection(resultsDir, root, perfFrom),
     cluster: clusterSection(resultsDir, root, perfFrom),
+    trace: traceSection(resultsDir, root, perfFrom),
     charts: chart.markdown,
   })
   mkdirSync(figuresDir, { recursive: true })

@@ -8,28 +8,28 @@ import { join, relative } from 'node:path'
 type Row = Record<string, unknown> & { kind: string }
 type RangeFile = { path: string; machine?: string; cpu?: string; commit?: string; date?: string; note?: string; rows: Row[] }
 
-function read(resultsDir: string, name: string): RangeFile | undefined {
+export function read(resultsDir: string, name: string): RangeFile | undefined {
   const path = join(resultsDir, `${name}.json`)
   if (!existsSync(path)) return undefined
   const f = JSON.parse(readFileSync(path, 'utf8')) as Omit<RangeFile, 'path'>
   return { ...f, path, rows: Array.isArray(f.rows) ? f.rows : [] }
 }
 
-function table(header: string[], rows: (string | number)[][]): string {
+export function table(header: string[], rows: (string | number)[][]): string {
   return [`| ${header.join(' | ')} |`, `|${header.map((_, i) => (i === 0 ? ' --- ' : ' ---: ')).join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n')
 }
 
-const num = (v: unknown, digits = 1) => (typeof v === 'number' ? v.toFixed(digits) : '–')
-const x2 = (v: unknown) => (typeof v === 'number' ? `${v.toFixed(2)}x` : '–')
+export const num = (v: unknown, digits = 1) => (typeof v === 'number' ? v.toFixed(digits) : '–')
+export const x2 = (v: unknown) => (typeof v === 'number' ? `${v.toFixed(2)}x` : '–')
 
 /** Where the numbers come from: file link, machine, commit, date, the note given when run. */
-function source(f: RangeFile, root: string, from: string): string {
+export function source(f: RangeFile, root: string, from: string): string {
   const rel = relative(root, f.path)
   const parts = [`[${rel}](${relative(from, rel) || rel})`, f.machine, f.cpu, f.commit && `commit ${f.commit.slice(0, 10)}`, f.date?.slice(0, 10)]
   return `Source: ${parts.filter(Boolean).join(', ')}${f.note ? ` (${f.note})` : ''}.`
 }
 
-const missing = (name: string, command: string) => `_No \`${name}\` results: run \`${command}\`._`
+export const missing = (name: string, command: string) => `_No \`${name}\` results: run \`${command}\`._`
 
 /** `replay --state proofs` against the verification loop's way (`--prefetch 0 --no-carry`), the prefetch sweep and peak RSS. */
 export function rangeReplaySection(resultsDir: string, root: string, from: string): string {
