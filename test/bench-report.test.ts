@@ -170,7 +170,7 @@ describe('bench report', () => {
     expect(replay).toContain('range replay is **9.00x** faster with 0.125 of the RPC calls')
     expect(replay).not.toContain('RSS')
     const beyond = section(readFileSync(join(root, 'README.md'), 'utf8'), 'beyond')
-    expect(beyond).toContain('| range replay (`replay --state proofs`) against fetching each block\'s whole state in turn, 150 blocks, 20 ms per request | 9.00x faster, 0.13 of the RPC calls |')
+    expect(beyond).toContain("| range replay (`replay --state proofs`) against fetching each block's whole state in turn, 150 blocks, 20 ms per request | 9.00x faster, 0.13 of the RPC calls |")
     expect(beyond).toContain('2 workers against one, 300 blocks, 20 ms per request | 1.70x the blocks/s (34.0 against 20.0) |')
     expect(beyond).not.toContain('traces')
   })
