@@ -5,6 +5,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import type { RunLine } from '../cli/run.js'
 import type { BenchRow } from './report.js'
+import { mdTable } from './markdown.js'
 import { clusterSection, rangeReplaySection, read as readFixed } from './range-figures.js'
 import { traceSection } from './trace-figures.js'
 import { latestResults, type ResultsFile } from './results.js'
@@ -47,11 +48,6 @@ export function median(xs: number[]): number {
 
 export function geomean(xs: number[]): number {
   return Math.exp(xs.reduce((s, v) => s + Math.log(v), 0) / xs.length)
-}
-
-function mdTable(header: string[], align: ('l' | 'r')[], rows: string[][]): string {
-  const sep = align.map((a) => (a === 'r' ? '---:' : '---'))
-  return [header, sep, ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n')
 }
 
 type GoodRow = FolderRow & RunLine

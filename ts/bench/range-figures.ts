@@ -4,6 +4,7 @@
 // fixed name; the tables are built from those rows only.
 import { existsSync, readFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
+import { mdTable } from './markdown.js'
 
 type Row = Record<string, unknown> & { kind: string }
 type RangeFile = { path: string; machine?: string; cpu?: string; commit?: string; date?: string; note?: string; rows: Row[] }
@@ -15,9 +16,13 @@ export function read(resultsDir: string, name: string): RangeFile | undefined {
   return { ...f, path, rows: Array.isArray(f.rows) ? f.rows : [] }
 }
 
-export function table(header: string[], rows: (string | number)[][]): string {
-  return [`| ${header.join(' | ')} |`, `|${header.map((_, i) => (i === 0 ? ' --- ' : ' ---: ')).join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n')
-}
+/** A table of one label column and numeric columns after it. */
+export const table = (header: string[], rows: string[][]): string =>
+  mdTable(
+    header,
+    header.map((_, i) => (i === 0 ? 'l' : 'r')),
+    rows,
+  )
 
 export const num = (v: unknown, digits = 1) => (typeof v === 'number' ? v.toFixed(digits) : '–')
 export const x2 = (v: unknown) => (typeof v === 'number' ? `${v.toFixed(2)}x` : '–')
@@ -69,8 +74,9 @@ export function rangeReplaySection(resultsDir: string, root: string, from: strin
       ),
     )
   }
-  const rss = (read(resultsDir, 'replay-rss') ?? f).rows.filter((r) => r.kind === 'rss')
-  const rssRatio = (read(resultsDir, 'replay-rss') ?? f).rows.find((r) => r.kind === 'rss-ratio')
+  const rssFile = read(resultsDir, 'replay-rss')
+  const rss = (rssFile ?? f).rows.filter((r) => r.kind === 'rss')
+  const rssRatio = (rssFile ?? f).rows.find((r) => r.kind === 'rss-ratio')
   if (rss.length > 0) {
     out.push(
       '',
@@ -81,7 +87,6 @@ export function rangeReplaySection(resultsDir: string, root: string, from: strin
     )
     if (rssRatio) out.push('', `Peak RSS of the longest replay over the shortest: ${num(rssRatio.ratio, 2)}.`)
   }
-  const rssFile = read(resultsDir, 'replay-rss')
   out.push('', source(f, root, from), ...(rssFile ? [source(rssFile, root, from).replace('Source:', 'RSS:')] : []))
   const batch = read(resultsDir, 'replay-batch')
   if (batch) {
