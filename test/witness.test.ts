@@ -126,6 +126,32 @@ describe.skipIf(!haveWitness)('mainnet blocks from execution witnesses', () => {
   })
 })
 
+type RecordedCall = { id: number; method: string; params: unknown[] }
+
+/**
+ * A local JSON-RPC server answering from recorded data, as a node would: `result` gives a call's
+ * result, or undefined for a method it does not serve. Every method asked is appended to `calls`.
+ */
+async function recordedNode(result: (call: RecordedCall) => unknown, calls: string[]): Promise<{ url: string; server: Server }> {
+  const server = createServer((req, res) => {
+    let body = ''
+    req.on('data', (c) => (body += c))
+    req.on('end', () => {
+      const answer = (call: RecordedCall) => {
+        calls.push(call.method)
+        const r = result(call)
+        return r === undefined ? { jsonrpc: '2.0', id: call.id, error: { code: -32601, message: 'not served here' } } : { jsonrpc: '2.0', id: call.id, result: r }
+      }
+      // viem batches requests: a body is one call or an array of them.
+      const parsed = JSON.parse(body) as RecordedCall | RecordedCall[]
+      res.setHeader('content-type', 'application/json')
+      res.end(JSON.stringify(Array.isArray(parsed) ? parsed.map(answer) : answer(parsed)))
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }
+}
+
 // No node serving debug_executionWitness runs here (anvil has no such method): a local HTTP
 // server answers it with the recorded witness of fixture 24628608, as reth would.
 describe.skipIf(!haveWitness)("rpcState({ source: 'witness' }) against a server replaying a recorded witness", () => {
@@ -134,25 +160,8 @@ describe.skipIf(!haveWitness)("rpcState({ source: 'witness' }) against a server 
   const calls: string[] = []
   beforeAll(async () => {
     const fx = await loadFixture(join(witnessDir, '24628608'))
-    const witness = readFileSync(join(witnessDir, '24628608', 'witness.json'), 'utf8')
-    server = createServer((req, res) => {
-      let body = ''
-      req.on('data', (c) => (body += c))
-      req.on('end', () => {
-        type Call = { id: number; method: string; params: unknown[] }
-        const answer = (call: Call) => {
-          calls.push(call.method)
-          const served = call.method === 'debug_executionWitness' && BigInt(call.params[0] as string) === BigInt(fx.block.number)
-          return served ? { jsonrpc: '2.0', id: call.id, result: JSON.parse(witness) } : { jsonrpc: '2.0', id: call.id, error: { code: -32601, message: 'not served here' } }
-        }
-        // viem batches requests: a body is one call or an array of them.
-        const parsed = JSON.parse(body) as Call | Call[]
-        res.setHeader('content-type', 'application/json')
-        res.end(JSON.stringify(Array.isArray(parsed) ? parsed.map(answer) : answer(parsed)))
-      })
-    })
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+    const witness = JSON.parse(readFileSync(join(witnessDir, '24628608', 'witness.json'), 'utf8'))
+    ;({ server, url } = await recordedNode((call) => (call.method === 'debug_executionWitness' && BigInt(call.params[0] as string) === BigInt(fx.block.number) ? witness : undefined), calls))
   })
   afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())))
 
@@ -176,25 +185,12 @@ describe.skipIf(!haveWitness)("replayBlocks({ state: 'witness' }) against a serv
     const served = new Map(
       pair.map((n) => [BigInt(n), { block: JSON.parse(readFileSync(join(witnessDir, n, 'block.json'), 'utf8')), witness: JSON.parse(readFileSync(join(witnessDir, n, 'witness.json'), 'utf8')) }]),
     )
-    server = createServer((req, res) => {
-      let body = ''
-      req.on('data', (c) => (body += c))
-      req.on('end', () => {
-        type Call = { id: number; method: string; params: unknown[] }
-        const answer = (call: Call) => {
-          calls.push(call.method)
-          const fx = served.get(BigInt(String(call.params[0])))
-          if (fx && call.method === 'debug_executionWitness') return { jsonrpc: '2.0', id: call.id, result: fx.witness }
-          if (fx && call.method === 'eth_getBlockByNumber' && call.params[1] === true) return { jsonrpc: '2.0', id: call.id, result: fx.block }
-          return { jsonrpc: '2.0', id: call.id, error: { code: -32601, message: 'not served here' } }
-        }
-        const parsed = JSON.parse(body) as Call | Call[]
-        res.setHeader('content-type', 'application/json')
-        res.end(JSON.stringify(Array.isArray(parsed) ? parsed.map(answer) : answer(parsed)))
-      })
-    })
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+    ;({ server, url } = await recordedNode((call) => {
+      const fx = served.get(BigInt(String(call.params[0])))
+      if (fx && call.method === 'debug_executionWitness') return fx.witness
+      if (fx && call.method === 'eth_getBlockByNumber' && call.params[1] === true) return fx.block
+      return undefined
+    }, calls))
   })
   afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())))
 
