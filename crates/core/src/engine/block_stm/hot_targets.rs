@@ -11,7 +11,7 @@
 //! change (the wait Block-STM's estimates would impose only after an abort). A wrong guess
 //! costs a wait, never correctness: validation still decides.
 
-use crate::{block::BlockInput, block::TxIdx, state::value::address_key};
+use crate::{block::BlockInput, block::TxIdx, engine::fast_paths::lazy_balance::HashCounts, state::value::address_key};
 use alloy_primitives::Address;
 use parking_lot::Mutex;
 use revm::primitives::TxKind;
@@ -22,12 +22,18 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Acquire, Ordering::Rel
 /// list is cheap to scan before every execution.
 const MAX_HOT: usize = 8;
 
+/// Conflicts a contract's callers must have before it is hot: a few aborts are cheaper than
+/// chaining every later caller (transfers of a token to one receiver abort two or three times
+/// before lazy slots absorb them, up to eight when threads preempt each other).
+const HOT_AFTER: u8 = 8;
+
 pub struct HotTargets {
     /// Each transaction's called contract key, and the previous transaction calling it.
     targets: Vec<Option<(u64, Option<TxIdx>)>>,
     keys: [AtomicU64; MAX_HOT],
     len: AtomicUsize,
     adding: Mutex<()>,
+    conflicts: HashCounts,
 }
 
 impl HotTargets {
@@ -45,7 +51,7 @@ impl HotTargets {
                 TxKind::Create => None,
             })
             .collect();
-        Self { targets, keys: Default::default(), len: AtomicUsize::new(0), adding: Mutex::new(()) }
+        Self { targets, keys: Default::default(), len: AtomicUsize::new(0), adding: Mutex::new(()), conflicts: HashCounts::new() }
     }
 
     /// Transaction `tx` failed validation on a location of `address`: when that is the contract
@@ -56,6 +62,10 @@ impl HotTargets {
         }
         let key = address_key(&address);
         if self.is_hot(key) {
+            return;
+        }
+        self.conflicts.add(&key);
+        if self.conflicts.get(&key) < HOT_AFTER {
             return;
         }
         let _adding = self.adding.lock();
@@ -87,13 +97,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn callers_of_a_hot_contract_wait_for_the_previous_caller() {
+    fn callers_of_a_contract_with_repeated_conflicts_wait_for_the_previous_caller() {
         let (a, b) = (Address::repeat_byte(0xaa), Address::repeat_byte(0xbb));
         let block = crate::block::test_blocks::calls(&[a, b, a, b, a]);
         let hot = HotTargets::new(&block);
         assert_eq!((0..5).map(|t| hot.wait_for(t)).collect::<Vec<_>>(), vec![None; 5], "nothing is hot at first");
         hot.conflict(&block, 2, b);
         assert_eq!(hot.wait_for(4), None, "a conflict on another contract than the one called marks nothing");
+        for _ in 1..HOT_AFTER {
+            hot.conflict(&block, 2, a);
+        }
+        assert_eq!(hot.wait_for(4), None, "a few conflicts are left to lazy handling and aborts");
         hot.conflict(&block, 2, a);
         assert_eq!((0..5).map(|t| hot.wait_for(t)).collect::<Vec<_>>(), vec![None, None, Some(0), None, Some(2)]);
     }

@@ -442,10 +442,10 @@ impl MvMemory {
         Ok(merged)
     }
 
-    /// Whether every value `tx` read is still what it would read now.
-    /// The account of the first location `tx` read that no longer holds what it saw (`None`:
-    /// the read set is valid).
-    pub fn first_invalid_read(&self, tx: TxIdx, base: &dyn Storage) -> Option<Address> {
+    /// The first location `tx` read that no longer holds what it saw (`None`: the read set is
+    /// valid): its account, and whether that location had conflicted before. A first conflict
+    /// marks the location contended, which lets lazy balances and slots absorb the next ones.
+    pub fn first_invalid_read(&self, tx: TxIdx, base: &dyn Storage) -> Option<(Address, bool)> {
         let reads = self.sets[tx].last_read.lock();
         reads.iter().find_map(|(loc, seen)| {
             // No transaction has ever written there: the value read was, and still is, the
@@ -456,17 +456,26 @@ impl MvMemory {
                     (Ok(MvRead::Value(v)), seen) => v.to_read() == *seen,
                     (Ok(MvRead::Blocked(_)) | Err(_), _) => false,
                 };
-            match (valid, loc) {
-                (false, Loc::Basic(address)) => self.contended.add(address),
-                (false, Loc::Storage(..)) => {
+            if valid {
+                return None;
+            }
+            let before = match loc {
+                Loc::Basic(address) => {
+                    let before = self.contended.get(address);
+                    self.contended.add(address);
+                    before
+                }
+                Loc::Storage(..) => {
+                    let before = self.contended_slots.get(loc);
                     self.contended_slots.add(loc);
                     if !self.any_slot_contended.load(Ordering::Relaxed) {
                         self.any_slot_contended.store(true, Ordering::Relaxed);
                     }
+                    before
                 }
-                _ => {}
-            }
-            (!valid).then(|| loc.address())
+                _ => 1,
+            };
+            Some((loc.address(), before > 0))
         })
     }
 
