@@ -567,7 +567,13 @@ impl<R: StateReader> BlockVm<R> {
     /// Runs transaction `index`, `tx`. With `lazy`, beneficiary fees and plain-transfer credits
     /// become balance deltas.
     pub fn execute(&mut self, index: TxIdx, tx: &TxInput, lazy: bool) -> Result<TxOutcome, ExecError> {
-        if lazy && self.tracer.is_none() && self.simple_transfers != SimpleTransfers::Interpreted {
+        // Direct transfers are exact on their own; deferred senders need a lazy execution.
+        let direct = match self.simple_transfers {
+            SimpleTransfers::Interpreted => false,
+            SimpleTransfers::Direct => true,
+            SimpleTransfers::DirectDeferred => lazy,
+        };
+        if direct && self.tracer.is_none() {
             if let Some(outcome) = self.simple_transfer(tx)? {
                 return Ok(outcome);
             }
