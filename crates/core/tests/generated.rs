@@ -162,6 +162,32 @@ fn auto_mode_runs_blocks_of_little_work_beyond_their_base_gas_sequentially() {
     assert_eq!(hybrid::expected_work_us(&g.block), 300 + (200 * 100_000 - base) * 2 / 5_000);
 }
 
+#[test]
+fn auto_mode_runs_blocks_of_mostly_simple_transfers_sequentially() {
+    // Like 13287210: 999 plain transfers and five token calls. Sequential
+    // execution computes each transfer directly; Block-STM would cost more than it saves.
+    let mut b = BlockBuilder::new(0x7A, SpecId::CANCUN);
+    let token = b.contract(generate::token_runtime());
+    for i in 0..1_004 {
+        let from = b.funded(10);
+        let to = b.address();
+        if i % 250 == 0 {
+            b.state.insert_storage(token, U256::from_be_slice(from.as_slice()), U256::from(1_000u64));
+            b.tx(from, TxKind::Call(token), U256::ZERO, generate::token_call(to, 1), 100_000);
+        } else {
+            b.transfer(from, to, 1_000);
+        }
+    }
+    let mut g = b.build("mostly simple transfers".to_string());
+    g.block.gas_used = common::run(&g.block, &g.state, &g.chain, ModeRequest::Sequential, 1).unwrap().gas_used;
+    let beyond = (g.block.gas_used - 1_004 * 21_000) * 2 / 5_000;
+    assert_eq!(hybrid::expected_work_us(&g.block), (999 * hybrid::SIMPLE_TRANSFER_NS + 5 * 1_500) / 1_000 + beyond);
+    let r = common::run(&g.block, &g.state, &g.chain, ModeRequest::Auto, 2).unwrap();
+    assert_eq!(r.stats.mode, parallel_evm_core::ExecutionMode::Sequential);
+    assert!(r.stats.reason.as_deref().unwrap_or("").contains("of work expected"), "{:?}", r.stats.reason);
+    common::check_all_modes(&g.name, &g.block, &g.state, &g.chain).unwrap();
+}
+
 /// `transfers` token transfers between distinct holders, then, last, a call with `data` into a
 /// contract that loops until its `gas` runs out.
 fn transfers_then_a_burner(seed: u64, transfers: usize, data: Vec<u8>, gas: u64, name: &str) -> generate::Generated {
