@@ -3,7 +3,8 @@
 //! (fixture folders holding a `witness.json`). One JSON line per block: medians in ms. With
 //! `CPU_TIME=1`: CPU time (all threads) of the root on one thread and of sequential and parallel
 //! execution instead. With `ROOT_ONLY=1`: the root alone (for a profiler, or to compare
-//! builds), on one thread and on the engine's pool, medians and bests.
+//! builds), on one thread (wall and CPU time) and on the engine's pool, medians and bests, and
+//! the time of one keccak-f permutation (the root's floor is its count of them times that).
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -15,6 +16,16 @@ use std::{path::PathBuf, process::ExitCode, time::Instant};
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     (v[v.len() / 2] * 1000.0).round() / 1000.0
+}
+
+/// CPU time of the process (all threads): what work costs, which a loaded machine inflates less
+/// than wall time.
+fn cpu_ms() -> f64 {
+    // SAFETY: getrusage fills the struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    let ms = |t: libc::timeval| t.tv_sec as f64 * 1e3 + t.tv_usec as f64 / 1e3;
+    ms(usage.ru_utime) + ms(usage.ru_stime)
 }
 
 fn main() -> ExitCode {
@@ -48,11 +59,21 @@ fn main() -> ExitCode {
         if std::env::var_os("ROOT_ONLY").is_some() {
             // For a profiler, or to compare builds: the root alone, on one thread, then on all.
             let r = execute_block(&fx.block, witness, &seq_opts).expect("execution");
-            let (mut one_ms, mut all_ms) = (Vec::new(), Vec::new());
+            let (mut one_ms, mut one_cpu, mut all_ms, mut permutation_ns) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            // What one keccak-f permutation costs here, the unit of the root's floor: 543 bytes
+            // and their padding fill four 136-byte blocks.
+            let mut message = [0x5au8; 4 * 136 - 1];
             for _ in 0..rounds {
                 let t = Instant::now();
+                for i in 0..2500u32 {
+                    message[..4].copy_from_slice(&i.to_le_bytes());
+                    std::hint::black_box(alloy_primitives::keccak256(std::hint::black_box(&message[..])));
+                }
+                permutation_ns.push(t.elapsed().as_secs_f64() * 1e9 / 10_000.0);
+                let (t, c) = (Instant::now(), cpu_ms());
                 one.install(|| post_state_root(witness, &r.state_diff)).expect("root");
                 one_ms.push(t.elapsed().as_secs_f64() * 1e3);
+                one_cpu.push(cpu_ms() - c);
                 let t = Instant::now();
                 post_state_root(witness, &r.state_diff).expect("root");
                 all_ms.push(t.elapsed().as_secs_f64() * 1e3);
@@ -61,20 +82,13 @@ fn main() -> ExitCode {
             println!(
                 "{}",
                 serde_json::json!({ "number": fx.block.number, "rootOneThreadBestMs": best(&one_ms), "rootOneThreadMs": median(one_ms),
-                    "rootBestMs": best(&all_ms), "rootMs": median(all_ms) })
+                    "rootOneThreadCpuBestMs": best(&one_cpu), "rootOneThreadCpuMs": median(one_cpu),
+                    "rootBestMs": best(&all_ms), "rootMs": median(all_ms),
+                    "keccakPermutationBestNs": best(&permutation_ns), "keccakPermutationNs": median(permutation_ns) })
             );
             continue;
         }
         if std::env::var_os("CPU_TIME").is_some() {
-            // CPU time of the process (all threads): what each costs, which a loaded machine
-            // inflates less than wall time.
-            let cpu_ms = || {
-                // SAFETY: getrusage fills the struct it is given.
-                let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-                unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-                let ms = |t: libc::timeval| t.tv_sec as f64 * 1e3 + t.tv_usec as f64 / 1e3;
-                ms(usage.ru_utime) + ms(usage.ru_stime)
-            };
             let r = execute_block(&fx.block, witness, &seq_opts).expect("execution");
             let (mut root_cpu, mut seq_cpu, mut par_cpu) = (Vec::new(), Vec::new(), Vec::new());
             for _ in 0..rounds {
