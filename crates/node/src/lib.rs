@@ -490,7 +490,7 @@ impl ExecuteTask {
                 },
                 // The traces read through the partial state too: a key it lacks is reported.
                 (StateHandle::Partial(state), Some(config)) => {
-                    match run_partial(state, |s| execute_block_traced(&self.block, s, &options, config))? {
+                    match run_partial(&self.block, state, &options, |s| execute_block_traced(&self.block, s, &options, config))? {
                         Ok((result, traces)) => (result, Some(traces)),
                         Err(keys) => return missing(keys),
                     }

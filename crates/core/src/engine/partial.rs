@@ -3,7 +3,7 @@
 
 use crate::{
     block::BlockInput,
-    engine::hybrid::{execute_block, ExecuteOptions},
+    engine::hybrid::{execute_block, ExecuteOptions, ModeRequest},
     error::EngineError,
     result::BlockResult,
     state::partial::{MissingKeys, PartialStorage, Recorder},
@@ -25,23 +25,43 @@ pub enum PartialOutcome {
 /// sender read as empty cannot pay) is reported as those missing keys, not as the error: it may
 /// come from the missing values.
 pub fn execute_partial(block: &BlockInput, storage: &PartialStorage, options: &ExecuteOptions) -> Result<PartialOutcome, EngineError> {
-    Ok(match run_partial(storage, |s| execute_block(block, s, options))? {
+    Ok(match run_partial(block, storage, options, |s| execute_block(block, s, options))? {
         Ok(result) => PartialOutcome::Complete(result),
         Err(missing) => PartialOutcome::Missing(missing),
     })
 }
 
-/// Runs `run` (an execution, a traced one) on a partial pre-state: `Err(missing)` when it read
-/// keys the state lacks, with the same precedence over its errors as `execute_partial`.
+/// Runs `run` (an execution of `block` with `options`, a traced one) on a partial pre-state:
+/// `Err(missing)` when it read keys the state lacks, with the same precedence over its errors as
+/// `execute_partial`.
+///
+/// A parallel run's speculative executions may read keys that no validated execution reads (a
+/// swap run before the one it depends on takes another branch). Its result equals sequential
+/// execution's on the same answers, so when a sequential run misses nothing the result is exact
+/// and stands; the keys are still reported by a run that does miss, so that a caller fetching
+/// them spares its later runs the check.
 pub fn run_partial<T>(
+    block: &BlockInput,
     storage: &PartialStorage,
+    options: &ExecuteOptions,
     run: impl FnOnce(&dyn Storage) -> Result<T, EngineError>,
 ) -> Result<Result<T, MissingKeys>, EngineError> {
     let recorder = Recorder::new(storage);
     let result = run(&recorder);
     let missing = recorder.into_missing();
-    if !missing.is_empty() {
-        return Ok(Err(missing));
+    if missing.is_empty() {
+        return result.map(Ok);
     }
-    result.map(Ok)
+    if options.mode != ModeRequest::Sequential && result.is_ok() && sequential_misses_nothing(block, storage, options) {
+        return result.map(Ok);
+    }
+    Ok(Err(missing))
+}
+
+/// Whether sequential execution of `block` reads only keys `storage` holds.
+fn sequential_misses_nothing(block: &BlockInput, storage: &PartialStorage, options: &ExecuteOptions) -> bool {
+    let recorder = Recorder::new(storage);
+    let sequential = ExecuteOptions { mode: ModeRequest::Sequential, threads: 1, ..options.clone() };
+    let ran = execute_block(block, &recorder, &sequential).is_ok();
+    ran && recorder.into_missing().is_empty()
 }
