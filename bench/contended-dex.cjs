@@ -7,16 +7,17 @@
 // against the header and against sequential execution (exit code 1 otherwise).
 //
 //   npm run build:ts && node bench/contended-dex.cjs [--contention 0.5,0.8,0.95] [--blocks 3]
-//     [--txs 200] [--threads 2] [--rounds 9] [--seed 1] [--results dir | --no-results]
+//     [--txs 200] [--threads 2] [--rounds 9] [--seed 1] [--out FILE | --no-results]
+// The rows go to bench/results/contended-dex.json (--out), the performance docs' contended DEX table.
+const { writeFileSync } = require('node:fs')
 const { availableParallelism } = require('node:os')
 const { join } = require('node:path')
 const { parseArgs } = require('node:util')
 const { mineDexBlocks } = require('../dist/bench/dex-blocks.js')
 const { loadNodeBlock } = require('../dist/bench/node-block.js')
-const { resultsFile, writeResults } = require('../dist/bench/results.js')
 const { executeNative } = require('../dist/execute.js')
 const { headerChecks, headerPassed, sameOutcome } = require('../dist/result.js')
-const { median, startAnvil } = require('./support.cjs')
+const { median, runInfo, startAnvil } = require('./support.cjs')
 
 const { values } = parseArgs({
   options: {
@@ -26,7 +27,7 @@ const { values } = parseArgs({
     threads: { type: 'string', default: '2' },
     rounds: { type: 'string', default: '9' },
     seed: { type: 'string', default: '1' },
-    results: { type: 'string', default: join(__dirname, 'results') },
+    out: { type: 'string', default: join(__dirname, 'results', 'contended-dex.json') },
     'no-results': { type: 'boolean', default: false },
   },
 })
@@ -79,6 +80,7 @@ async function main() {
         const par = stats(m.outputs.par)
         const [seqMs, autoMs, parMs] = ['seq', 'auto', 'par'].map((k) => +median(m.ms[k]).toFixed(3))
         const row = {
+          kind: 'block',
           block: Number(b.number),
           contention,
           txs: b.transactions,
@@ -116,8 +118,9 @@ async function main() {
   const slower = rows.filter((r) => r.autoSpeedup < 1)
   console.log(`\nauto slower than sequential on ${slower.length}/${rows.length} blocks${slower.length ? `: ${slower.map((r) => `${r.block}@${r.contention} ${r.autoSpeedup}x (${r.autoEngine})`).join(', ')}` : ''}`)
   if (!values['no-results']) {
-    const settings = { contention: levels, blocks, txs, rounds, seed, via: 'executeBlock (Node), anvil blocks loaded with the prestateTracer' }
-    console.log(`raw results: ${writeResults(values.results, resultsFile('contended-dex', [threads], settings, rows))}`)
+    const settings = { contention: levels, blocks, txs, threads, rounds, seed, via: 'executeBlock (Node), anvil blocks loaded with the prestateTracer' }
+    writeFileSync(values.out, `${JSON.stringify({ bench: 'contended-dex', ...runInfo(), settings, rows }, null, 1)}\n`)
+    console.error(`wrote ${values.out}`)
   }
 }
 

@@ -6,6 +6,7 @@
 // unlocked dev accounts (it signs them), are sent in JSON-RPC batches with automine off, and
 // each block is mined with `evm_mine`; every transaction must land in its block.
 import { createTestClient, encodeDeployData, encodeFunctionData, getContractAddress, http, publicActions, type Abi, type Address, type Hash, type Hex } from 'viem'
+import { InvalidInputError, RpcResponseError } from '../errors.js'
 import { CHAIN_TOKEN_SOURCE } from './anvil-chain.js'
 import { requireOptional } from './optional.js'
 import { compileContract } from './solidity.js'
@@ -129,14 +130,14 @@ function generator(seed: number) {
 export async function mineDexBlocks(params: MineDexBlocksParameters): Promise<MineDexBlocksReturnType> {
   const txsPerBlock = params.txsPerBlock ?? 200
   const contention = params.contention ?? 0.7
-  if (!(contention >= 0 && contention <= 1)) throw new RangeError(`contention must be between 0 and 1, got ${contention}`)
+  if (!(contention >= 0 && contention <= 1)) throw new InvalidInputError(`contention must be between 0 and 1, got ${contention}`)
   // Batches of a few hundred requests per HTTP call: one request at a time took ~20 ms per transaction.
   const client = createTestClient({ mode: 'anvil', transport: http(params.rpcUrl, { batch: { batchSize: 500, wait: 0 }, timeout: 120_000 }) }).extend(publicActions)
   // Plain JSON-RPC for the methods outside viem's test-client schema (same transport, same batches).
   const request = <T>(method: string, args: unknown[] = []) => (client.request as unknown as (a: { method: string; params: unknown[] }) => Promise<T>)({ method, params: args })
   const accounts = (await request<Address[]>('eth_accounts')).map((a) => a.toLowerCase() as Address)
   const userCount = params.users ?? txsPerBlock
-  if (accounts.length < userCount + SEARCHERS + 1) throw new RangeError(`the node has ${accounts.length} unlocked accounts; ${userCount} users need ${userCount + SEARCHERS + 1} (anvil --accounts)`)
+  if (accounts.length < userCount + SEARCHERS + 1) throw new InvalidInputError(`the node has ${accounts.length} unlocked accounts; ${userCount} users need ${userCount + SEARCHERS + 1} (anvil --accounts)`)
   const [deployer, ...rest] = accounts as [Address, ...Address[]]
   const searchers = rest.slice(0, SEARCHERS)
   const users = rest.slice(SEARCHERS, SEARCHERS + userCount)
@@ -183,7 +184,7 @@ export async function mineDexBlocks(params: MineDexBlocksParameters): Promise<Mi
     const included = new Set(block.transactions)
     const missing = hashes.filter((h) => !included.has(h))
     if (missing.length > 0 || block.transactions.length !== hashes.length) {
-      throw new Error(`block ${block.number} holds ${block.transactions.length} transactions, ${hashes.length} were sent (${missing.length} left out)`)
+      throw new RpcResponseError('evm_mine', `block ${block.number} holds ${block.transactions.length} transactions, ${hashes.length} were sent (${missing.length} left out)`)
     }
     return { number: block.number, hash: block.hash, sent, hashes, gasUsed: block.gasUsed }
   }
@@ -199,7 +200,7 @@ export async function mineDexBlocks(params: MineDexBlocksParameters): Promise<Mi
       queued = all.slice(i, j)
       const b = await mine()
       const failed = (await receiptsOf(b.number)).filter((r) => r.status !== '0x1')
-      if (failed.length > 0) throw new Error(`setup block ${b.number}: ${failed.length} transactions reverted (first ${failed[0]!.transactionHash})`)
+      if (failed.length > 0) throw new RpcResponseError('eth_getBlockReceipts', `setup block ${b.number}: ${failed.length} transactions reverted (first ${failed[0]!.transactionHash})`)
       i = j
     }
   }
@@ -236,7 +237,7 @@ export async function mineDexBlocks(params: MineDexBlocksParameters): Promise<Mi
   await mineSetup()
   for (const address of deployed) {
     const code = await client.getCode({ address })
-    if (!code || code === '0x') throw new Error(`no code at ${address} after the setup`)
+    if (!code || code === '0x') throw new RpcResponseError('eth_getCode', `no code at ${address} after the setup`)
   }
 
   // Pools: hot ones (priced like ETH/USD pairs, deep) and cold ones (one pair of tokens each).
