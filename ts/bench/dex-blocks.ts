@@ -137,7 +137,8 @@ export async function mineDexBlocks(params: MineDexBlocksParameters): Promise<Mi
   const request = <T>(method: string, args: unknown[] = []) => (client.request as unknown as (a: { method: string; params: unknown[] }) => Promise<T>)({ method, params: args })
   const accounts = (await request<Address[]>('eth_accounts')).map((a) => a.toLowerCase() as Address)
   const userCount = params.users ?? txsPerBlock
-  if (accounts.length < userCount + SEARCHERS + 1) throw new InvalidInputError(`the node has ${accounts.length} unlocked accounts; ${userCount} users need ${userCount + SEARCHERS + 1} (anvil --accounts)`)
+  if (accounts.length < userCount + SEARCHERS + 1)
+    throw new InvalidInputError(`the node has ${accounts.length} unlocked accounts; ${userCount} users need ${userCount + SEARCHERS + 1} (anvil --accounts)`)
   const [deployer, ...rest] = accounts as [Address, ...Address[]]
   const searchers = rest.slice(0, SEARCHERS)
   const users = rest.slice(SEARCHERS, SEARCHERS + userCount)
