@@ -19,6 +19,8 @@ type DexRow = {
   parReexecutions: number
   autoSpeedup: number
   parSpeedup: number
+  /** threads × CPU(sequential) / CPU(auto): auto mode's speedup with every thread on a free core. */
+  autoCpuBound?: number
   verified: boolean
 }
 
@@ -65,11 +67,14 @@ export function contendedDexSection(resultsDir: string, root: string, from: stri
         num(r.autoMs, 2),
         `**${x2(r.autoSpeedup)}**`,
         String(r.autoReexecutions),
+        x2(r.autoCpuBound),
         num(r.parMs, 2),
         x2(r.parSpeedup),
         String(r.parReexecutions),
       ]),
     ),
+    '',
+    '"Auto CPU bound" is threads × CPU(sequential) / CPU(auto), the CPU time of the whole process: the speedup auto mode would have with each thread on a free core (on a busy machine a parallel run also waits for cores).',
     '',
     source(f, root, from),
   ].join('\n')
