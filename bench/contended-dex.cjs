@@ -7,9 +7,11 @@
 // against the header and against sequential execution (exit code 1 otherwise).
 //
 //   npm run build:ts && node bench/contended-dex.cjs [--contention 0.2,0.5,0.8,0.95] [--blocks 3]
-//     [--txs 200] [--threads 2] [--rounds 9] [--seed 1] [--out FILE | --no-results]
+//     [--txs 200] [--threads 2] [--rounds 9] [--seed 1] [--out FILE | --no-results] [--save DIR]
+// --save DIR also writes each block as a fixture folder (DIR/<contention>-<block>/: block.json,
+// prestate.json, chain.json) for `parallel-evm run`, the Rust replay example or another executor.
 // The rows go to bench/results/contended-dex.json (--out), the performance docs' contended DEX table.
-const { writeFileSync } = require('node:fs')
+const { mkdirSync, writeFileSync } = require('node:fs')
 const { availableParallelism } = require('node:os')
 const { join } = require('node:path')
 const { parseArgs } = require('node:util')
@@ -29,6 +31,7 @@ const { values } = parseArgs({
     seed: { type: 'string', default: '1' },
     out: { type: 'string', default: join(__dirname, 'results', 'contended-dex.json') },
     'no-results': { type: 'boolean', default: false },
+    save: { type: 'string' },
   },
 })
 const levels = values.contention.split(',').map(Number)
@@ -80,7 +83,14 @@ async function main() {
     try {
       const mined = await mineDexBlocks({ rpcUrl: anvil.url, blocks, txsPerBlock: txs, contention, seed: seed + Math.round(contention * 1000) })
       for (const b of mined.blocks) {
-        const { block, state } = await loadNodeBlock({ rpcUrl: anvil.url, blockNumber: b.number, chain })
+        const { block, state, rpcBlock, prestate } = await loadNodeBlock({ rpcUrl: anvil.url, blockNumber: b.number, chain })
+        if (values.save) {
+          const dir = join(values.save, `${contention}-${b.number}`)
+          mkdirSync(dir, { recursive: true })
+          writeFileSync(join(dir, 'block.json'), JSON.stringify(rpcBlock))
+          writeFileSync(join(dir, 'prestate.json'), JSON.stringify(prestate))
+          writeFileSync(join(dir, 'chain.json'), JSON.stringify(chain))
+        }
         const m = await measure(block, state)
         const auto = stats(m.outputs.auto)
         const par = stats(m.outputs.par)

@@ -12,11 +12,18 @@ import { loadBlock, withHeaders } from '../rpc/block.js'
 import { Rpc } from '../rpc/client.js'
 import { KnownState } from '../rpc/known.js'
 import { RpcStateAdapter, Session } from '../rpc/state.js'
-import { prepareState, type PreparedState, type StateAdapter, type StateLoadStats } from '../state.js'
+import { prepareState, type PreparedState, type Prestate, type StateAdapter, type StateLoadStats } from '../state.js'
 
 export type LoadNodeBlockParameters = { rpcUrl: string; blockNumber: bigint; chain: ChainConfig & { chainId: number } }
 
-export type LoadNodeBlockReturnType = { rpcBlock: RpcBlock; block: PreparedBlock; state: PreparedState; stateStats: StateLoadStats }
+export type LoadNodeBlockReturnType = {
+  rpcBlock: RpcBlock
+  block: PreparedBlock
+  /** The pre-state as a prestateTracer-style object (what a fixture folder's prestate.json holds). */
+  prestate: Prestate
+  state: PreparedState
+  stateStats: StateLoadStats
+}
 
 /** Loads block `blockNumber` and its complete pre-state from the node at `rpcUrl`. */
 export async function loadNodeBlock(params: LoadNodeBlockParameters): Promise<LoadNodeBlockReturnType> {
@@ -45,5 +52,11 @@ export async function loadNodeBlock(params: LoadNodeBlockParameters): Promise<Lo
   }
   const run = await executeNativeRun({ block, state: adapter, chain: params.chain, threads: 1, mode: 'sequential' })
   const { prestate, blockHashes } = known.toJson()
-  return { rpcBlock: block, block: await prepareBlock(block, { chain: params.chain }), state: await prepareState(prestate, { blockHashes }), stateStats: run.stateStats! }
+  return {
+    rpcBlock: block,
+    block: await prepareBlock(block, { chain: params.chain }),
+    prestate: JSON.parse(prestate.toString('utf8')) as Prestate,
+    state: await prepareState(prestate, { blockHashes }),
+    stateStats: run.stateStats!,
+  }
 }
