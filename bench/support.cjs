@@ -12,9 +12,10 @@ function anvilBinary() {
   return join(dirname(require.resolve(`@foundry-rs/anvil-${process.platform}-${arch}/package.json`, { paths: [repo] })), 'bin', 'anvil')
 }
 
-async function startAnvil() {
+/** anvil on a loopback port (Cancun, chain 31337) with `accounts` unlocked dev accounts. */
+async function startAnvil({ accounts = 20 } = {}) {
   const port = 20000 + Math.floor(Math.random() * 20000)
-  const child = spawn(anvilBinary(), ['--host', '127.0.0.1', '--port', String(port), '--hardfork', 'cancun', '--chain-id', '31337', '--accounts', '20', '--silent'], { stdio: 'ignore' })
+  const child = spawn(anvilBinary(), ['--host', '127.0.0.1', '--port', String(port), '--hardfork', 'cancun', '--chain-id', '31337', '--accounts', String(accounts), '--silent'], { stdio: 'ignore' })
   const url = `http://127.0.0.1:${port}`
   for (let i = 0; i < 300; i++) {
     try {

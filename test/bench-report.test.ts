@@ -175,6 +175,42 @@ describe('bench report', () => {
     expect(beyond).not.toContain('traces')
   })
 
+  it('contended DEX blocks: one row per block with what auto mode ran, and the blocks where it was slower', () => {
+    const root = sandbox()
+    roots.push(root)
+    const block = (n: number, contention: number, seqMs: number, autoMs: number, autoMode: string, autoReason: string | null) => ({
+      kind: 'block',
+      block: n,
+      contention,
+      txs: 200,
+      hotTxs: Math.round(200 * contention),
+      reverted: 9,
+      seqMs,
+      autoMs,
+      autoMode,
+      autoEngine: autoMode === 'sequential' ? 'sequential' : 'blockStm',
+      autoReason,
+      autoReexecutions: 12,
+      parMs: 20,
+      parReexecutions: 40,
+      autoSpeedup: seqMs / autoMs,
+      parSpeedup: seqMs / 20,
+      autoCpuBound: autoMode === 'sequential' ? 1 : 1.5,
+      verified: true,
+    })
+    const rows = [block(7, 0.5, 10, 8, 'parallel', null), block(8, 0.95, 10, 12.5, 'sequential', 'hot contract')]
+    writeFileSync(
+      join(root, 'bench', 'results', 'contended-dex.json'),
+      JSON.stringify({ machine: 'linux-x64, 2 cores', commit: 'abcdef0123456789', date: '2026-01-02T00:00:00Z', settings: { threads: 2, rounds: 9 }, rows }),
+    )
+    updateDocs({ root })
+    const dex = section(readFileSync(join(root, 'docs', 'performance.md'), 'utf8'), 'contended-dex')
+    expect(dex).toContain('| 7 | 0.50 | 200 | 100 | 9 | 10.00 | blockStm | 8.00 | **1.25x** | 12 | 1.50x | 20.00 | 0.50x | 40 |')
+    expect(dex).toContain('| 8 | 0.95 | 200 | 190 | 9 | 10.00 | sequential (hot contract) | 12.50 | **0.80x** | 12 | 1.00x | 20.00 | 0.50x | 40 |')
+    expect(dex).toContain('geometric mean over the 2 blocks: **1.00x** (forced parallel 0.50x); slower than sequential on 1 of 2; 2 of 2 blocks verified')
+    expect(dex).toContain('median of 9 rounds')
+  })
+
   it('says which suite is missing instead of leaving a stale figure', () => {
     const root = sandbox()
     roots.push(root)
@@ -187,6 +223,7 @@ describe('bench report', () => {
     expect(section(perf, 'cluster')).toMatch(/No `cluster-latency` results/)
     expect(section(perf, 'range-replay')).toMatch(/No `replay-latency` results/)
     expect(section(perf, 'trace')).toMatch(/No `trace-bar` results/)
+    expect(section(perf, 'contended-dex')).toMatch(/No `contended-dex` results: run `npm run bench:dex`/)
     expect(perf).not.toMatch(/\d\.\d\dx/)
   })
 

@@ -7,6 +7,7 @@ import type { RunLine } from '../cli/run.js'
 import type { BenchRow } from './report.js'
 import { mdTable } from './markdown.js'
 import { clusterSection, rangeReplaySection, read as readFixed } from './range-figures.js'
+import { contendedDexSection } from './dex-figures.js'
 import { traceSection } from './trace-figures.js'
 import { latestResults, type ResultsFile } from './results.js'
 import { barChartSvg } from './svg-chart.js'
@@ -605,6 +606,7 @@ export function updateDocs(params: UpdateDocsParameters): string[] {
     'range-replay': rangeReplaySection(resultsDir, root, perfFrom),
     cluster: clusterSection(resultsDir, root, perfFrom),
     trace: traceSection(resultsDir, root, perfFrom),
+    'contended-dex': contendedDexSection(resultsDir, root, perfFrom),
     charts: chart.markdown,
   })
   mkdirSync(figuresDir, { recursive: true })
