@@ -29,10 +29,12 @@
 //! ```
 
 mod in_order;
+mod json;
 mod replay;
 mod state_at;
 
 pub use in_order::trace_block_in_order;
+pub use json::traces_to_json;
 pub use replay::trace_block;
 pub use state_at::{BlockWrites, CodeCopies, StateAt};
 
@@ -115,12 +117,16 @@ pub fn execute_block_traced(
         }
         Traced::Writes(writes) => writes,
     };
-    // Sequential execution traces on one thread too: the reference the parallel runs match.
-    let threads = match (options.mode, options.threads) {
+    let traces = trace_block(block, storage, &options.chain, writes, config, tracing_threads(options), Some(&result.receipts))?;
+    Ok((result, traces))
+}
+
+/// The threads tracing work after a run uses (re-tracing, `traces_to_json`): `options.threads`
+/// (0: all), and one in sequential mode, whose tracing is the reference the parallel runs match.
+pub fn tracing_threads(options: &ExecuteOptions) -> usize {
+    match (options.mode, options.threads) {
         (crate::ModeRequest::Sequential, _) => 1,
         (_, 0) => crate::threads::available_threads(),
         (_, n) => n,
-    };
-    let traces = trace_block(block, storage, &options.chain, writes, config, threads, Some(&result.receipts))?;
-    Ok((result, traces))
+    }
 }
