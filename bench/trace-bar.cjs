@@ -78,6 +78,13 @@ for (const block of blocks) {
       seqCpuMs: b((x) => x.cpu.untracedMs),
       parCpuMs: b((x) => x.cpu.untracedParMs),
     }
+    // The bar itself on the binary before the change, from the same alternating processes.
+    row.tracedBefore = {
+      tracedSeqMs: b((x) => x.tracedSeqMs),
+      tracedParMs: b((x) => x.tracedParMs),
+      speedup: b((x) => x.tracedSeqMs / x.tracedParMs),
+      cpuSpeedupBound: b((x) => (2 * x.cpu.tracedSeqMs) / x.cpu.tracedParMs),
+    }
     // Above 1: slower after the change.
     row.untracedAfterOverBefore = Object.fromEntries(
       Object.keys(row.untracedBefore).map((k) => [k.replace('Ms', ''), row.untracedAfter[k] / row.untracedBefore[k]]),
