@@ -16,6 +16,9 @@
 //!   pre-state (after the pre-block system calls) plus the writes of transactions `0..i`
 //!   (`StateAt`), so every transaction is re-executed independently of the others, all at once.
 //!
+//! The binding hands the traces to JavaScript as one JSON array, written on the same threads
+//! (`traces_to_json`): on one thread, serializing a block's call frames took a sixth of tracing it.
+//!
 //! An untraced execution pays nothing: its VMs hold the no-op inspector and never run the
 //! inspecting loop, and the engines keep per-transaction writes only when asked.
 //!
