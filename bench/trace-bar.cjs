@@ -7,6 +7,8 @@
 //
 //   mkdir /tmp/pevm-before && git archive <base commit> | tar -x -C /tmp/pevm-before
 //   cp crates/core/examples/trace.rs /tmp/pevm-before/crates/core/examples/
+//   # the example sets mimalloc's purge delay as the addon does: its dev-dependency too
+//   grep -q libmimalloc-sys /tmp/pevm-before/crates/core/Cargo.toml || sed -i '/^mimalloc = /a libmimalloc-sys = { version = "0.1", default-features = false, features = ["v2", "extended"] }' /tmp/pevm-before/crates/core/Cargo.toml
 //   # its own target folder: cargo names both builds' artifacts alike and would mix them
 //   (cd /tmp/pevm-before && CARGO_TARGET_DIR=/tmp/pevm-before-target cargo build --release -p parallel-evm-core --example trace)
 //   cargo build --release -p parallel-evm-core --example trace
@@ -77,6 +79,13 @@ for (const block of blocks) {
       parMs: b((x) => x.untracedParMs),
       seqCpuMs: b((x) => x.cpu.untracedMs),
       parCpuMs: b((x) => x.cpu.untracedParMs),
+    }
+    // The bar itself on the binary before the change, from the same alternating processes.
+    row.tracedBefore = {
+      tracedSeqMs: b((x) => x.tracedSeqMs),
+      tracedParMs: b((x) => x.tracedParMs),
+      speedup: b((x) => x.tracedSeqMs / x.tracedParMs),
+      cpuSpeedupBound: b((x) => (2 * x.cpu.tracedSeqMs) / x.cpu.tracedParMs),
     }
     // Above 1: slower after the change.
     row.untracedAfterOverBefore = Object.fromEntries(

@@ -38,7 +38,15 @@ fn best(xs: &[f64]) -> f64 {
     xs.iter().copied().fold(f64::MAX, f64::min)
 }
 
+/// mimalloc 2's `purge_delay` option (see the binding's `init`).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
 fn main() -> Result<(), String> {
+    // Freed pages kept for 30 s, as the Node addon keeps them (its `init`): with mimalloc's
+    // 10 ms default, each round gave back the previous round's pages and faulted them in again,
+    // which the addon never does (`MIMALLOC_PURGE_DELAY` in the environment still wins).
+    // SAFETY: sets an option's default before any of this program's work.
+    unsafe { libmimalloc_sys::mi_option_set_default(MI_OPTION_PURGE_DELAY, 30_000) };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let threads: usize = flag(&args, "--threads").map_or(Ok(2), |v| v.parse()).map_err(|_| "--threads: not a number")?;
     let runs: usize = flag(&args, "--runs").map_or(Ok(9), |v| v.parse()).map_err(|_| "--runs: not a number")?;

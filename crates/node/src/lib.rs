@@ -23,7 +23,7 @@ use parallel_evm_core::{
     state::storage::InMemoryStorage,
     state::witness::{ExecutionWitness, WitnessState},
     threads::available_threads,
-    trace::{execute_block_traced, TraceConfig},
+    trace::{execute_block_traced, traces_to_json, tracing_threads, TraceConfig},
     verify::crosscheck::first_mismatch,
     verify::state_root::pre_state_root,
     verify::witness_root::post_state_root,
@@ -442,9 +442,10 @@ impl ExecutionOutput {
 /// and the traces' JSON.
 type Executed = (String, Option<BlockResult>, Option<String>, i64, Option<String>);
 
-/// A complete result as the JS thread takes it: its summary, and its traces as JSON.
-fn executed(result: BlockResult, traces: Option<Vec<parallel_evm_core::trace::TxTrace>>) -> Result<Executed, EngineError> {
-    let traces = traces.map(|t| serde_json::to_string(&t).map_err(|e| internal("the traces", e))).transpose()?;
+/// A complete result as the JS thread takes it: its summary, and its traces as JSON (written
+/// on the `threads` the execution used).
+fn executed(result: BlockResult, traces: Option<Vec<parallel_evm_core::trace::TxTrace>>, threads: usize) -> Result<Executed, EngineError> {
+    let traces = traces.map(|t| traces_to_json(t, threads)).transpose()?;
     let summary = serde_json::to_string(&Summary {
         number: result.number,
         hash: &result.hash,
@@ -515,7 +516,7 @@ impl ExecuteTask {
                     }
                 }
             };
-            executed(result, traces)
+            executed(result, traces, tracing_threads(&options))
         })
     }
 
@@ -917,7 +918,11 @@ pub fn execute_carried_run<'env>(
                         serde_json::to_value(RunBlockInfo { execute_ms: done.elapsed.as_secs_f64() * 1e3, stats: &done.stats })
                             .map_err(|e| internal("the run", e))?,
                     );
-                    outputs.push((executed(done.result, done.extra)?, queued[i].block.clone(), queued[i].chain.clone()));
+                    outputs.push((
+                        executed(done.result, done.extra, tracing_threads(&options[i]))?,
+                        queued[i].block.clone(),
+                        queued[i].chain.clone(),
+                    ));
                 }
                 let stop = match run.stop {
                     None => serde_json::Value::Null,

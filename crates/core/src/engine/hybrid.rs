@@ -10,7 +10,7 @@ use crate::{
     engine::fast_paths::guessed_groups::{self, PER_HOLDER_SELECTORS},
     engine::fast_paths::transfer_groups,
     engine::final_state::{sorted_diff, state_diff},
-    engine::inspected::{traceable_in_run, InRunTrace},
+    engine::inspected::{traceable_in_run, InRunTraces},
     engine::sequential,
     engine::transitions::{self, post_block, pre_block},
     engine::vm::TxResult,
@@ -227,8 +227,9 @@ pub fn execute_block_with_writes(
 
 /// What a run traced for `execute_block_for_tracing`.
 pub enum Traced {
-    /// Every transaction's trace, built in the run (`engine::inspected`), in block order.
-    InRun(Vec<InRunTrace>),
+    /// Every transaction's trace, built in the run (`engine::inspected`), in block order, or
+    /// why one could not be built.
+    InRun(InRunTraces),
     /// Every transaction's writes, in block order, to trace it after the run (`trace::replay`).
     Writes(Vec<TxWrites>),
 }
@@ -261,7 +262,7 @@ fn run(
     options: &ExecuteOptions,
     keep: bool,
     trace: Option<&GethDebugTracingOptions>,
-) -> Result<(BlockResult, Option<Vec<TxWrites>>, Option<Vec<InRunTrace>>), EngineError> {
+) -> Result<(BlockResult, Option<Vec<TxWrites>>, Option<InRunTraces>), EngineError> {
     let in_run = trace.is_some_and(traceable_in_run);
     // Writes are for tracing after the run, which in-run tracing makes needless.
     let keep_unless_traced = keep && !in_run;

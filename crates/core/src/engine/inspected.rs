@@ -13,9 +13,12 @@
 //! An untraced VM holds revm-inspectors' no-op variant and runs `Handler::run`, never the
 //! inspecting loop: the only cost is one branch per transaction.
 
-use crate::block::{BlockInput, TxIdx, TxInput};
+use crate::{
+    block::{BlockInput, TxIdx, TxInput},
+    result::TxTrace,
+};
 use alloy_primitives::B256;
-use alloy_rpc_types_trace::geth::{GethDebugBuiltInTracerType, GethDebugTracerType, GethDebugTracingOptions, GethTrace};
+use alloy_rpc_types_trace::geth::{GethDebugBuiltInTracerType, GethDebugTracerType, GethDebugTracingOptions};
 use revm::{
     context::{
         result::{ExecutionResult, ResultAndState},
@@ -38,7 +41,10 @@ pub fn traceable_in_run(options: &GethDebugTracingOptions) -> bool {
 }
 
 /// One transaction's trace as built in the run, or why it could not be.
-pub type InRunTrace = Result<GethTrace, String>;
+pub type InRunTrace = Result<TxTrace, String>;
+
+/// A run's traces in block order, or the first reason one could not be built.
+pub type InRunTraces = Result<Vec<TxTrace>, String>;
 
 /// A VM's tracing: a fresh inspector per execution, the trace of the last one.
 pub struct InRunTracer {
@@ -71,6 +77,7 @@ impl InRunTracer {
         let res = ResultAndState::new(result, EvmState::default());
         let trace = inspector
             .get_result(Some(context), &tx.env, &self.block_env, &res, &mut EmptyDB::default())
+            .map(|result| TxTrace { tx_hash: tx.hash, result })
             .map_err(|e| format!("trace of transaction {index}: {e}"));
         self.last = Some(trace);
         res.result

@@ -7,7 +7,7 @@ use crate::{
     block::BlockInput,
     block::TxIdx,
     engine::costs::{self, Measured},
-    engine::inspected::{InRunTrace, InRunTracer},
+    engine::inspected::{InRunTracer, InRunTraces},
     engine::transitions::OverlayReader,
     engine::vm::{BlockVm, ExecError, SimpleTransfers, TxResult},
     error::EngineError,
@@ -31,7 +31,7 @@ pub struct SequentialRun {
     /// Each transaction's writes, with `keep`.
     pub writes: Option<Vec<TxWrites>>,
     /// Each transaction's trace, in block order, when traced in the run (`engine::inspected`).
-    pub traces: Option<Vec<InRunTrace>>,
+    pub traces: Option<InRunTraces>,
 }
 
 /// `execute`, also returning each transaction's writes with `keep`, and tracing each execution
@@ -52,7 +52,7 @@ pub fn execute_keeping(
     let mut vm =
         BlockVm::new(block, chain, OverlayReader { base, overlay: pre }).sharing_code().with_simple_transfers(SimpleTransfers::Direct);
     let tracer = trace.and_then(|o| InRunTracer::new(o, block, block.block_env(chain)));
-    let mut traces = tracer.is_some().then(|| Vec::with_capacity(block.txs.len()));
+    let mut traces = tracer.is_some().then(|| Ok(Vec::with_capacity(block.txs.len())));
     if let Some(tracer) = tracer {
         vm = vm.with_tracing(tracer);
     }
@@ -91,8 +91,12 @@ pub fn execute_keeping(
         if let Some(kept) = kept.as_mut() {
             kept.push(outcome.writes.clone());
         }
-        if let Some(traces) = traces.as_mut() {
-            traces.push(vm.take_trace().unwrap_or_else(|| Err(format!("transaction {index} was not traced"))));
+        if let Some(Ok(built)) = traces.as_mut() {
+            match vm.take_trace() {
+                Some(Ok(trace)) => built.push(trace),
+                Some(Err(why)) => traces = Some(Err(why)),
+                None => traces = Some(Err(format!("transaction {index} was not traced"))),
+            }
         }
         let reader = vm.reader_mut();
         // A self-destruct arrives as a `Destruction` write, which clears the account's storage.
