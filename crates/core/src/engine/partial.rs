@@ -5,7 +5,7 @@ use crate::{
     block::BlockInput,
     engine::hybrid::{execute_block, ExecuteOptions, ModeRequest},
     error::EngineError,
-    result::BlockResult,
+    result::{BlockResult, ExecutionMode},
     state::partial::{MissingKeys, PartialStorage, Recorder},
     state::storage::Storage,
 };
@@ -45,17 +45,40 @@ pub fn run_partial<T>(
     storage: &PartialStorage,
     options: &ExecuteOptions,
     run: impl FnOnce(&dyn Storage) -> Result<T, EngineError>,
-) -> Result<Result<T, MissingKeys>, EngineError> {
+) -> Result<Result<T, MissingKeys>, EngineError>
+where
+    T: RunOutcome,
+{
     let recorder = Recorder::new(storage);
     let result = run(&recorder);
     let missing = recorder.into_missing();
     if missing.is_empty() {
         return result.map(Ok);
     }
-    if options.mode != ModeRequest::Sequential && result.is_ok() && sequential_misses_nothing(block, storage, options) {
+    // A run auto mode made sequential would only be repeated.
+    let parallel = result.as_ref().is_ok_and(|r| r.block_result().stats.mode == ExecutionMode::Parallel);
+    if parallel && sequential_misses_nothing(block, storage, options) {
         return result.map(Ok);
     }
     Ok(Err(missing))
+}
+
+/// What `run_partial` looks at in a run's outcome: the block's result.
+pub trait RunOutcome {
+    fn block_result(&self) -> &BlockResult;
+}
+
+impl RunOutcome for BlockResult {
+    fn block_result(&self) -> &BlockResult {
+        self
+    }
+}
+
+/// A result with what came with it (a traced run's traces).
+impl<X> RunOutcome for (BlockResult, X) {
+    fn block_result(&self) -> &BlockResult {
+        &self.0
+    }
 }
 
 /// Whether sequential execution of `block` reads only keys `storage` holds.
