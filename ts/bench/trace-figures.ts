@@ -13,14 +13,19 @@ type TraceRow = {
   speedup: number
   speedupOverInOrder: number
   cpuSpeedupBound: number
+  backToBack?: BackToBack | null
   untracedAfter: { seqMs: number; parMs: number }
   untracedAfterOverBefore?: { seq: number; par: number }
 }
+
+/** Traced runs back to back (`--streak` in a row), as a traced range replay runs blocks. */
+export type BackToBack = { streak: number; tracedSeqMs: number; tracedParMs: number; speedup: number }
 
 export function traceSection(resultsDir: string, root: string, from: string): string {
   const f = read(resultsDir, 'trace-bar')
   if (!f) return missing('trace-bar', 'node bench/trace-bar.cjs')
   const rows = f.rows.filter((r) => r.kind === 'trace') as unknown as TraceRow[]
+  const streak = (rows.find((r) => r.backToBack)?.backToBack?.streak ?? 8).toString()
   const engine = (e: string) => e.replace(/^Some\((\w+)\)$/, '$1')
   return [
     table(
@@ -34,6 +39,8 @@ export function traceSection(resultsDir: string, root: string, from: string): st
         'speedup',
         'over in-order',
         'CPU bound',
+        'back to back: sequential / 2 threads ms',
+        'back-to-back speedup',
         'untraced ms (seq / 2 threads)',
         'untraced after / before (seq / 2 threads)',
       ],
@@ -47,12 +54,14 @@ export function traceSection(resultsDir: string, root: string, from: string): st
         `**${x2(r.speedup)}**`,
         x2(r.speedupOverInOrder),
         x2(r.cpuSpeedupBound),
+        r.backToBack ? `${num(r.backToBack.tracedSeqMs, 2)} / ${num(r.backToBack.tracedParMs, 2)}` : '–',
+        r.backToBack ? `**${x2(r.backToBack.speedup)}**` : '–',
         `${num(r.untracedAfter.seqMs, 2)} / ${num(r.untracedAfter.parMs, 2)}`,
         r.untracedAfterOverBefore ? `${num(r.untracedAfterOverBefore.seq, 2)} / ${num(r.untracedAfterOverBefore.par, 2)}` : '–',
       ]),
     ),
     '',
-    'Medians over processes of each process\'s median. "Sequential tracing" is our sequential mode with the tracer (same receipts and diff); "in-order tracing" traces each transaction in turn as a node does, with no receipts or diff. "CPU bound" is 2 × CPU(sequential) / CPU(parallel): the speedup if the parallel run never idled.',
+    `Medians over processes of each process's median. "Sequential tracing" is our sequential mode with the tracer (same receipts and diff); "in-order tracing" traces each transaction in turn as a node does, with no receipts or diff. "CPU bound" is 2 × CPU(sequential) / CPU(parallel): the speedup if the parallel run never idled. "Back to back" runs each mode ${streak} times in a row, as a traced range replay runs its blocks (the worker thread stays awake and its caches warm between blocks); the other columns alternate the modes every block, so each parallel run starts on a worker that idled through the sequential ones.`,
     '',
     source(f, root, from),
   ].join('\n')

@@ -2,7 +2,9 @@
 //! sequentially (one thread), traced in parallel, and a node's in-order tracing (`trace_block_in_order`: traces
 //! only), per tracer, medians (and bests) of alternating runs, with the process CPU time each
 //! took (on a shared machine wall time mostly measures the others' load), one JSON line per
-//! block and tracer: `trace [--threads N] [--runs N] [--tracer NAME] <fixture dir>... | --generated NAME`.
+//! block and tracer; then traced runs back to back (`--streak` of each mode in a row, as a
+//! traced range replay runs them): `trace [--threads N] [--runs N] [--streak N] [--tracer NAME]
+//! <fixture dir>... | --generated NAME`.
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -50,6 +52,7 @@ fn main() -> Result<(), String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let threads: usize = flag(&args, "--threads").map_or(Ok(2), |v| v.parse()).map_err(|_| "--threads: not a number")?;
     let runs: usize = flag(&args, "--runs").map_or(Ok(9), |v| v.parse()).map_err(|_| "--runs: not a number")?;
+    let streak: usize = flag(&args, "--streak").map_or(Ok(8), |v| v.parse()).map_err(|_| "--streak: not a number")?;
     let tracers: Vec<&str> = match flag(&args, "--tracer") {
         Some(t) => vec![t.as_str()],
         None => vec!["callTracer", "prestateTracer", "flatCallTracer", "4byteTracer"],
@@ -122,13 +125,30 @@ fn main() -> Result<(), String> {
                     }
                 }
             }
+            // Back to back, as a traced range replay runs its blocks (one engine call after
+            // another, the workers never idle between them): `--streak` traced runs of each
+            // mode in a row, their mean per block, alternating the modes every streak.
+            let (mut streak_seq, mut streak_par, mut streak_seq_cpu, mut streak_par_cpu) = (vec![], vec![], vec![], vec![]);
+            for _ in 0..runs {
+                for (mode, threads, times, cpus) in [
+                    (ModeRequest::Sequential, 1, &mut streak_seq, &mut streak_seq_cpu),
+                    (ModeRequest::Parallel, threads, &mut streak_par, &mut streak_par_cpu),
+                ] {
+                    let (t, c) = (Instant::now(), cpu_ms());
+                    for _ in 0..streak {
+                        execute_block_traced(block, state, &opts(mode, threads), &config).map_err(|e| e.to_string())?;
+                    }
+                    times.push(t.elapsed().as_secs_f64() * 1e3 / streak as f64);
+                    cpus.push((cpu_ms() - c) / streak as f64);
+                }
+            }
             let [bu, bs, bp, bn] = [best(&times[0]), best(&times[1]), best(&times[2]), best(&times[3])];
             let bup = best(&times[4]);
             let [untraced, seq, par, node, untraced_par] = times.map(median);
             let [untraced_cpu, seq_cpu, par_cpu, node_cpu, untraced_par_cpu] = cpu.map(median);
             println!(
                 "{}",
-                serde_json::json!({ "block": name, "txs": block.txs.len(), "tracer": tracer, "engine": format!("{engine:?}"), "untracedMs": untraced, "untracedParMs": untraced_par, "tracedSeqMs": seq, "tracedParMs": par, "threads": threads, "inOrderMs": node, "speedup": seq / par, "speedupOverInOrder": node / par, "tracedOverUntraced": seq / untraced, "cpu": { "untracedMs": untraced_cpu, "untracedParMs": untraced_par_cpu, "tracedSeqMs": seq_cpu, "tracedParMs": par_cpu, "inOrderMs": node_cpu, "parOverSeq": par_cpu / seq_cpu }, "best": { "untracedMs": bu, "untracedParMs": bup, "tracedSeqMs": bs, "tracedParMs": bp, "inOrderMs": bn, "speedup": bs / bp, "speedupOverInOrder": bn / bp } })
+                serde_json::json!({ "block": name, "txs": block.txs.len(), "tracer": tracer, "engine": format!("{engine:?}"), "untracedMs": untraced, "untracedParMs": untraced_par, "tracedSeqMs": seq, "tracedParMs": par, "threads": threads, "inOrderMs": node, "speedup": seq / par, "speedupOverInOrder": node / par, "tracedOverUntraced": seq / untraced, "cpu": { "untracedMs": untraced_cpu, "untracedParMs": untraced_par_cpu, "tracedSeqMs": seq_cpu, "tracedParMs": par_cpu, "inOrderMs": node_cpu, "parOverSeq": par_cpu / seq_cpu }, "backToBack": { "streak": streak, "tracedSeqMs": median(streak_seq.clone()), "tracedParMs": median(streak_par.clone()), "speedup": median(streak_seq) / median(streak_par), "cpu": { "tracedSeqMs": median(streak_seq_cpu), "tracedParMs": median(streak_par_cpu) } }, "best": { "untracedMs": bu, "untracedParMs": bup, "tracedSeqMs": bs, "tracedParMs": bp, "inOrderMs": bn, "speedup": bs / bp, "speedupOverInOrder": bn / bp } })
             );
         }
     }
