@@ -6,7 +6,7 @@
 //     own process, the two alternating.
 // Every figure is the median over rounds of alternating calls in one process (a shared machine:
 // only ratios taken close together mean something). Raw results go to bench/results/.
-// Needs `npm run build`. usage: node bench/trace.cjs [--before /tmp/pevm-before] [--rounds 15]
+// Needs `npm run build`. usage: node --expose-gc bench/trace.cjs [--before /tmp/pevm-before] [--rounds 15]
 //   [--fixtures ../shared/fixtures/mainnet] [--blocks 19426587,15537394,...] [--out bench/results/trace-<date>.json]
 const { execFileSync, fork } = require('node:child_process')
 const { existsSync, mkdirSync, writeFileSync } = require('node:fs')
@@ -51,6 +51,9 @@ async function measure(lib, block, state, variants, rounds) {
   for (const o of Object.values(variants)) await run(o) // warm-up
   for (let r = 0; r < rounds; r++) {
     for (const [name, o] of Object.entries(variants)) {
+      // The garbage of earlier calls collected before each one, so that no call pays for
+      // another's (with `node --expose-gc`; without it a collection lands wherever V8 decides).
+      globalThis.gc?.()
       const t = performance.now()
       const c = process.cpuUsage()
       const res = await run(o)
