@@ -81,7 +81,7 @@ for (const block of blocks) {
     // What 2 dedicated cores would give if the parallel run never idled: 2 x CPU(seq) / CPU(par).
     cpuSpeedupBound: a((x) => (2 * x.cpu.tracedSeqMs) / x.cpu.tracedParMs),
     // The same traced runs back to back (`--streak` of each mode in a row), as a traced range
-    // replay runs its blocks: the workers do not go idle, and their caches stay warm, between blocks.
+    // replay runs its blocks, one engine call after another.
     backToBack: backToBack(got.after),
     untracedAfter: {
       seqMs: a((x) => x.untracedMs),

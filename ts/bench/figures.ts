@@ -8,7 +8,7 @@ import type { BenchRow } from './report.js'
 import { mdTable } from './markdown.js'
 import { clusterSection, rangeReplaySection, read as readFixed } from './range-figures.js'
 import { contendedDexSection } from './dex-figures.js'
-import { traceSection } from './trace-figures.js'
+import { type BackToBack, traceSection } from './trace-figures.js'
 import { latestResults, type ResultsFile } from './results.js'
 import { barChartSvg } from './svg-chart.js'
 import { WORKLOAD_DESCRIPTIONS, type BenchWorkload } from './workloads.js'
@@ -162,8 +162,8 @@ export function beyondOneBlock(resultsDir: string): string {
   }
   const trace = readFixed(resultsDir, 'trace-bar')
   for (const r of trace?.rows.filter((r) => r.kind === 'trace') ?? []) {
-    // One block at a time (the worker idles in between), and back to back as a traced range runs.
-    const b2b = r.backToBack as { speedup: number } | null | undefined
+    // One block at a time (alternating with other runs), and back to back as a traced range runs.
+    const b2b = r.backToBack as BackToBack | null | undefined
     rows.push([
       `\`${r.tracer}\` traces of generated block ${r.block}, 2 threads against sequential tracing`,
       `${x2(Number(r.speedup))} faster one block at a time${b2b ? `, ${x2(b2b.speedup)} back to back` : ''}`,

@@ -61,7 +61,7 @@ export function traceSection(resultsDir: string, root: string, from: string): st
       ]),
     ),
     '',
-    `Medians over processes of each process's median. "Sequential tracing" is our sequential mode with the tracer (same receipts and diff); "in-order tracing" traces each transaction in turn as a node does, with no receipts or diff. "CPU bound" is 2 × CPU(sequential) / CPU(parallel): the speedup if the parallel run never idled. "Back to back" runs each mode ${streak} times in a row, as a traced range replay runs its blocks (the worker thread stays awake and its caches warm between blocks); the other columns alternate the modes every block, so each parallel run starts on a worker that idled through the sequential ones.`,
+    `Medians over processes of each process's median. "Sequential tracing" is our sequential mode with the tracer (same receipts and diff); "in-order tracing" traces each transaction in turn as a node does, with no receipts or diff. "CPU bound" is 2 × CPU(sequential) / CPU(parallel): the speedup if the parallel run never idled. "Back to back" runs each mode ${streak} times in a row, as a traced range replay runs its blocks, one engine call after another; the other columns alternate the modes (and the untraced and in-order runs) every block.`,
     '',
     source(f, root, from),
   ].join('\n')

@@ -126,8 +126,8 @@ fn main() -> Result<(), String> {
                 }
             }
             // Back to back, as a traced range replay runs its blocks (one engine call after
-            // another, the workers never idle between them): `--streak` traced runs of each
-            // mode in a row, their mean per block, alternating the modes every streak.
+            // another): `--streak` traced runs of each mode in a row, their mean per block,
+            // alternating the modes every streak.
             let (mut streak_seq, mut streak_par, mut streak_seq_cpu, mut streak_par_cpu) = (vec![], vec![], vec![], vec![]);
             for _ in 0..runs {
                 for (mode, threads, times, cpus) in [
