@@ -45,6 +45,19 @@ export type MinedChain = {
 
 type Artifact = { abi: Abi; bytecode: Hex }
 
+/** mulberry32: a small seeded generator, so that every run mines the same kinds of blocks. */
+export function seededRandom(seed: number) {
+  let s = seed >>> 0
+  const random = () => {
+    s = (s + 0x6d2b79f5) >>> 0
+    let t = s
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+  return { random, pick: <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]! }
+}
+
 /** Mines the chain; the node must have unlocked, funded dev accounts (anvil's). */
 export async function mineChain(params: MineChainParameters): Promise<MinedChain> {
   const url = params.rpcUrl
@@ -124,16 +137,7 @@ export async function mineChain(params: MineChainParameters): Promise<MinedChain
   await mine()
   const blockhashContract = await deploy(deployer, (BLOCKHASH_INIT + BLOCKHASH_RUNTIME) as Hex)
 
-  // mulberry32: a small seeded generator, so that every run mines the same kinds of blocks.
-  let s = (params.seed ?? 1) >>> 0
-  const random = () => {
-    s = (s + 0x6d2b79f5) >>> 0
-    let t = s
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!
+  const { random, pick } = seededRandom(params.seed ?? 1)
   let fresh = 0
   const freshAddress = () => `0x${(0xf00d000000 + fresh++).toString(16).padStart(40, '0')}` as Address
   const txsPerBlock = params.txsPerBlock ?? 12

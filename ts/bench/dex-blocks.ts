@@ -7,7 +7,7 @@
 // each block is mined with `evm_mine`; every transaction must land in its block.
 import { createTestClient, encodeDeployData, encodeFunctionData, getContractAddress, http, publicActions, type Abi, type Address, type Hash, type Hex } from 'viem'
 import { InvalidInputError, RpcResponseError } from '../errors.js'
-import { CHAIN_TOKEN_SOURCE } from './anvil-chain.js'
+import { CHAIN_TOKEN_SOURCE, seededRandom } from './anvil-chain.js'
 import { requireOptional } from './optional.js'
 import { compileContract } from './solidity.js'
 import { amountOut } from './uniswap.js'
@@ -108,19 +108,12 @@ function artifact(pkg: 'v2-core' | 'v2-periphery', name: string): Artifact {
   return { abi: a.abi, bytecode: (a.bytecode.startsWith('0x') ? a.bytecode : `0x${a.bytecode}`) as Hex }
 }
 
-// mulberry32: seeded, so that every run mines the same kinds of blocks.
+/** The seeded generator of `anvil-chain`, with trade sizes. */
 function generator(seed: number) {
-  let s = seed >>> 0
-  const random = () => {
-    s = (s + 0x6d2b79f5) >>> 0
-    let t = s
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
+  const { random, pick } = seededRandom(seed)
   return {
     random,
-    pick: <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!,
+    pick,
     /** Log-uniform in [lo, hi] ether, as wei: many small trades, a few large ones. */
     size: (lo: number, hi: number) => BigInt(Math.round(lo * (hi / lo) ** random() * 1e6)) * 10n ** 12n,
   }

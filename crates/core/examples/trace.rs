@@ -142,13 +142,14 @@ fn main() -> Result<(), String> {
                     cpus.push((cpu_ms() - c) / streak as f64);
                 }
             }
+            let (b2b_seq, b2b_par) = (median(streak_seq), median(streak_par));
             let [bu, bs, bp, bn] = [best(&times[0]), best(&times[1]), best(&times[2]), best(&times[3])];
             let bup = best(&times[4]);
             let [untraced, seq, par, node, untraced_par] = times.map(median);
             let [untraced_cpu, seq_cpu, par_cpu, node_cpu, untraced_par_cpu] = cpu.map(median);
             println!(
                 "{}",
-                serde_json::json!({ "block": name, "txs": block.txs.len(), "tracer": tracer, "engine": format!("{engine:?}"), "untracedMs": untraced, "untracedParMs": untraced_par, "tracedSeqMs": seq, "tracedParMs": par, "threads": threads, "inOrderMs": node, "speedup": seq / par, "speedupOverInOrder": node / par, "tracedOverUntraced": seq / untraced, "cpu": { "untracedMs": untraced_cpu, "untracedParMs": untraced_par_cpu, "tracedSeqMs": seq_cpu, "tracedParMs": par_cpu, "inOrderMs": node_cpu, "parOverSeq": par_cpu / seq_cpu }, "backToBack": { "streak": streak, "tracedSeqMs": median(streak_seq.clone()), "tracedParMs": median(streak_par.clone()), "speedup": median(streak_seq) / median(streak_par), "cpu": { "tracedSeqMs": median(streak_seq_cpu), "tracedParMs": median(streak_par_cpu) } }, "best": { "untracedMs": bu, "untracedParMs": bup, "tracedSeqMs": bs, "tracedParMs": bp, "inOrderMs": bn, "speedup": bs / bp, "speedupOverInOrder": bn / bp } })
+                serde_json::json!({ "block": name, "txs": block.txs.len(), "tracer": tracer, "engine": format!("{engine:?}"), "untracedMs": untraced, "untracedParMs": untraced_par, "tracedSeqMs": seq, "tracedParMs": par, "threads": threads, "inOrderMs": node, "speedup": seq / par, "speedupOverInOrder": node / par, "tracedOverUntraced": seq / untraced, "cpu": { "untracedMs": untraced_cpu, "untracedParMs": untraced_par_cpu, "tracedSeqMs": seq_cpu, "tracedParMs": par_cpu, "inOrderMs": node_cpu, "parOverSeq": par_cpu / seq_cpu }, "backToBack": { "streak": streak, "tracedSeqMs": b2b_seq, "tracedParMs": b2b_par, "speedup": b2b_seq / b2b_par, "cpu": { "tracedSeqMs": median(streak_seq_cpu), "tracedParMs": median(streak_par_cpu) } }, "best": { "untracedMs": bu, "untracedParMs": bup, "tracedSeqMs": bs, "tracedParMs": bp, "inOrderMs": bn, "speedup": bs / bp, "speedupOverInOrder": bn / bp } })
             );
         }
     }
